@@ -1,0 +1,128 @@
+"""Finding a backup's manifest and stored copies, and proving a copy intact."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from dr_assets.core.catalog import Catalog
+from dr_assets.core.errors import BackupNotFound, CatalogError, DRError, IntegrityError, StoreError
+from dr_assets.core.manifest import (
+    DELETED,
+    MANIFEST_SUFFIX,
+    BackupManifest,
+    manifest_key,
+    object_key,
+)
+from dr_assets.core.names import check_backup_id
+from dr_assets.core.stores.base import Store
+
+
+@dataclass(frozen=True)
+class CopyCheck:
+    destination: str
+    ok: bool
+    expected_sha256: str
+    actual_sha256: str | None
+    stored_bytes: int | None
+    error: str | None
+
+    def to_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+def read_manifest(store: Store, backup_id: str) -> BackupManifest:
+    key = manifest_key(backup_id)
+    manifest = BackupManifest.from_json(store.get_bytes(key), store.describe(key))
+    if manifest.backup_id != backup_id:
+        raise IntegrityError(
+            f"{store.describe(key)} describes {manifest.backup_id}, not {backup_id}: "
+            "the manifests were swapped or overwritten"
+        )
+    return manifest
+
+
+def find_manifest(backup_id: str, stores: list[Store], catalog: Catalog | None) -> BackupManifest:
+    """From the catalog when there is one, else from the first store holding a good manifest."""
+    check_backup_id(backup_id)
+    problems: list[str] = []
+    if catalog is not None:
+        try:
+            row = catalog.get_backup(backup_id)
+        except CatalogError as exc:
+            problems.append(str(exc))
+            row = None
+        if row is not None and row.status == DELETED:
+            raise BackupNotFound(f"backup {backup_id} was deleted ({row.error})")
+        if row is not None and row.manifest:
+            return BackupManifest.from_json(_dumps(row.manifest), f"catalog entry of {backup_id}")
+        if row is not None:
+            raise BackupNotFound(
+                f"backup {backup_id} is {row.status} and has no manifest: "
+                f"{row.error or 'it never completed'}"
+            )
+    for store in stores:
+        try:
+            return read_manifest(store, backup_id)
+        except (StoreError, IntegrityError) as exc:
+            problems.append(str(exc))
+    raise BackupNotFound(
+        f"backup {backup_id} was not found in the catalog or any store"
+        + (f" ({'; '.join(problems[:3])})" if problems else "")
+        + ": list them with `drctl backups --from-storage`"
+    )
+
+
+def _dumps(body: object) -> str:
+    import json
+
+    return json.dumps(body)
+
+
+def check_copy(store: Store, manifest: BackupManifest) -> CopyCheck:
+    """Re-read one stored copy and compare its size and SHA-256 with the manifest."""
+    key = object_key(manifest.backup_id)
+    where = store.describe(key)
+    try:
+        size = store.size(key)
+        if size is None:
+            return CopyCheck(store.name, False, manifest.sha256, None, None,
+                             f"{where}: the object is missing")
+        sha = hashlib.sha256()
+        total = 0
+        for block in store.iter_object(key):
+            sha.update(block)
+            total += len(block)
+    except StoreError as exc:
+        return CopyCheck(store.name, False, manifest.sha256, None, None, str(exc))
+    actual = sha.hexdigest()
+    if total != manifest.stored_bytes or actual != manifest.sha256:
+        return CopyCheck(
+            store.name, False, manifest.sha256, actual, total,
+            f"backup {manifest.backup_id} failed its checksum on {store.name} "
+            f"(expected {manifest.sha256[:12]}.., got {actual[:12]}..; "
+            f"{total} of {manifest.stored_bytes} bytes)",
+        )
+    return CopyCheck(store.name, True, manifest.sha256, actual, total, None)
+
+
+def candidate_stores(manifest: BackupManifest, stores: list[Store]) -> list[Store]:
+    """Copies to try, the manifest's good ones first and local disk before the network."""
+    ok = set(manifest.ok_destinations)
+    return sorted(stores, key=lambda s: (s.name not in ok, s.kind != "local"))
+
+
+def iter_stored(store: Store, manifest: BackupManifest) -> Iterator[bytes]:
+    return store.iter_object(object_key(manifest.backup_id))
+
+
+def list_manifests(store: Store) -> Iterator[BackupManifest | DRError]:
+    """Every manifest a store holds; unreadable ones come back as errors, not exceptions."""
+    for key in store.list_keys():
+        if not key.endswith(MANIFEST_SUFFIX):
+            continue
+        try:
+            yield BackupManifest.from_json(store.get_bytes(key), store.describe(key))
+        except DRError as exc:
+            yield exc

@@ -1,0 +1,51 @@
+"""One exception tree for everything a user of the DR engine can run into."""
+
+from __future__ import annotations
+
+
+class DRError(Exception):
+    """Base of every expected failure; the message is a sentence a user can act on."""
+
+
+class ConfigError(DRError):
+    """dr.toml (or the environment it reads) is wrong."""
+
+
+class MasterKeyError(DRError):
+    """A master key is missing, malformed or unknown."""
+
+
+class ToolError(DRError):
+    """pg_dump, pg_restore or psql could not be found or failed."""
+
+
+class StoreError(DRError):
+    """A storage destination failed to write, read, list or delete."""
+
+
+class IntegrityError(DRError):
+    """Stored bytes do not match what the manifest promises."""
+
+
+class BackupError(DRError):
+    """A backup could not be taken."""
+
+
+class BackupNotFound(DRError):
+    """No backup with that id exists in the catalog or the stores."""
+
+
+class RestoreError(DRError):
+    """A restore could not be completed; what it created has been removed."""
+
+
+class InvalidName(DRError):
+    """An identifier (app, backup id, database name) is malformed or hostile."""
+
+
+class CatalogError(DRError):
+    """The catalog database is unreachable or inconsistent."""
+
+
+class LockBusy(DRError):
+    """Another operation holds the lock this one needs."""

@@ -1,0 +1,183 @@
+"""The backup manifest: a versioned, self-describing JSON document beside every backup.
+
+Everything a restore needs without any database is here. Backups outlive code versions,
+so readers accept every format_version up to the current one and refuse newer ones.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from dr_assets.core.errors import IntegrityError
+from dr_assets.core.names import check_backup_id, time_of_backup_id
+
+FORMAT_VERSION = 1
+OBJECT_SUFFIX = ".dump.zst.enc"
+MANIFEST_SUFFIX = ".manifest.json"
+
+# Backup statuses, as stored in manifests and the catalog.
+RUNNING = "running"
+COMPLETED = "completed"
+DEGRADED = "degraded"
+FAILED = "failed"
+DELETED = "deleted"
+VALID_STATUSES = (COMPLETED, DEGRADED)
+
+# Per-destination copy states.
+COPY_OK = "ok"
+COPY_FAILED = "failed"
+
+
+def object_key(backup_id: str) -> str:
+    """Store-relative key: <app>/<YYYY>/<MM>/<DD>/<backup_id>.dump.zst.enc."""
+    at = time_of_backup_id(backup_id)
+    app = backup_id.rsplit("-", 2)[0]
+    return f"{app}/{at:%Y/%m/%d}/{backup_id}{OBJECT_SUFFIX}"
+
+
+def manifest_key(backup_id: str) -> str:
+    return object_key(backup_id)[: -len(OBJECT_SUFFIX)] + MANIFEST_SUFFIX
+
+
+def iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class DestinationResult:
+    status: str  # COPY_OK | COPY_FAILED
+    stored_bytes: int = 0
+    uploaded_at: str | None = None
+    error: str | None = None
+    location: str | None = None
+
+
+@dataclass(frozen=True)
+class EncryptionInfo:
+    key_id: str
+    wrapped_key: str
+    chunk_size: int
+    algorithm: str = "AES-256-GCM"
+    key_wrap: str = "AES-256-GCM"
+    nonce_scheme: str = "index64-final32"
+    stream_format: str = "pgdr-1"
+
+
+@dataclass(frozen=True)
+class BackupManifest:
+    app: str
+    backup_id: str
+    started_at: str
+    finished_at: str
+    source_database: str
+    source_host: str
+    server_version: str
+    pg_dump_version: str
+    encryption: EncryptionInfo
+    raw_bytes: int
+    stored_bytes: int
+    sha256: str
+    row_counts: dict[str, int]
+    destinations: dict[str, DestinationResult]
+    dagster_run_id: str | None = None
+    dagster_partition: str | None = None
+    dump_format: str = "custom"
+    compression: dict[str, Any] = field(default_factory=lambda: {"algorithm": "zstd"})
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def object_key(self) -> str:
+        return object_key(self.backup_id)
+
+    @property
+    def manifest_key(self) -> str:
+        return manifest_key(self.backup_id)
+
+    @property
+    def ok_destinations(self) -> list[str]:
+        return [n for n, d in self.destinations.items() if d.status == COPY_OK]
+
+    @property
+    def status(self) -> str:
+        ok = self.ok_destinations
+        return COMPLETED if ok and len(ok) == len(self.destinations) else DEGRADED
+
+    @property
+    def started(self) -> datetime:
+        return parse_time(self.started_at)
+
+    @property
+    def finished(self) -> datetime:
+        return parse_time(self.finished_at)
+
+    def with_destination(self, name: str, result: DestinationResult) -> BackupManifest:
+        return replace(self, destinations={**self.destinations, name: result})
+
+    def to_dict(self) -> dict[str, Any]:
+        body = asdict(self)
+        body["status"] = self.status
+        body["sizes"] = {"raw_bytes": body.pop("raw_bytes"), "stored_bytes": body.pop("stored_bytes")}
+        body["source"] = {
+            "database": body.pop("source_database"),
+            "host": body.pop("source_host"),
+            "server_version": body.pop("server_version"),
+            "pg_dump_version": body.pop("pg_dump_version"),
+        }
+        body["dagster"] = {
+            "run_id": body.pop("dagster_run_id"),
+            "partition": body.pop("dagster_partition"),
+        }
+        body["object_key"] = self.object_key
+        return {"format_version": body.pop("format_version"), **body}
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False).encode() + b"\n"
+
+    @classmethod
+    def from_json(cls, blob: bytes | str, where: str = "manifest") -> BackupManifest:
+        try:
+            body = json.loads(blob)
+            version = int(body["format_version"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise IntegrityError(f"{where} is not a backup manifest ({exc})") from None
+        if version > FORMAT_VERSION:
+            raise IntegrityError(
+                f"{where} has format_version {version}, newer than this drctl understands "
+                f"({FORMAT_VERSION}): upgrade drctl to restore it"
+            )
+        try:
+            manifest = cls(
+                app=body["app"],
+                backup_id=check_backup_id(body["backup_id"]),
+                started_at=body["started_at"],
+                finished_at=body["finished_at"],
+                source_database=body["source"]["database"],
+                source_host=body["source"]["host"],
+                server_version=body["source"]["server_version"],
+                pg_dump_version=body["source"]["pg_dump_version"],
+                encryption=EncryptionInfo(**body["encryption"]),
+                raw_bytes=int(body["sizes"]["raw_bytes"]),
+                stored_bytes=int(body["sizes"]["stored_bytes"]),
+                sha256=body["sha256"],
+                row_counts={k: int(v) for k, v in body["row_counts"].items()},
+                destinations={
+                    k: DestinationResult(**v) for k, v in body["destinations"].items()
+                },
+                dagster_run_id=body.get("dagster", {}).get("run_id"),
+                dagster_partition=body.get("dagster", {}).get("partition"),
+                dump_format=body.get("dump_format", "custom"),
+                compression=body.get("compression", {"algorithm": "zstd"}),
+                format_version=version,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise IntegrityError(f"{where} is missing or has a malformed field ({exc})") from None
+        if manifest.app != manifest.backup_id.rsplit("-", 2)[0]:
+            raise IntegrityError(f"{where}: app {manifest.app!r} does not match its backup id")
+        return manifest

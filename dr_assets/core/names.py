@@ -1,0 +1,58 @@
+"""Validation of the identifiers that reach SQL, shell arguments or object keys."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import UTC, datetime
+
+from dr_assets.core.errors import InvalidName
+
+_APP = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+_DB = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_BACKUP_ID = re.compile(r"^(?P<app>[a-z][a-z0-9_]{0,40})-(?P<ts>\d{8}T\d{6}Z)-(?P<rand>[0-9a-f]{4,8})$")
+
+
+def check_app_name(name: str) -> str:
+    if not _APP.match(name):
+        raise InvalidName(
+            f"{name!r} is not a valid app name: use lower-case letters, digits and underscores"
+        )
+    return name
+
+
+def check_database_name(name: str) -> str:
+    """Refuse anything that is not a plain identifier; we never rely on quoting alone."""
+    if not _DB.match(name):
+        raise InvalidName(
+            f"{name!r} is not an acceptable database name: use letters, digits and "
+            "underscores, starting with a letter or underscore, at most 63 characters"
+        )
+    return name
+
+
+def check_backup_id(backup_id: str) -> str:
+    if not _BACKUP_ID.match(backup_id):
+        raise InvalidName(
+            f"{backup_id!r} is not a backup id: expected APP-YYYYMMDDTHHMMSSZ-xxxx, "
+            "as listed by `drctl backups`"
+        )
+    return backup_id
+
+
+def app_of_backup_id(backup_id: str) -> str:
+    match = _BACKUP_ID.match(check_backup_id(backup_id))
+    assert match is not None
+    return match.group("app")
+
+
+def time_of_backup_id(backup_id: str) -> datetime:
+    match = _BACKUP_ID.match(check_backup_id(backup_id))
+    assert match is not None
+    return datetime.strptime(match.group("ts"), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+
+
+def new_backup_id(app: str, at: datetime) -> str:
+    """Time-sortable and unique even for two backups of one app in the same second."""
+    stamp = at.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{check_app_name(app)}-{stamp}-{secrets.token_hex(2)}"

@@ -1,0 +1,325 @@
+"""The app catalog and its recovery policies, loaded from dr.toml (path from DR_CONFIG)."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dr_assets.core.errors import ConfigError, InvalidName
+from dr_assets.core.names import check_app_name
+
+DEFAULT_CONFIG = "dr.toml"
+_VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+
+
+@dataclass(frozen=True)
+class AppPolicy:
+    name: str
+    database_url: str
+    rto_hours: float
+    rpo_hours: float
+    every_hours: int
+    retention_days: int
+    critical: bool
+    min_keep: int = 3
+    drill_cron: str = "0 3 1 * *"
+
+    @property
+    def database_name(self) -> str:
+        from dr_assets.core.pgtools import ConnInfo
+
+        return ConnInfo.parse(self.database_url).dbname
+
+
+@dataclass(frozen=True)
+class DestinationConfig:
+    name: str
+    kind: str  # "s3" | "local"
+    path: str = ""
+    bucket: str = ""
+    prefix: str = "backups"
+    endpoint_url: str | None = None
+    region: str = "us-east-1"
+    access_key_id: str | None = None
+    secret_access_key: str | None = field(default=None, repr=False)
+    sse: str | None = None
+    part_size_mb: int = 16
+    object_lock_days: int | None = None
+
+
+@dataclass(frozen=True)
+class EncryptionConfig:
+    key_file: Path | None
+    key_env: str | None
+    previous_key_files: tuple[Path, ...] = ()
+    chunk_size: int = 1 << 20
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    url: str
+
+
+@dataclass(frozen=True)
+class DRConfig:
+    path: Path
+    catalog_url: str
+    encryption: EncryptionConfig
+    destinations: tuple[DestinationConfig, ...]
+    apps: Mapping[str, AppPolicy]
+    webhooks: tuple[WebhookConfig, ...] = ()
+    storage_quota_bytes: int | None = None
+    zstd_level: int = 3
+
+    def app(self, name: str) -> AppPolicy:
+        try:
+            check_app_name(name)
+        except InvalidName as exc:
+            raise ConfigError(str(exc)) from None
+        if name not in self.apps:
+            known = ", ".join(sorted(self.apps)) or "none"
+            raise ConfigError(f"unknown app {name!r}: the apps in {self.path} are {known}")
+        return self.apps[name]
+
+
+def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    return Path(explicit or os.environ.get("DR_CONFIG") or DEFAULT_CONFIG)
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> DRConfig:
+    """Read and validate dr.toml; every error names the file, the key and the fix."""
+    cfg_path = config_path(path)
+    try:
+        raw = tomllib.loads(cfg_path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{cfg_path}: no such config file: create it (see README, 'Configuration') "
+            "or point DR_CONFIG at one"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{cfg_path}: not valid TOML ({exc}): fix the syntax") from None
+    return _Loader(cfg_path).load(raw)
+
+
+class _Loader:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.base = path.resolve().parent
+
+    def fail(self, key: str, problem: str, fix: str) -> ConfigError:
+        return ConfigError(f"{self.path}: {key}: {problem}: {fix}")
+
+    def expand(self, key: str, value: str) -> str:
+        def sub(match: re.Match[str]) -> str:
+            name, default = match.group("name"), match.group("default")
+            found = os.environ.get(name)
+            if found is not None and found != "":
+                return found
+            if default is not None:
+                return default
+            raise self.fail(
+                key,
+                f"environment variable {name} is not set",
+                f"export {name}=... or write ${{{name}:-default}}",
+            )
+
+        return _VAR.sub(sub, value)
+
+    def table(self, raw: Any, key: str) -> dict[str, Any]:
+        if not isinstance(raw, dict):
+            raise self.fail(key, "must be a table", f"write it as [{key}]")
+        return raw
+
+    def take(
+        self,
+        raw: dict[str, Any],
+        section: str,
+        allowed: Mapping[str, type | tuple[type, ...]],
+        required: tuple[str, ...],
+    ) -> dict[str, Any]:
+        for name in raw:
+            if name not in allowed:
+                raise self.fail(
+                    f"{section}.{name}",
+                    "unknown key",
+                    f"remove it or use one of {', '.join(sorted(allowed))}",
+                )
+        for name in required:
+            if name not in raw:
+                raise self.fail(f"{section}.{name}", "missing", f"add {name} = ... to [{section}]")
+        out: dict[str, Any] = {}
+        for name, value in raw.items():
+            want = allowed[name]
+            if isinstance(value, bool) and want in (int, float, (int, float)):
+                raise self.fail(f"{section}.{name}", "must be a number", "write a number")
+            if not isinstance(value, want):
+                kind = want.__name__ if isinstance(want, type) else "number"
+                raise self.fail(f"{section}.{name}", f"must be a {kind}", f"write a {kind}")
+            out[name] = self.expand(f"{section}.{name}", value) if isinstance(value, str) else value
+        return out
+
+    def positive(self, key: str, value: float, allow_zero: bool = False) -> None:
+        if value < 0 or (value == 0 and not allow_zero):
+            raise self.fail(key, f"must be positive, got {value}", "use a number above zero")
+
+    def resolve(self, value: str) -> Path:
+        p = Path(value)
+        return p if p.is_absolute() else self.base / p
+
+    def load(self, raw: dict[str, Any]) -> DRConfig:
+        top = {
+            "catalog": dict,
+            "encryption": dict,
+            "destinations": list,
+            "apps": dict,
+            "alerts": dict,
+            "storage": dict,
+            "compression": dict,
+        }
+        self.take(raw, "(top level)", top, ("catalog", "encryption", "destinations", "apps"))
+        catalog = self.take(
+            self.table(raw["catalog"], "catalog"), "catalog", {"database_url": str}, ("database_url",)
+        )
+        encryption = self.encryption(self.table(raw["encryption"], "encryption"))
+        destinations = self.destinations(raw["destinations"])
+        apps = self.apps(self.table(raw["apps"], "apps"))
+        webhooks: tuple[WebhookConfig, ...] = ()
+        if "alerts" in raw:
+            alerts = self.take(raw["alerts"], "alerts", {"webhooks": list}, ())
+            hooks = []
+            for i, hook in enumerate(alerts.get("webhooks", [])):
+                h = self.take(self.table(hook, "alerts.webhooks"), f"alerts.webhooks[{i}]",
+                              {"url": str}, ("url",))
+                hooks.append(WebhookConfig(url=h["url"]))
+            webhooks = tuple(hooks)
+        quota = None
+        if "storage" in raw:
+            storage = self.take(raw["storage"], "storage", {"quota_gb": (int, float)}, ())
+            if "quota_gb" in storage:
+                self.positive("storage.quota_gb", storage["quota_gb"])
+                quota = int(storage["quota_gb"] * (1 << 30))
+        level = 3
+        if "compression" in raw:
+            comp = self.take(raw["compression"], "compression", {"zstd_level": int}, ())
+            level = comp.get("zstd_level", 3)
+            if not 1 <= level <= 19:
+                raise self.fail("compression.zstd_level", f"{level} is out of range", "use 1..19")
+        return DRConfig(
+            path=self.path,
+            catalog_url=catalog["database_url"],
+            encryption=encryption,
+            destinations=destinations,
+            apps=apps,
+            webhooks=webhooks,
+            storage_quota_bytes=quota,
+            zstd_level=level,
+        )
+
+    def encryption(self, raw: dict[str, Any]) -> EncryptionConfig:
+        enc = self.take(
+            raw,
+            "encryption",
+            {"key_file": str, "key_env": str, "previous_key_files": list, "chunk_size_kb": int},
+            (),
+        )
+        if ("key_file" in enc) == ("key_env" in enc):
+            raise self.fail(
+                "encryption.key_file",
+                "exactly one of key_file or key_env must be set",
+                "set key_file = \".dr/keys/master.key\" (see `drctl key generate`) or key_env",
+            )
+        previous = []
+        for i, item in enumerate(enc.get("previous_key_files", [])):
+            if not isinstance(item, str):
+                raise self.fail(f"encryption.previous_key_files[{i}]", "must be a path", "quote it")
+            previous.append(self.resolve(self.expand("encryption.previous_key_files", item)))
+        chunk_kb = enc.get("chunk_size_kb", 1024)
+        if not 16 <= chunk_kb <= 16384:
+            raise self.fail("encryption.chunk_size_kb", f"{chunk_kb} is out of range", "use 16..16384")
+        return EncryptionConfig(
+            key_file=self.resolve(enc["key_file"]) if "key_file" in enc else None,
+            key_env=enc.get("key_env"),
+            previous_key_files=tuple(previous),
+            chunk_size=chunk_kb * 1024,
+        )
+
+    def destinations(self, raw: Any) -> tuple[DestinationConfig, ...]:
+        if not isinstance(raw, list) or not raw:
+            raise self.fail("destinations", "at least one is required", "add a [[destinations]] table")
+        seen: set[str] = set()
+        out = []
+        for i, item in enumerate(raw):
+            section = f"destinations[{i}]"
+            d = self.take(
+                self.table(item, section),
+                section,
+                {
+                    "name": str, "kind": str, "path": str, "bucket": str, "prefix": str,
+                    "endpoint_url": str, "region": str, "access_key_id": str,
+                    "secret_access_key": str, "sse": str, "part_size_mb": int,
+                    "object_lock_days": int,
+                },
+                ("name", "kind"),
+            )
+            name = d["name"]
+            if name in seen:
+                raise self.fail(f"{section}.name", f"duplicate destination {name!r}", "rename one")
+            seen.add(name)
+            kind = d["kind"]
+            if kind == "local":
+                if "path" not in d:
+                    raise self.fail(f"{section}.path", "missing", "add path = \".dr/backups\"")
+                d["path"] = str(self.resolve(d["path"]))
+            elif kind == "s3":
+                if "bucket" not in d:
+                    raise self.fail(f"{section}.bucket", "missing", "add bucket = \"...\"")
+                if d.get("sse") not in (None, "AES256", "aws:kms"):
+                    raise self.fail(f"{section}.sse", f"unknown {d['sse']!r}", "use AES256 or aws:kms")
+                if not 5 <= d.get("part_size_mb", 16) <= 512:
+                    raise self.fail(f"{section}.part_size_mb", "out of range", "use 5..512")
+                if "object_lock_days" in d:
+                    self.positive(f"{section}.object_lock_days", d["object_lock_days"])
+            else:
+                raise self.fail(f"{section}.kind", f"unknown destination kind {kind!r}",
+                                "use \"s3\" or \"local\"")
+            d["prefix"] = d.get("prefix", "backups" if kind == "s3" else "").strip("/")
+            out.append(DestinationConfig(**d))
+        return tuple(out)
+
+    def apps(self, raw: dict[str, Any]) -> dict[str, AppPolicy]:
+        if not raw:
+            raise self.fail("apps", "no apps defined", "add an [apps.NAME] table")
+        out = {}
+        for name, body in raw.items():
+            section = f"apps.{name}"
+            try:
+                check_app_name(name)
+            except InvalidName as exc:
+                raise self.fail(section, str(exc), "rename the table") from None
+            a = self.take(
+                self.table(body, section),
+                section,
+                {
+                    "database_url": str, "rto_hours": (int, float), "rpo_hours": (int, float),
+                    "every_hours": int, "retention_days": int, "critical": bool,
+                    "min_keep": int, "drill_cron": str,
+                },
+                ("database_url", "rto_hours", "rpo_hours", "every_hours", "retention_days"),
+            )
+            for key in ("rto_hours", "rpo_hours", "every_hours", "retention_days"):
+                self.positive(f"{section}.{key}", a[key])
+            if 24 % a["every_hours"] != 0 and a["every_hours"] % 24 != 0:
+                raise self.fail(f"{section}.every_hours", f"{a['every_hours']} does not divide a day",
+                                "use 1, 2, 3, 4, 6, 8, 12, 24 or a multiple of 24")
+            if a.get("min_keep", 3) < 1:
+                raise self.fail(f"{section}.min_keep", "must be at least 1", "use 1 or more")
+            if not a["database_url"].startswith(("postgresql://", "postgres://")):
+                raise self.fail(f"{section}.database_url", "not a postgresql:// URL",
+                                "write postgresql://user@host:port/dbname")
+            out[name] = AppPolicy(name=name, critical=a.pop("critical", False), **a)
+        return out

@@ -1,0 +1,177 @@
+"""Restore a backup into a new database: verify a copy, decrypt, decompress, pg_restore,
+then validate row counts against the manifest. Any failure drops what it created.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from dr_assets.core.catalog import Catalog
+from dr_assets.core.copies import candidate_stores, check_copy, iter_stored
+from dr_assets.core.errors import DRError, IntegrityError, RestoreError, StoreError
+from dr_assets.core.keys import Keyring
+from dr_assets.core.manifest import BackupManifest
+from dr_assets.core.names import check_database_name
+from dr_assets.core.pgtools import (
+    ConnInfo,
+    connection,
+    count_rows,
+    create_database,
+    database_exists,
+    drop_database,
+    find_tool,
+    last_lines,
+    server_major,
+)
+from dr_assets.core.stores.base import Store
+from dr_assets.core.stream import BackupDecoder
+
+MODE_NEW = "NEW_DATABASE"
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    backup_id: str
+    app: str
+    target_database: str
+    target_server: str
+    source_destination: str
+    seconds: float
+    tables: int
+    rows: int
+    skipped_copies: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def row_count_mismatches(expected: dict[str, int], actual: dict[str, int]) -> list[str]:
+    out = []
+    for table, want in sorted(expected.items()):
+        got = actual.get(table)
+        if got != want:
+            out.append(f"{table}: expected {want} rows, found {'no table' if got is None else got}")
+    return out
+
+
+def _pipe_into_pg_restore(
+    args: list[str], env: dict[str, str], store: Store, manifest: BackupManifest, data_key: bytes
+) -> None:
+    proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, env=env)
+    assert proc.stdin is not None and proc.stderr is not None
+    errors: list[bytes] = []
+    reader = threading.Thread(target=lambda: errors.append(proc.stderr.read()),  # type: ignore[union-attr]
+                              daemon=True)
+    reader.start()
+    decoder = BackupDecoder(data_key, store.describe(manifest.object_key))
+    broken = False
+    try:
+        for block in iter_stored(store, manifest):
+            for raw in decoder.write(block):
+                proc.stdin.write(raw)
+        for raw in decoder.finish():
+            proc.stdin.write(raw)
+    except BrokenPipeError:
+        broken = True
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        try:
+            proc.stdin.close()
+        except BrokenPipeError:
+            broken = True
+    code = proc.wait()
+    reader.join()
+    if code != 0 or broken:
+        stderr = errors[0].decode(errors="replace") if errors else ""
+        raise RestoreError(f"pg_restore failed (exit {code}): {last_lines(stderr)}")
+
+
+def restore_backup(
+    manifest: BackupManifest,
+    *,
+    target_db: str,
+    target: ConnInfo,
+    stores: list[Store],
+    keyring: Keyring,
+    catalog: Catalog | None = None,
+    requested_by: str | None = None,
+    run_id: str | None = None,
+    mode: str = MODE_NEW,
+) -> RestoreResult:
+    """Restore into a database that must not exist yet; nothing is left behind on failure."""
+    check_database_name(target_db)
+    if database_exists(target, target_db):
+        raise RestoreError(
+            f"database {target_db} already exists on {target.host}:{target.port}: "
+            "choose a new name (in-place replacement is a separate, explicit mode)"
+        )
+    data_key = keyring.get(manifest.encryption.key_id).unwrap(
+        manifest.encryption.wrapped_key, manifest.backup_id
+    )
+    restore_id = (
+        catalog.begin_restore(manifest.backup_id, manifest.app, target_db, mode, requested_by,
+                              run_id)
+        if catalog else None
+    )
+    t0 = time.monotonic()
+    try:
+        result = _restore(manifest, target_db, target, stores, data_key, t0)
+    except BaseException as exc:
+        if catalog is not None and restore_id is not None:
+            catalog.finish_restore(restore_id, False, time.monotonic() - t0, None, False,
+                                   str(exc) if isinstance(exc, DRError) else repr(exc))
+        raise
+    if catalog is not None and restore_id is not None:
+        catalog.finish_restore(restore_id, True, result.seconds, result.source_destination,
+                               True, None)
+    return result
+
+
+def _restore(manifest: BackupManifest, target_db: str, target: ConnInfo, stores: list[Store],
+             data_key: bytes, t0: float) -> RestoreResult:
+    pg_restore = find_tool("pg_restore", server_major(target))
+    args = [pg_restore, *target.tool_args(), "--no-password", "--exit-on-error",
+            "-d", target_db]
+    skipped: dict[str, str] = {}
+    for store in candidate_stores(manifest, stores):
+        check = check_copy(store, manifest)
+        if not check.ok:
+            skipped[store.name] = check.error or "failed its check"
+            continue
+        create_database(target, target_db)
+        try:
+            _pipe_into_pg_restore(args, target.tool_env(), store, manifest, data_key)
+            with connection(target.with_db(target_db)) as conn:
+                counts = count_rows(conn)
+            mismatches = row_count_mismatches(manifest.row_counts, counts)
+            if mismatches:
+                raise RestoreError(
+                    f"restored {target_db} does not match backup {manifest.backup_id}: "
+                    + "; ".join(mismatches[:5])
+                )
+        except (IntegrityError, StoreError) as exc:
+            drop_database(target, target_db)
+            skipped[store.name] = str(exc)
+            continue
+        except BaseException:
+            drop_database(target, target_db)
+            raise
+        return RestoreResult(
+            backup_id=manifest.backup_id, app=manifest.app, target_database=target_db,
+            target_server=f"{target.host}:{target.port}", source_destination=store.name,
+            seconds=time.monotonic() - t0, tables=len(counts), rows=sum(counts.values()),
+            skipped_copies=skipped,
+        )
+    raise RestoreError(
+        f"no good copy of backup {manifest.backup_id} to restore from: "
+        + "; ".join(f"{n}: {e}" for n, e in skipped.items())
+        + (": restore an older backup" if skipped else "")
+    )

@@ -1,0 +1,36 @@
+"""Wires a loaded DRConfig to its keyring, stores and catalog, each built on first use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from dr_assets.core.catalog import Catalog
+from dr_assets.core.keys import Keyring, load_keyring
+from dr_assets.core.policy import DRConfig, load_config
+from dr_assets.core.stores import open_stores
+from dr_assets.core.stores.base import Store
+
+
+@dataclass
+class DRRuntime:
+    config: DRConfig
+    _catalog: Catalog | None = field(default=None, repr=False)
+
+    @classmethod
+    def load(cls, path: str | None = None) -> DRRuntime:
+        return cls(load_config(path))
+
+    @cached_property
+    def keyring(self) -> Keyring:
+        return load_keyring(self.config.encryption)
+
+    @cached_property
+    def stores(self) -> list[Store]:
+        return open_stores(self.config)
+
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            self._catalog = Catalog(self.config.catalog_url)
+        return self._catalog

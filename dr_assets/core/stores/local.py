@@ -1,0 +1,163 @@
+"""A directory on a local or mounted filesystem; writes are atomic (temp, fsync, rename)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from dr_assets.core.errors import StoreError
+from dr_assets.core.policy import DestinationConfig
+from dr_assets.core.stores.base import READ_BLOCK
+
+PARTIAL_MARK = ".partial-"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LocalWriter:
+    def __init__(self, store: LocalStore, key: str) -> None:
+        self._store = store
+        self._final = store.path_of(key)
+        self._tmp = self._final.with_name(f".{self._final.name}{PARTIAL_MARK}{secrets.token_hex(4)}")
+        try:
+            self._final.parent.mkdir(parents=True, exist_ok=True)
+            self._fh: BinaryIO | None = open(self._tmp, "xb")  # noqa: SIM115
+        except OSError as exc:
+            raise StoreError(f"{store.name}: cannot create {self._tmp}: {exc.strerror}") from None
+
+    def write(self, data: bytes) -> None:
+        assert self._fh is not None
+        try:
+            self._fh.write(data)
+        except OSError as exc:
+            raise StoreError(f"{self._store.name}: write to {self._final} failed: {exc.strerror}") from None
+
+    def commit(self) -> None:
+        assert self._fh is not None
+        try:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+            self._fh = None
+            os.replace(self._tmp, self._final)
+            _fsync_dir(self._final.parent)
+        except OSError as exc:
+            self.abort()
+            raise StoreError(f"{self._store.name}: commit of {self._final} failed: {exc.strerror}") from None
+
+    def abort(self) -> None:
+        if self._fh is not None:
+            try:
+                self._fh.close()
+            except OSError:
+                pass
+            self._fh = None
+        try:
+            self._tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+class LocalStore:
+    kind = "local"
+
+    def __init__(self, dest: DestinationConfig) -> None:
+        self.name = dest.name
+        self.root = Path(dest.path)
+        self.prefix = dest.prefix
+
+    def path_of(self, key: str) -> Path:
+        if ".." in key.split("/") or key.startswith("/"):
+            raise StoreError(f"{self.name}: refusing key {key!r} outside the store")
+        return self.root / self.prefix / key if self.prefix else self.root / key
+
+    def describe(self, key: str) -> str:
+        return f"{self.name} ({self.path_of(key)})"
+
+    def open_writer(self, key: str) -> LocalWriter:
+        return LocalWriter(self, key)
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        writer = self.open_writer(key)
+        try:
+            writer.write(data)
+        except StoreError:
+            writer.abort()
+            raise
+        writer.commit()
+
+    def get_bytes(self, key: str) -> bytes:
+        try:
+            return self.path_of(key).read_bytes()
+        except OSError as exc:
+            raise StoreError(f"{self.describe(key)}: cannot read: {exc.strerror}") from None
+
+    def iter_object(self, key: str, block: int = READ_BLOCK) -> Iterator[bytes]:
+        try:
+            fh = open(self.path_of(key), "rb")  # noqa: SIM115
+        except OSError as exc:
+            raise StoreError(f"{self.describe(key)}: cannot read: {exc.strerror}") from None
+        with fh:
+            while chunk := fh.read(block):
+                yield chunk
+
+    def size(self, key: str) -> int | None:
+        try:
+            return self.path_of(key).stat().st_size
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StoreError(f"{self.describe(key)}: cannot stat: {exc.strerror}") from None
+
+    def _base(self) -> Path:
+        return self.root / self.prefix if self.prefix else self.root
+
+    def list_keys(self, under: str = "") -> Iterator[str]:
+        base = self._base()
+        start = base / under if under else base
+        if not start.exists():
+            return
+        for dirpath, _dirs, files in os.walk(start):
+            for f in sorted(files):
+                if PARTIAL_MARK in f:
+                    continue
+                yield (Path(dirpath) / f).relative_to(base).as_posix()
+
+    def delete(self, key: str) -> None:
+        try:
+            self.path_of(key).unlink(missing_ok=True)
+        except OSError as exc:
+            raise StoreError(f"{self.describe(key)}: cannot delete: {exc.strerror}") from None
+
+    def cleanup_partials(self, older_than_seconds: float) -> int:
+        removed = 0
+        base = self._base()
+        if not base.exists():
+            return 0
+        cutoff = time.time() - older_than_seconds
+        for dirpath, _dirs, files in os.walk(base):
+            for f in files:
+                p = Path(dirpath) / f
+                if PARTIAL_MARK in f and p.stat().st_mtime < cutoff:
+                    p.unlink(missing_ok=True)
+                    removed += 1
+        return removed
+
+    def check(self) -> None:
+        base = self._base()
+        try:
+            base.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"{self.name}: cannot create {base}: {exc.strerror}") from None
+        if not os.access(base, os.W_OK):
+            raise StoreError(f"{self.name}: {base} is not writable")

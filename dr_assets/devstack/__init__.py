@@ -1,0 +1,1 @@
+"""Local development services (SeaweedFS, demo databases) for `make up` and the tests."""
