@@ -7,6 +7,8 @@ before that leaves no manifest, no object and a catalog row marked failed.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import threading
@@ -14,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import psycopg2.extensions
 
@@ -32,7 +34,14 @@ from dr_assets.core.manifest import (
     object_key,
 )
 from dr_assets.core.names import new_backup_id
-from dr_assets.core.pgtools import ConnInfo, connect, count_rows, find_tool, last_lines, tool_version
+from dr_assets.core.pgtools import (
+    ConnInfo,
+    connect,
+    count_rows,
+    find_tool,
+    last_lines,
+    tool_version,
+)
 from dr_assets.core.policy import DRConfig
 from dr_assets.core.stores.base import Store
 from dr_assets.core.stores.mirrored import MirroredWriter
@@ -99,7 +108,7 @@ class _Snapshot:
         def work() -> None:
             try:
                 self.counts = count_rows(self.conn)
-            except BaseException as exc:  # noqa: BLE001 - re-raised by the caller
+            except BaseException as exc:
                 self.error = exc
 
         thread = threading.Thread(target=work, name="row-counts", daemon=True)
@@ -183,7 +192,8 @@ def _take(
         err_thread = _drain_stderr(proc.stderr, err_sink)
         counter = snapshot.count_in_background()
         last_report = 0.0
-        while block := proc.stdout.read1(READ_BLOCK):
+        dump_out = cast(io.BufferedReader, proc.stdout)
+        while block := dump_out.read1(READ_BLOCK):
             for piece in encoder.write(block):
                 writer.write(piece)
             if not writer.healthy:
@@ -276,7 +286,5 @@ def publish_manifest(manifest: BackupManifest, stores: list[Store]) -> BackupMan
 
 def _forget_copy(store: Store, manifest: BackupManifest) -> None:
     for key in (manifest_key(manifest.backup_id), object_key(manifest.backup_id)):
-        try:
+        with contextlib.suppress(StoreError):
             store.delete(key)
-        except StoreError:
-            pass

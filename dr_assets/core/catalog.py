@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -165,11 +165,9 @@ class Catalog:
         self._ready = True
 
     def _create_database(self) -> None:
-        with connection(self.info.with_db("postgres")) as conn, conn.cursor() as cur:
-            try:
-                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.info.dbname)))
-            except psycopg2.errors.DuplicateDatabase:
-                pass
+        with (connection(self.info.with_db("postgres")) as conn, conn.cursor() as cur,
+              suppress(psycopg2.errors.DuplicateDatabase)):
+            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.info.dbname)))
 
     @contextmanager
     def cursor(self) -> Iterator[psycopg2.extras.RealDictCursor]:
@@ -303,7 +301,8 @@ class Catalog:
         include_deleted: bool = False,
         limit: int | None = None,
     ) -> list[BackupRow]:
-        where, args = ["TRUE"], []
+        where: list[str] = ["TRUE"]
+        args: list[Any] = []
         if app:
             where.append("b.app = %s")
             args.append(app)

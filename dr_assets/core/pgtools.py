@@ -101,7 +101,7 @@ def connect(info: ConnInfo, autocommit: bool = True) -> psycopg2.extensions.conn
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "connection failed"
         raise ToolError(f"cannot connect to {info.safe_url}: {first}") from None
     conn.autocommit = autocommit
-    return conn
+    return conn  # type: ignore[no-any-return]
 
 
 @contextmanager

@@ -44,7 +44,7 @@ class ChunkEncryptor:
         self._index = 0
         self._started = False
 
-    def _seal(self, plain: bytes | memoryview, final: bool) -> bytes:
+    def _seal(self, plain: bytes | bytearray | memoryview, final: bool) -> bytes:
         sealed = self._aead.encrypt(_nonce(self._index, final), bytes(plain), self._header)
         self._index += 1
         return sealed
@@ -89,7 +89,7 @@ class ChunkDecryptor:
     def _fail(self, what: str) -> IntegrityError:
         return IntegrityError(f"{self._where}: {what}")
 
-    def _open(self, sealed: bytes | memoryview, final: bool) -> bytes:
+    def _open(self, sealed: bytes | bytearray | memoryview, final: bool) -> bytes:
         assert self._header is not None
         try:
             plain = self._aead.decrypt(_nonce(self._index, final), bytes(sealed), self._header)

@@ -85,7 +85,7 @@ def write_identity(path: Path, access_key: str, secret_key: str) -> None:
 
 
 def start(data_dir: Path, *, base_port: int | None = None, s3_port: int | None = None,
-          access_key: str = "drdemo", secret_key: str = "drdemo-secret-key",
+          access_key: str = "drdemo", secret_key: str = "drdemo-secret-key",  # noqa: S107
           buckets: tuple[str, ...] = (), log_path: Path | None = None,
           timeout: float = 30) -> SeaweedServer:
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -99,24 +99,30 @@ def start(data_dir: Path, *, base_port: int | None = None, s3_port: int | None =
             "-ip.bind=127.0.0.1", f"-s3.config={identity}", "-master.telemetry=false"]
     args += [f"-{flag}={port}" for flag, port in ports.items()]
     (data_dir / "data").mkdir(exist_ok=True)
-    log = open(log_path or data_dir / "weed.log", "ab")  # noqa: SIM115
-    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=data_dir,
-                            start_new_session=True)
+    log_file = log_path or data_dir / "weed.log"
+    log = open(log_file, "ab")  # noqa: SIM115
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                            cwd=data_dir, start_new_session=True)
     log.close()
     server = SeaweedServer(proc.pid, ports["s3.port"], data_dir, access_key, secret_key)
-    wait_ready(server, buckets, timeout, proc)
+    try:
+        wait_ready(server, buckets, timeout, proc, log_path=log_file)
+    except BaseException:
+        stop(proc.pid)  # never leave a half-started weed behind (timeout, Ctrl-C)
+        raise
     return server
 
 
 def wait_ready(server: SeaweedServer, buckets: tuple[str, ...], timeout: float,
-               proc: subprocess.Popen[bytes] | None = None) -> None:
+               proc: subprocess.Popen[bytes] | None = None, *,
+               log_path: Path | None = None) -> None:
     s3 = server.client()
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"weed mini exited with {proc.returncode}; see "
-                               f"{server.data_dir / 'weed.log'}")
+                               f"{log_path or server.data_dir / 'weed.log'}")
         try:
             s3.list_buckets()  # type: ignore[attr-defined]
             for bucket in buckets:
@@ -154,9 +160,19 @@ def stop(pid: int, timeout: float = 10) -> None:
                 os.kill(pid, 0)
             except ProcessLookupError:
                 return
+            if _is_zombie(pid):  # not our child: exited, waiting for its parent to reap it
+                return
         time.sleep(0.1)
     try:
         os.killpg(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
     except (ProcessLookupError, ChildProcessError):
         pass
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[:1] == ["Z"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dr_assets.core.policy import DRConfig, DestinationConfig
+from dr_assets.core.policy import DestinationConfig, DRConfig
 from dr_assets.core.stores.base import ObjectWriter, Store
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import time
@@ -57,15 +58,11 @@ class LocalWriter:
 
     def abort(self) -> None:
         if self._fh is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self._fh.close()
-            except OSError:
-                pass
             self._fh = None
-        try:
+        with contextlib.suppress(OSError):
             self._tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
 
 
 class LocalStore:

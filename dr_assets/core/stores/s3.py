@@ -6,6 +6,7 @@ endpoint neither holds the whole backup in memory nor stalls the other destinati
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -42,8 +43,9 @@ class S3Writer:
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=_QUEUE_BLOCKS)
         self._error: str | None = None
         self._upload_id: str | None = None
-        self._parts: list[dict[str, Any]] = []
+        self._parts: list[Any] = []
         self._aborted = False
+        self._completed = False
         self._thread = threading.Thread(target=self._run, name=f"s3-upload-{store.name}", daemon=True)
         self._thread.start()
 
@@ -63,8 +65,8 @@ class S3Writer:
     def _flush_part(self, buf: bytearray) -> None:
         s3, bucket = self._store.client, self._store.bucket
         if self._upload_id is None:
-            resp = s3.create_multipart_upload(Bucket=bucket, Key=self._key, **self._store.put_extra())
-            self._upload_id = resp["UploadId"]
+            created = s3.create_multipart_upload(Bucket=bucket, Key=self._key, **self._store.put_extra())
+            self._upload_id = created["UploadId"]
         number = len(self._parts) + 1
         if number > MAX_PARTS:
             raise StoreError(f"more than {MAX_PARTS} parts: raise part_size_mb")
@@ -84,6 +86,8 @@ class S3Writer:
                 if len(buf) >= self._part_size:
                     self._flush_part(buf)
                     buf.clear()
+            if self._aborted:
+                return
             s3, bucket = self._store.client, self._store.bucket
             if self._upload_id is None:
                 # Small object: a single PUT is atomic too.
@@ -95,7 +99,8 @@ class S3Writer:
                     Bucket=bucket, Key=self._key, UploadId=self._upload_id,
                     MultipartUpload={"Parts": self._parts},
                 )
-        except Exception as exc:  # noqa: BLE001 - reported to the writer's caller
+            self._completed = True
+        except Exception as exc:
             self._error = _reason(exc)
             self._drain()
 
@@ -128,18 +133,18 @@ class S3Writer:
             self._error = "aborted"
         self._drain()
         if self._thread.is_alive():
-            try:
+            with contextlib.suppress(queue.Full):
                 self._queue.put_nowait(_DONE)
-            except queue.Full:
-                pass
             self._thread.join(timeout=30)
-        if self._upload_id is not None:
-            try:
+        if self._completed:
+            with contextlib.suppress(BotoCoreError, ClientError):
+                self._store.client.delete_object(Bucket=self._store.bucket, Key=self._key)
+        elif self._upload_id is not None:
+            # An unfinished upload is invisible; if this abort fails, sync removes it later.
+            with contextlib.suppress(BotoCoreError, ClientError):
                 self._store.client.abort_multipart_upload(
                     Bucket=self._store.bucket, Key=self._key, UploadId=self._upload_id
                 )
-            except (BotoCoreError, ClientError):
-                pass  # an unfinished upload is invisible; sync aborts stale ones later
 
 
 class S3Store:

@@ -1,0 +1,107 @@
+"""dr.toml loading: the default file is valid, bad files fail naming file, key and fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dr_assets.core.errors import ConfigError
+from dr_assets.core.policy import load_config
+
+REPO = Path(__file__).resolve().parents[2]
+
+GOOD = """
+[catalog]
+database_url = "postgresql://postgres@127.0.0.1:5432/dr_control"
+[encryption]
+key_file = "keys/master.key"
+[[destinations]]
+name = "s3"
+kind = "s3"
+bucket = "dr-backups"
+[[destinations]]
+name = "local"
+kind = "local"
+path = "backups"
+[apps.scholarship_api]
+database_url = "${SCHOLARSHIP_URL}"
+rto_hours = 4
+rpo_hours = 24
+every_hours = 6
+retention_days = 90
+critical = true
+"""
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "dr.toml"
+    path.write_text(text)
+    return path
+
+
+def test_default_config_holds_the_three_seed_apps(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("SCHOLARSHIP_API_DATABASE_URL", "DR_CATALOG_URL"):
+        monkeypatch.delenv(var, raising=False)
+    cfg = load_config(REPO / "dr.toml")
+    assert {a: (p.rto_hours, p.rpo_hours, p.every_hours, p.retention_days, p.critical)
+            for a, p in cfg.apps.items()} == {
+        "scholarship_api": (4, 24, 6, 90, True),
+        "auto_command_center": (2, 12, 4, 60, True),
+        "student_dashboard": (8, 48, 12, 30, False),
+    }
+    assert [d.kind for d in cfg.destinations] == ["s3", "local"]
+    assert cfg.apps["scholarship_api"].database_name == "scholarship_api"
+
+
+def test_environment_variables_are_expanded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCHOLARSHIP_URL", "postgresql://u:pw@db.internal:6432/sch")
+    cfg = load_config(_write(tmp_path, GOOD))
+    assert cfg.apps["scholarship_api"].database_url == "postgresql://u:pw@db.internal:6432/sch"
+    assert cfg.destinations[1].path == str(tmp_path / "backups")
+    assert cfg.encryption.key_file == tmp_path / "keys/master.key"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda t: t, "environment variable SCHOLARSHIP_URL is not set"),
+        (lambda t: t.replace("critical = true", "critical = true\ncolour = 1"),
+         r"apps.scholarship_api.colour: unknown key"),
+        (lambda t: t.replace("rpo_hours = 24\n", ""), r"apps.scholarship_api.rpo_hours: missing"),
+        (lambda t: t.replace("rto_hours = 4", "rto_hours = -4"),
+         r"apps.scholarship_api.rto_hours: must be positive"),
+        (lambda t: t.replace('kind = "local"', 'kind = "ftp"'),
+         r"destinations\[1\].kind: unknown destination kind 'ftp'"),
+        (lambda t: t.replace("every_hours = 6", "every_hours = 5"), r"does not divide a day"),
+        (lambda t: t.replace("rto_hours = 4", 'rto_hours = "4"'), r"rto_hours: must be a number"),
+        (lambda t: t.replace("[apps.scholarship_api]", "[apps.Bad-Name]"), r"apps.Bad-Name"),
+        (lambda t: t + "\n[[[", "not valid TOML"),
+    ],
+)
+def test_bad_config_names_file_key_and_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: object, message: str
+) -> None:
+    monkeypatch.delenv("SCHOLARSHIP_URL", raising=False)
+    text = change(GOOD)  # type: ignore[operator]
+    if "is not set" not in message:
+        monkeypatch.setenv("SCHOLARSHIP_URL", "postgresql://postgres@127.0.0.1/x")
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError, match=message) as info:
+        load_config(path)
+    assert str(path) in str(info.value)
+    assert ":" in str(info.value).split(str(path), 1)[1]
+
+
+def test_missing_file_says_how_to_fix(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such config file.*DR_CONFIG"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_unknown_app_lists_the_known_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCHOLARSHIP_URL", "postgresql://postgres@127.0.0.1/x")
+    cfg = load_config(_write(tmp_path, GOOD))
+    with pytest.raises(ConfigError, match="unknown app 'payroll'.*scholarship_api"):
+        cfg.app("payroll")
+    with pytest.raises(ConfigError, match="not a valid app name"):
+        cfg.app('x"; DROP DATABASE y; --')
