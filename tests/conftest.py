@@ -94,8 +94,9 @@ def make_db() -> Iterator[Callable[[str], str]]:
         drop_db(name)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def catalog_db() -> Iterator[str]:
+    """A catalog of the test's own (created by the first Catalog that touches it)."""
     name = f"drt_catalog_{secrets.token_hex(4)}"
     yield name
     drop_db(name)

@@ -195,6 +195,9 @@ class _Loader:
             for i, hook in enumerate(alerts.get("webhooks", [])):
                 h = self.take(self.table(hook, "alerts.webhooks"), f"alerts.webhooks[{i}]",
                               {"url": str}, ("url",))
+                if not h["url"].startswith(("http://", "https://")):
+                    raise self.fail(f"alerts.webhooks[{i}].url", "not an http(s) URL",
+                                    "write https://...")
                 hooks.append(WebhookConfig(url=h["url"]))
             webhooks = tuple(hooks)
         quota = None

@@ -123,7 +123,11 @@ def restore_backup(
     )
     t0 = time.monotonic()
     try:
-        result = _restore(manifest, target_db, target, stores, data_key, t0)
+        if catalog is not None:
+            with catalog.backup_lease(manifest.backup_id):
+                result = _restore(manifest, target_db, target, stores, data_key, t0)
+        else:
+            result = _restore(manifest, target_db, target, stores, data_key, t0)
     except BaseException as exc:
         if catalog is not None and restore_id is not None:
             catalog.finish_restore(restore_id, False, time.monotonic() - t0, None, False,

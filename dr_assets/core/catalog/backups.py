@@ -1,25 +1,14 @@
-"""The SQL catalog (schema ``dr``): an index of backups, copies, checks and restores.
-
-The stores are the truth; this index is kept in step on every write and can be rebuilt
-from the manifests by ``drctl catalog sync``.
-"""
+"""Catalog records of backups, their copies and checksum verifications, and restores."""
 
 from __future__ import annotations
 
 import json
-import zlib
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import psycopg2
-import psycopg2.extensions
-import psycopg2.extras
-from psycopg2 import sql
-
-from dr_assets.core.errors import CatalogError, LockBusy, ToolError
+from dr_assets.core.catalog.connection import CatalogConnection
 from dr_assets.core.manifest import (
     COPY_OK,
     DELETED,
@@ -28,75 +17,6 @@ from dr_assets.core.manifest import (
     BackupManifest,
     parse_time,
 )
-from dr_assets.core.pgtools import ConnInfo, connect, connection
-
-MIGRATIONS: list[str] = [
-    # 1: backups, their copies, verifications and restores
-    """
-    CREATE TABLE dr.backups (
-        backup_id        text PRIMARY KEY,
-        app              text NOT NULL,
-        status           text NOT NULL
-                         CHECK (status IN ('running','completed','degraded','failed','deleted')),
-        started_at       timestamptz NOT NULL,
-        finished_at      timestamptz,
-        duration_seconds double precision,
-        raw_bytes        bigint,
-        stored_bytes     bigint,
-        sha256           text,
-        key_id           text,
-        dagster_run_id   text,
-        partition_key    text,
-        row_counts       jsonb,
-        manifest         jsonb,
-        error            text,
-        updated_at       timestamptz NOT NULL DEFAULT now()
-    );
-    CREATE INDEX backups_app_started ON dr.backups (app, started_at DESC);
-    CREATE INDEX backups_started ON dr.backups (started_at DESC);
-    CREATE TABLE dr.backup_copies (
-        backup_id    text NOT NULL REFERENCES dr.backups ON DELETE CASCADE,
-        destination  text NOT NULL,
-        status       text NOT NULL CHECK (status IN ('ok','failed')),
-        stored_bytes bigint,
-        location     text,
-        error        text,
-        uploaded_at  timestamptz,
-        verified_at  timestamptz,
-        verified_ok  boolean,
-        verify_error text,
-        PRIMARY KEY (backup_id, destination)
-    );
-    CREATE TABLE dr.verifications (
-        id              bigserial PRIMARY KEY,
-        backup_id       text NOT NULL,
-        destination     text NOT NULL,
-        ok              boolean NOT NULL,
-        expected_sha256 text,
-        actual_sha256   text,
-        error           text,
-        checked_at      timestamptz NOT NULL DEFAULT now()
-    );
-    CREATE INDEX verifications_backup ON dr.verifications (backup_id, checked_at DESC);
-    CREATE TABLE dr.restores (
-        id                 bigserial PRIMARY KEY,
-        backup_id          text NOT NULL,
-        app                text NOT NULL,
-        target_database    text NOT NULL,
-        mode               text NOT NULL,
-        status             text NOT NULL CHECK (status IN ('running','succeeded','failed')),
-        started_at         timestamptz NOT NULL DEFAULT now(),
-        finished_at        timestamptz,
-        duration_seconds   double precision,
-        source_destination text,
-        rows_validated     boolean,
-        error              text,
-        requested_by       text,
-        dagster_run_id     text
-    );
-    CREATE INDEX restores_started ON dr.restores (started_at DESC);
-    """,
-]
 
 
 @dataclass(frozen=True)
@@ -124,85 +44,7 @@ class BackupRow:
         return out
 
 
-class Catalog:
-    """Short-lived connections per operation: the catalog is touched a few times per backup."""
-
-    def __init__(self, url: str) -> None:
-        self.info = ConnInfo.parse(url)
-        self._ready = False
-
-    # -- setup ----------------------------------------------------------------------------
-    def ensure(self) -> None:
-        if self._ready:
-            return
-        try:
-            conn = connect(self.info)
-        except ToolError as exc:
-            if f'database "{self.info.dbname}" does not exist' not in str(exc):
-                raise CatalogError(f"catalog unreachable: {exc}") from None
-            self._create_database()
-            conn = connect(self.info)
-        try:
-            with conn.cursor() as cur:
-                cur.execute("SELECT pg_advisory_lock(%s)", (_lock_key("dr-catalog-migrate"),))
-                cur.execute("CREATE SCHEMA IF NOT EXISTS dr")
-                cur.execute(
-                    "CREATE TABLE IF NOT EXISTS dr.schema_version ("
-                    " version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-                )
-                cur.execute("SELECT coalesce(max(version), 0) FROM dr.schema_version")
-                row = cur.fetchone()
-                current = int(row[0]) if row else 0
-                for version, ddl in enumerate(MIGRATIONS, start=1):
-                    if version > current:
-                        cur.execute("BEGIN")
-                        cur.execute(ddl)
-                        cur.execute("INSERT INTO dr.schema_version (version) VALUES (%s)", (version,))
-                        cur.execute("COMMIT")
-                cur.execute("SELECT pg_advisory_unlock(%s)", (_lock_key("dr-catalog-migrate"),))
-        finally:
-            conn.close()
-        self._ready = True
-
-    def _create_database(self) -> None:
-        with (connection(self.info.with_db("postgres")) as conn, conn.cursor() as cur,
-              suppress(psycopg2.errors.DuplicateDatabase)):
-            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.info.dbname)))
-
-    @contextmanager
-    def cursor(self) -> Iterator[psycopg2.extras.RealDictCursor]:
-        self.ensure()
-        try:
-            conn = connect(self.info, autocommit=False)
-        except ToolError as exc:
-            raise CatalogError(f"catalog unreachable: {exc}") from None
-        try:
-            with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
-                yield cur
-            conn.commit()
-        except Exception:
-            conn.rollback()
-            raise
-        finally:
-            conn.close()
-
-    # -- locks ----------------------------------------------------------------------------
-    @contextmanager
-    def app_lock(self, app: str, action: str = "backup") -> Iterator[None]:
-        """One running <action> per app across processes and machines sharing the catalog."""
-        self.ensure()
-        conn = connect(self.info)
-        try:
-            with conn.cursor() as cur:
-                cur.execute("SELECT pg_try_advisory_lock(%s)", (_lock_key(f"{action}:{app}"),))
-                row = cur.fetchone()
-                if not row or not row[0]:
-                    raise LockBusy(f"a {action} of {app} is already running: wait for it to finish")
-            yield
-        finally:
-            conn.close()  # closing the session releases the lock
-
-    # -- backups --------------------------------------------------------------------------
+class BackupRecords(CatalogConnection):
     def begin_backup(self, backup_id: str, app: str, started_at: datetime,
                      run_id: str | None, partition: str | None) -> None:
         with self.cursor() as cur:
@@ -270,7 +112,7 @@ class Catalog:
     def mark_deleted(self, backup_id: str, reason: str) -> None:
         with self.cursor() as cur:
             cur.execute(
-                "UPDATE dr.backups SET status = %s, error = %s, updated_at = now()"
+                "UPDATE dr.backups SET status = %s, error = %s, deleted_at = now(), updated_at = now()"
                 " WHERE backup_id = %s",
                 (DELETED, reason, backup_id),
             )
@@ -351,38 +193,30 @@ class Catalog:
             )
             return [r["backup_id"] for r in cur.fetchall()]
 
-    # -- restores -------------------------------------------------------------------------
-    def begin_restore(self, backup_id: str, app: str, target: str, mode: str,
-                      requested_by: str | None, run_id: str | None) -> int:
+
+    def newest_verified(self, app: str, at_or_before: datetime | None = None) -> BackupRow | None:
+        """The newest valid backup whose stored copy passed a checksum verification."""
         with self.cursor() as cur:
             cur.execute(
-                "INSERT INTO dr.restores (backup_id, app, target_database, mode, status,"
-                " requested_by, dagster_run_id) VALUES (%s, %s, %s, %s, 'running', %s, %s)"
-                " RETURNING id",
-                (backup_id, app, target, mode, requested_by, run_id),
+                "SELECT backup_id FROM dr.backup_checks WHERE app = %s"
+                " AND status IN ('completed', 'degraded') AND verified"
+                " AND (%s::timestamptz IS NULL OR started_at <= %s::timestamptz)"
+                " ORDER BY started_at DESC, backup_id DESC LIMIT 1",
+                (app, at_or_before, at_or_before),
             )
             row = cur.fetchone()
-            assert row is not None
-            return int(row["id"])
+        return self.get_backup(row["backup_id"]) if row else None
 
-    def finish_restore(self, restore_id: int, ok: bool, seconds: float, source: str | None,
-                       rows_validated: bool, error: str | None) -> None:
+    def retention_rows(self, app: str) -> list[dict[str, Any]]:
+        """Valid backups of an app with whether each passed a checksum verification."""
         with self.cursor() as cur:
             cur.execute(
-                "UPDATE dr.restores SET status = %s, finished_at = now(), duration_seconds = %s,"
-                " source_destination = %s, rows_validated = %s, error = %s WHERE id = %s",
-                ("succeeded" if ok else "failed", seconds, source, rows_validated, error,
-                 restore_id),
+                "SELECT backup_id, started_at, stored_bytes, verified, check_failed"
+                " FROM dr.backup_checks WHERE app = %s AND status IN ('completed', 'degraded')"
+                " ORDER BY started_at DESC",
+                (app,),
             )
-
-    def list_restores(self, limit: int = 100) -> list[dict[str, Any]]:
-        with self.cursor() as cur:
-            cur.execute("SELECT * FROM dr.restores ORDER BY started_at DESC LIMIT %s", (limit,))
             return [dict(r) for r in cur.fetchall()]
-
-
-def _lock_key(name: str) -> int:
-    return zlib.crc32(name.encode()) - (1 << 31)
 
 
 def _degraded_reason(manifest: BackupManifest) -> str | None:

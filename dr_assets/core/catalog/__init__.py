@@ -1,0 +1,19 @@
+"""The SQL catalog (schema ``dr``): an index of backups, copies, checks, restores, drills
+and alerts. The stores are the truth; this index is kept in step on every write and can
+be rebuilt from the manifests by ``drctl catalog sync``.
+"""
+
+from __future__ import annotations
+
+from dr_assets.core.catalog.alerts import AlertRecords
+from dr_assets.core.catalog.backups import BackupRecords, BackupRow
+from dr_assets.core.catalog.drills import DrillRecords
+from dr_assets.core.catalog.facts import HealthFacts
+from dr_assets.core.catalog.restores import RestoreRecords
+
+
+class Catalog(BackupRecords, RestoreRecords, DrillRecords, AlertRecords, HealthFacts):
+    """One object for the whole catalog; each record family lives in its own module."""
+
+
+__all__ = ["BackupRow", "Catalog"]

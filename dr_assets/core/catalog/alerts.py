@@ -1,0 +1,59 @@
+"""Catalog records of alerts: at most one open alert per (app, kind)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dr_assets.core.catalog.connection import CatalogConnection
+
+
+class AlertRecords(CatalogConnection):
+    def open_alerts(self) -> list[dict[str, Any]]:
+        return self.list_alerts(active=True)
+
+    def list_alerts(self, active: bool | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        with self.cursor() as cur:
+            cur.execute(
+                "SELECT * FROM dr.alerts WHERE (%s::boolean IS NULL OR (status = 'open') = %s)"
+                " ORDER BY opened_at DESC, id DESC LIMIT %s",
+                (active, active, limit),
+            )
+            return [dict(r) for r in cur.fetchall()]
+
+    def open_alert(self, app: str, kind: str, severity: str, message: str) -> int | None:
+        """Opens the alert unless one is already open for (app, kind); returns the new id."""
+        with self.cursor() as cur:
+            cur.execute(
+                "INSERT INTO dr.alerts (app, kind, severity, status, message)"
+                " VALUES (%s, %s, %s, 'open', %s)"
+                " ON CONFLICT (app, kind) WHERE status = 'open' DO NOTHING RETURNING id",
+                (app, kind, severity, message),
+            )
+            row = cur.fetchone()
+            return int(row["id"]) if row else None
+
+    def resolve_alert(self, alert_id: int) -> None:
+        with self.cursor() as cur:
+            cur.execute(
+                "UPDATE dr.alerts SET status = 'resolved', resolved_at = now()"
+                " WHERE id = %s AND status = 'open'",
+                (alert_id,),
+            )
+
+    def acknowledge_alert(self, alert_id: int, who: str) -> dict[str, Any] | None:
+        with self.cursor() as cur:
+            cur.execute(
+                "UPDATE dr.alerts SET acknowledged_at = coalesce(acknowledged_at, now()),"
+                " acknowledged_by = coalesce(acknowledged_by, %s) WHERE id = %s RETURNING *",
+                (who, alert_id),
+            )
+            row = cur.fetchone()
+            return dict(row) if row else None
+
+    def mark_delivered(self, alert_id: int, error: str | None) -> None:
+        with self.cursor() as cur:
+            cur.execute(
+                "UPDATE dr.alerts SET delivered_at = CASE WHEN %s::text IS NULL THEN now()"
+                " ELSE delivered_at END, delivery_error = %s WHERE id = %s",
+                (error, error, alert_id),
+            )

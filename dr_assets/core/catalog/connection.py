@@ -1,0 +1,140 @@
+"""The catalog's connection handling, migrations and cross-process locks."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+
+import psycopg2
+import psycopg2.extensions
+import psycopg2.extras
+from psycopg2 import sql
+
+from dr_assets.core.catalog.schema import MIGRATIONS
+from dr_assets.core.errors import CatalogError, LockBusy, ToolError
+from dr_assets.core.pgtools import ConnInfo, connect, connection
+
+_MASK64 = (1 << 64) - 1
+
+
+def lock_key(name: str) -> int:
+    return zlib.crc32(name.encode()) - (1 << 31)
+
+
+class CatalogConnection:
+    """Short-lived connections per operation: the catalog is touched a few times per run."""
+
+    def __init__(self, url: str) -> None:
+        self.info = ConnInfo.parse(url)
+        self._ready = False
+
+    def ensure(self) -> None:
+        """Create the database and schema on first use, and apply pending migrations."""
+        if self._ready:
+            return
+        try:
+            conn = connect(self.info)
+        except ToolError as exc:
+            if f'database "{self.info.dbname}" does not exist' not in str(exc):
+                raise CatalogError(f"catalog unreachable: {exc}") from None
+            self._create_database()
+            conn = connect(self.info)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_lock(%s)", (lock_key("dr-catalog-migrate"),))
+                cur.execute("CREATE SCHEMA IF NOT EXISTS dr")
+                cur.execute(
+                    "CREATE TABLE IF NOT EXISTS dr.schema_version ("
+                    " version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+                )
+                cur.execute("SELECT coalesce(max(version), 0) FROM dr.schema_version")
+                row = cur.fetchone()
+                current = int(row[0]) if row else 0
+                for version, ddl in enumerate(MIGRATIONS, start=1):
+                    if version > current:
+                        cur.execute("BEGIN")
+                        cur.execute(ddl)
+                        cur.execute("INSERT INTO dr.schema_version (version) VALUES (%s)", (version,))
+                        cur.execute("COMMIT")
+                cur.execute("SELECT pg_advisory_unlock(%s)", (lock_key("dr-catalog-migrate"),))
+        finally:
+            conn.close()
+        self._ready = True
+
+    def _create_database(self) -> None:
+        with (connection(self.info.with_db("postgres")) as conn, conn.cursor() as cur,
+              suppress(psycopg2.errors.DuplicateDatabase)):
+            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.info.dbname)))
+
+    @contextmanager
+    def cursor(self) -> Iterator[psycopg2.extras.RealDictCursor]:
+        """One transaction: committed when the block ends, rolled back on error."""
+        self.ensure()
+        try:
+            conn = connect(self.info, autocommit=False)
+        except ToolError as exc:
+            raise CatalogError(f"catalog unreachable: {exc}") from None
+        try:
+            with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+                yield cur
+            conn.commit()
+        except Exception:
+            conn.rollback()
+            raise
+        finally:
+            conn.close()
+
+    @contextmanager
+    def app_lock(self, app: str, action: str = "backup") -> Iterator[None]:
+        """One running <action> per app across processes and machines sharing the catalog."""
+        self.ensure()
+        conn = connect(self.info)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_try_advisory_lock(%s)", (lock_key(f"{action}:{app}"),))
+                row = cur.fetchone()
+                if not row or not row[0]:
+                    raise LockBusy(f"a {action} of {app} is already running: wait for it to finish")
+            yield
+        finally:
+            conn.close()  # closing the session releases the lock
+
+    @contextmanager
+    def backup_lease(self, backup_id: str) -> Iterator[None]:
+        """A shared lease held while a restore or drill reads a backup."""
+        self.ensure()
+        conn = connect(self.info)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_lock_shared(%s)", (lock_key(f"lease:{backup_id}"),))
+            yield
+        finally:
+            conn.close()
+
+    @contextmanager
+    def backup_exclusive(self, backup_id: str) -> Iterator[bool]:
+        """Yields True when no reader holds the backup; held until the block ends."""
+        self.ensure()
+        conn = connect(self.info)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT pg_try_advisory_lock(%s)", (lock_key(f"lease:{backup_id}"),))
+                row = cur.fetchone()
+            yield bool(row and row[0])
+        finally:
+            conn.close()
+
+    def backups_in_use(self, backup_ids: list[str]) -> set[str]:
+        """Backups whose lease a restore or drill holds right now."""
+        if not backup_ids:
+            return set()
+        keys = {lock_key(f"lease:{b}"): b for b in backup_ids}
+        with self.cursor() as cur:
+            cur.execute(
+                "SELECT ((classid::bigint << 32) | objid::bigint)::bigint AS k FROM pg_locks"
+                " WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database"
+                " WHERE datname = current_database()) AND granted",
+            )
+            held = {int(r["k"]) & _MASK64 for r in cur.fetchall()}
+        return {b for k, b in keys.items() if k & _MASK64 in held}

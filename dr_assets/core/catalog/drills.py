@@ -1,0 +1,42 @@
+"""Catalog records of restore drills."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dr_assets.core.catalog.connection import CatalogConnection
+
+
+class DrillRecords(CatalogConnection):
+    def begin_drill(self, app: str, backup_id: str | None, scratch: str, rto_seconds: float,
+                    run_id: str | None) -> int:
+        with self.cursor() as cur:
+            cur.execute(
+                "INSERT INTO dr.drills (app, backup_id, scratch_database, status, rto_seconds,"
+                " dagster_run_id) VALUES (%s, %s, %s, 'running', %s, %s) RETURNING id",
+                (app, backup_id, scratch, rto_seconds, run_id),
+            )
+            row = cur.fetchone()
+            assert row is not None
+            return int(row["id"])
+
+    def finish_drill(self, drill_id: int, *, passed: bool, restore_seconds: float | None,
+                     rto_met: bool | None, rows_validated: bool, tables: int | None,
+                     rows: int | None, scratch_dropped: bool, error: str | None) -> None:
+        with self.cursor() as cur:
+            cur.execute(
+                "UPDATE dr.drills SET status = %s, finished_at = now(), restore_seconds = %s,"
+                " rto_met = %s, rows_validated = %s, tables = %s, row_total = %s,"
+                " scratch_dropped = %s, error = %s WHERE id = %s",
+                ("passed" if passed else "failed", restore_seconds, rto_met, rows_validated,
+                 tables, rows, scratch_dropped, error, drill_id),
+            )
+
+    def list_drills(self, app: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        with self.cursor() as cur:
+            cur.execute(
+                "SELECT * FROM dr.drills WHERE (%s::text IS NULL OR app = %s)"
+                " ORDER BY started_at DESC, id DESC LIMIT %s",
+                (app, app, limit),
+            )
+            return [dict(r) for r in cur.fetchall()]

@@ -1,0 +1,100 @@
+"""The facts health scoring needs, read for all apps at once (a fixed number of queries)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from dr_assets.core.catalog.connection import CatalogConnection
+from dr_assets.core.health import (
+    INTEGRITY_NEWEST_FAILED,
+    INTEGRITY_OK,
+    INTEGRITY_OLDER_FAILED,
+    INTEGRITY_UNKNOWN,
+    AppFacts,
+    DrillFact,
+)
+
+
+class HealthFacts(CatalogConnection):
+    def app_facts(self, apps: Sequence[str], now: datetime) -> dict[str, AppFacts]:
+        with self.cursor() as cur:
+            cur.execute(
+                """
+                SELECT app,
+                  max(started_at) FILTER (WHERE verified AND status IN ('completed','degraded'))
+                      AS newest_verified_at,
+                  count(*) FILTER (WHERE started_at > %(now)s - interval '7 days'
+                                   AND status <> 'running') AS attempts_7d,
+                  count(*) FILTER (WHERE started_at > %(now)s - interval '7 days'
+                                   AND status IN ('completed','degraded')) AS successes_7d,
+                  count(*) FILTER (WHERE started_at > %(now)s - interval '24 hours'
+                                   AND status = 'failed') AS failures_24h,
+                  coalesce(sum(stored_bytes) FILTER (WHERE status IN ('completed','degraded')), 0)
+                      AS stored_bytes,
+                  count(*) FILTER (WHERE status IN ('completed','degraded')) AS backup_count,
+                  bool_or(check_failed) FILTER (WHERE status IN ('completed','degraded'))
+                      AS any_failed
+                FROM dr.backup_checks WHERE app = ANY(%(apps)s) AND started_at <= %(now)s
+                GROUP BY app
+                """,
+                {"apps": list(apps), "now": now},
+            )
+            agg = {r["app"]: r for r in cur.fetchall()}
+            # The newest backup that has been checked, per app, and whether it failed.
+            cur.execute(
+                """
+                SELECT DISTINCT ON (app) app, check_failed, verified FROM dr.backup_checks
+                WHERE app = ANY(%(apps)s) AND checks > 0 AND status IN ('completed','degraded')
+                  AND started_at <= %(now)s
+                ORDER BY app, started_at DESC
+                """,
+                {"apps": list(apps), "now": now},
+            )
+            newest_checked = {r["app"]: r for r in cur.fetchall()}
+            cur.execute(
+                """
+                SELECT DISTINCT ON (app) app, status FROM dr.backups
+                WHERE app = ANY(%(apps)s) AND status <> 'deleted' AND started_at <= %(now)s
+                ORDER BY app, started_at DESC
+                """,
+                {"apps": list(apps), "now": now},
+            )
+            newest_status = {r["app"]: r["status"] for r in cur.fetchall()}
+            cur.execute(
+                """
+                SELECT DISTINCT ON (app) app, status, finished_at, restore_seconds FROM dr.drills
+                WHERE app = ANY(%(apps)s) AND status <> 'running' AND finished_at <= %(now)s
+                ORDER BY app, finished_at DESC
+                """,
+                {"apps": list(apps), "now": now},
+            )
+            drills = {r["app"]: r for r in cur.fetchall()}
+        out = {}
+        for app in apps:
+            a: dict[str, Any] = dict(agg.get(app) or {})
+            checked = newest_checked.get(app)
+            if checked is None:
+                integrity = INTEGRITY_UNKNOWN
+            elif checked["check_failed"]:
+                integrity = INTEGRITY_NEWEST_FAILED
+            elif a.get("any_failed"):
+                integrity = INTEGRITY_OLDER_FAILED
+            else:
+                integrity = INTEGRITY_OK
+            d = drills.get(app)
+            out[app] = AppFacts(
+                app=app,
+                newest_verified_at=a.get("newest_verified_at"),
+                attempts_7d=int(a.get("attempts_7d", 0)),
+                successes_7d=int(a.get("successes_7d", 0)),
+                integrity=integrity,
+                last_drill=DrillFact(passed=d["status"] == "passed", finished_at=d["finished_at"],
+                                     restore_seconds=d["restore_seconds"]) if d else None,
+                failures_24h=int(a.get("failures_24h", 0)),
+                newest_status=newest_status.get(app),
+                stored_bytes=int(a.get("stored_bytes", 0)),
+                backup_count=int(a.get("backup_count", 0)),
+            )
+        return out

@@ -1,0 +1,122 @@
+"""Versioned DDL of the catalog schema `dr`; append, never edit, a migration."""
+
+from __future__ import annotations
+
+MIGRATIONS: list[str] = [
+    # 1: backups, their copies, verifications and restores
+    """
+    CREATE TABLE dr.backups (
+        backup_id        text PRIMARY KEY,
+        app              text NOT NULL,
+        status           text NOT NULL
+                         CHECK (status IN ('running','completed','degraded','failed','deleted')),
+        started_at       timestamptz NOT NULL,
+        finished_at      timestamptz,
+        duration_seconds double precision,
+        raw_bytes        bigint,
+        stored_bytes     bigint,
+        sha256           text,
+        key_id           text,
+        dagster_run_id   text,
+        partition_key    text,
+        row_counts       jsonb,
+        manifest         jsonb,
+        error            text,
+        updated_at       timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE INDEX backups_app_started ON dr.backups (app, started_at DESC);
+    CREATE INDEX backups_started ON dr.backups (started_at DESC);
+    CREATE TABLE dr.backup_copies (
+        backup_id    text NOT NULL REFERENCES dr.backups ON DELETE CASCADE,
+        destination  text NOT NULL,
+        status       text NOT NULL CHECK (status IN ('ok','failed')),
+        stored_bytes bigint,
+        location     text,
+        error        text,
+        uploaded_at  timestamptz,
+        verified_at  timestamptz,
+        verified_ok  boolean,
+        verify_error text,
+        PRIMARY KEY (backup_id, destination)
+    );
+    CREATE TABLE dr.verifications (
+        id              bigserial PRIMARY KEY,
+        backup_id       text NOT NULL,
+        destination     text NOT NULL,
+        ok              boolean NOT NULL,
+        expected_sha256 text,
+        actual_sha256   text,
+        error           text,
+        checked_at      timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE INDEX verifications_backup ON dr.verifications (backup_id, checked_at DESC);
+    CREATE TABLE dr.restores (
+        id                 bigserial PRIMARY KEY,
+        backup_id          text NOT NULL,
+        app                text NOT NULL,
+        target_database    text NOT NULL,
+        mode               text NOT NULL,
+        status             text NOT NULL CHECK (status IN ('running','succeeded','failed')),
+        started_at         timestamptz NOT NULL DEFAULT now(),
+        finished_at        timestamptz,
+        duration_seconds   double precision,
+        source_destination text,
+        rows_validated     boolean,
+        error              text,
+        requested_by       text,
+        dagster_run_id     text
+    );
+    CREATE INDEX restores_started ON dr.restores (started_at DESC);
+    """,
+]
+
+MIGRATIONS.append(
+    # 2: drills, alerts, and when a backup was deleted by retention
+    """
+    ALTER TABLE dr.backups ADD COLUMN deleted_at timestamptz;
+    CREATE TABLE dr.drills (
+        id                bigserial PRIMARY KEY,
+        app               text NOT NULL,
+        backup_id         text,
+        scratch_database  text NOT NULL,
+        status            text NOT NULL CHECK (status IN ('running','passed','failed')),
+        started_at        timestamptz NOT NULL DEFAULT now(),
+        finished_at       timestamptz,
+        restore_seconds   double precision,
+        rto_seconds       double precision NOT NULL,
+        rto_met           boolean,
+        rows_validated    boolean,
+        tables            integer,
+        row_total         bigint,
+        scratch_dropped   boolean,
+        error             text,
+        dagster_run_id    text
+    );
+    CREATE INDEX drills_app_started ON dr.drills (app, started_at DESC);
+    CREATE TABLE dr.alerts (
+        id               bigserial PRIMARY KEY,
+        app              text NOT NULL,
+        kind             text NOT NULL,
+        severity         text NOT NULL,
+        status           text NOT NULL CHECK (status IN ('open','resolved')),
+        message          text NOT NULL,
+        opened_at        timestamptz NOT NULL DEFAULT now(),
+        resolved_at      timestamptz,
+        acknowledged_at  timestamptz,
+        acknowledged_by  text,
+        delivered_at     timestamptz,
+        delivery_error   text
+    );
+    CREATE UNIQUE INDEX alerts_one_open ON dr.alerts (app, kind) WHERE status = 'open';
+    CREATE VIEW dr.copy_checks AS
+        SELECT DISTINCT ON (backup_id, destination) backup_id, destination, ok, checked_at, error
+        FROM dr.verifications ORDER BY backup_id, destination, checked_at DESC, id DESC;
+    CREATE VIEW dr.backup_checks AS
+        SELECT b.backup_id, b.app, b.status, b.started_at, b.stored_bytes,
+               coalesce(bool_or(c.ok), false) AS verified,
+               coalesce(bool_or(NOT c.ok), false) AS check_failed,
+               count(c.*) AS checks
+        FROM dr.backups b LEFT JOIN dr.copy_checks c USING (backup_id)
+        GROUP BY b.backup_id;
+    """
+)
