@@ -55,7 +55,7 @@ def run_drill(policy: AppPolicy, *, stores: list[Store], keyring: Keyring, catal
     """Restore the newest verified backup into a scratch database on the app's server."""
     server = ConnInfo.parse(policy.database_url)
     scratch = scratch_name(policy.name, now or datetime.now(UTC))
-    rto_seconds = policy.rto_hours * 3600
+    rto_seconds = float(policy.rto_hours * 3600)
     newest = catalog.newest_verified(policy.name)
     drill_id = catalog.begin_drill(policy.name, newest.backup_id if newest else None, scratch,
                                    rto_seconds, run_id)

@@ -1,0 +1,41 @@
+"""The Dagster code location: built from dr.toml, so adding an app adds its assets."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from dr_assets.core.policy import config_path, load_config
+from dr_assets.defs import assets, checks, jobs, ops, sensors
+from dr_assets.defs.resources import DRResource
+
+
+def build_definitions(path: str | None = None) -> dg.Definitions:
+    cfg_path = config_path(path)
+    config = load_config(cfg_path)
+    policies = list(config.apps.values())
+    backup_jobs = {p.name: jobs.backup_job(p) for p in policies}
+    drill_jobs = {p.name: jobs.drill_job(p) for p in policies}
+    return dg.Definitions(
+        assets=[a for p in policies for a in (assets.database_spec(p), assets.backup_asset(p),
+                                               assets.drill_asset(p))],
+        asset_checks=[checks.backup_checks(p) for p in policies],
+        jobs=[*backup_jobs.values(), *drill_jobs.values(), ops.restore_job, ops.retention_job,
+              ops.catalog_sync_job],
+        schedules=[
+            *(jobs.backup_schedule(p, backup_jobs[p.name]) for p in policies),
+            *(jobs.drill_schedule(p, drill_jobs[p.name]) for p in policies),
+            dg.ScheduleDefinition(name="retention_schedule", job=ops.retention_job,
+                                  cron_schedule="30 2 * * *", execution_timezone="UTC",
+                                  default_status=dg.DefaultScheduleStatus.RUNNING),
+            dg.ScheduleDefinition(name="catalog_sync_schedule", job=ops.catalog_sync_job,
+                                  cron_schedule="15 * * * *", execution_timezone="UTC",
+                                  default_status=dg.DefaultScheduleStatus.RUNNING),
+        ],
+        sensors=[sensors.alert_sensor, sensors.run_failure_alert_sensor],
+        resources={"dr": DRResource(config_path=str(os.path.abspath(cfg_path)))},
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,67 @@
+"""Backup checks that re-read stored data: checksum_verified, then rpo_fresh.
+
+They are one multi-check so RPO freshness is judged after this run's verification.
+"""
+
+
+from collections.abc import Iterator
+
+import dagster as dg
+
+from dr_assets.core.copies import find_manifest
+from dr_assets.core.policy import AppPolicy
+from dr_assets.core.status import estate_status
+from dr_assets.core.verify import verify_backup
+from dr_assets.defs.keys import CHECKSUM_VERIFIED, RPO_FRESH, backup_key
+from dr_assets.defs.resources import DRResource
+
+
+def backup_checks(policy: AppPolicy) -> dg.AssetChecksDefinition:
+    app = policy.name
+    severity = dg.AssetCheckSeverity.ERROR if policy.critical else dg.AssetCheckSeverity.WARN
+
+    @dg.multi_asset_check(
+        specs=[
+            dg.AssetCheckSpec(CHECKSUM_VERIFIED, asset=backup_key(app), blocking=True,
+                              description="Every stored copy re-read; SHA-256 equals the manifest's"),
+            dg.AssetCheckSpec(RPO_FRESH, asset=backup_key(app),
+                              description=f"Newest verified backup at most {policy.rpo_hours:g} h old"),
+        ],
+        name=f"{app}_backup_checks",
+    )
+    def checks(context: dg.AssetCheckExecutionContext, dr: DRResource
+               ) -> Iterator[dg.AssetCheckResult]:
+        rt = dr.runtime()
+        rows = rt.catalog.list_backups(app=app, statuses=["completed", "degraded"])
+        this_run = [r for r in rows if r.dagster_run_id == context.run.run_id]
+        candidates = this_run or rows
+        if not candidates:
+            yield dg.AssetCheckResult(check_name=CHECKSUM_VERIFIED, passed=False, severity=severity,
+                                      description=f"{app} has no backup to verify")
+        else:
+            target = candidates[0]
+            manifest = find_manifest(target.backup_id, rt.stores, rt.catalog)
+            result = verify_backup(manifest, rt.stores, rt.catalog)
+            yield dg.AssetCheckResult(
+                check_name=CHECKSUM_VERIFIED, passed=result.ok, severity=severity,
+                description="; ".join(c.error or "" for c in result.failures) or
+                            f"{len(result.checks)} copies match sha256 {manifest.sha256[:12]}..",
+                metadata={
+                    "backup_id": target.backup_id,
+                    "copies": dg.MetadataValue.json({c.destination: c.ok for c in result.checks}),
+                    "failed_copies": ", ".join(c.destination for c in result.failures),
+                },
+            )
+        status = estate_status(rt.config, rt.catalog)
+        health = next(a for a in status.health.apps if a.app == app)
+        age = health.backup_age_hours
+        yield dg.AssetCheckResult(
+            check_name=RPO_FRESH, passed=health.rpo_met, severity=severity,
+            description=(f"no verified backup of {app}" if age is None else
+                         f"newest verified backup is {age:.2f} h old (RPO {policy.rpo_hours:g} h)"),
+            metadata={"backup_age_hours": dg.MetadataValue.float(round(age, 3) if age is not None
+                                                                 else -1.0),
+                      "rpo_hours": dg.MetadataValue.float(float(policy.rpo_hours))},
+        )
+
+    return checks

@@ -1,0 +1,44 @@
+"""Per-app backup and drill jobs, and their schedules."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from dr_assets.core.policy import AppPolicy
+from dr_assets.defs.keys import backup_key, drill_key, run_tags
+from dr_assets.defs.partitions import backup_partitions
+
+
+def backup_job(policy: AppPolicy) -> dg.UnresolvedAssetJobDefinition:
+    return dg.define_asset_job(
+        f"{policy.name}_backup_job",
+        selection=dg.AssetSelection.assets(backup_key(policy.name)),
+        partitions_def=backup_partitions(policy),
+        tags=run_tags(policy.name, "backup"),
+        description=f"Back up {policy.name} and verify every copy.",
+    )
+
+
+def drill_job(policy: AppPolicy) -> dg.UnresolvedAssetJobDefinition:
+    return dg.define_asset_job(
+        f"{policy.name}_drill_job",
+        selection=dg.AssetSelection.assets(drill_key(policy.name)),
+        tags=run_tags(policy.name, "drill"),
+        description=f"Restore drill of {policy.name} into a scratch database.",
+    )
+
+
+def backup_schedule(policy: AppPolicy, job: dg.UnresolvedAssetJobDefinition
+                    ) -> dg.UnresolvedPartitionedAssetScheduleDefinition:
+    return dg.build_schedule_from_partitioned_job(
+        job, name=f"{policy.name}_backup_schedule",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+    )
+
+
+def drill_schedule(policy: AppPolicy, job: dg.UnresolvedAssetJobDefinition
+                   ) -> dg.ScheduleDefinition:
+    return dg.ScheduleDefinition(
+        name=f"{policy.name}_drill_schedule", job=job, cron_schedule=policy.drill_cron,
+        execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.RUNNING,
+    )

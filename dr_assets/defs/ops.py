@@ -1,0 +1,90 @@
+"""Operational jobs that are actions, not assets: restore, retention, catalog sync."""
+
+
+from typing import Literal
+
+import dagster as dg
+
+from dr_assets.core.copies import find_manifest
+from dr_assets.core.pgtools import ConnInfo
+from dr_assets.core.prune import apply_retention
+from dr_assets.core.restore import MODE_NEW, restore_backup
+from dr_assets.core.sync import sync_catalog
+from dr_assets.defs.resources import DRResource
+
+
+class RestoreConfig(dg.Config):
+    backup_id: str
+    target_database: str
+    mode: Literal["NEW_DATABASE"] = "NEW_DATABASE"
+    target_url: str = ""  # empty: the app's own server
+    requested_by: str = "dagster"
+
+
+@dg.op(tags={"dr/kind": "restore"})
+def restore_backup_op(context: dg.OpExecutionContext, config: RestoreConfig,
+                      dr: DRResource) -> dg.Output[dict[str, object]]:
+    rt = dr.runtime()
+    manifest = find_manifest(config.backup_id, rt.stores, rt.catalog)
+    policy = rt.config.apps.get(manifest.app)
+    if config.target_url:
+        target = ConnInfo.parse(config.target_url)
+    elif policy is not None:
+        target = ConnInfo.parse(policy.database_url)
+    else:
+        raise dg.Failure(f"app {manifest.app} is not configured: give target_url")
+    result = restore_backup(manifest, target_db=config.target_database, target=target,
+                            stores=rt.stores, keyring=rt.keyring, catalog=rt.catalog,
+                            requested_by=config.requested_by, run_id=context.run.run_id,
+                            mode=MODE_NEW)
+    context.log.info(f"restored {result.backup_id} into {result.target_database} "
+                     f"in {result.seconds:.1f} s from {result.source_destination}")
+    return dg.Output(result.to_dict(), metadata={
+        "backup_id": result.backup_id, "target_database": result.target_database,
+        "seconds": result.seconds, "source": result.source_destination, "rows": result.rows})
+
+
+class RetentionConfig(dg.Config):
+    app: str = ""  # empty: every app
+    dry_run: bool = False
+
+
+@dg.op
+def retention_op(context: dg.OpExecutionContext, config: RetentionConfig,
+                 dr: DRResource) -> dg.Output[list[dict[str, object]]]:
+    rt = dr.runtime()
+    apps = [rt.config.app(config.app)] if config.app else list(rt.config.apps.values())
+    outcomes = [apply_retention(p, stores=rt.stores, catalog=rt.catalog, dry_run=config.dry_run)
+                .to_dict() for p in apps]
+    for o in outcomes:
+        gone = o.get("would_delete" if config.dry_run else "deleted", [])
+        context.log.info(f"{o['app']}: {'would delete' if config.dry_run else 'deleted'} "
+                         f"{len(gone)} backup(s)")
+    return dg.Output(outcomes)
+
+
+@dg.op
+def catalog_sync_op(context: dg.OpExecutionContext, dr: DRResource) -> dg.Output[dict[str, object]]:
+    rt = dr.runtime()
+    report = sync_catalog(rt.stores, rt.catalog)
+    context.log.info(f"{report.backups_found} backups in the stores, "
+                     f"{len(report.copies_repaired)} copies repaired")
+    if report.unreachable_stores:
+        raise dg.Failure("; ".join(report.unreachable_stores))
+    return dg.Output(report.to_dict())
+
+
+@dg.job(tags={"dr/kind": "restore"}, description="Restore a backup into a new database.")
+def restore_job() -> None:
+    restore_backup_op()
+
+
+@dg.job(tags={"dr/kind": "retention"}, description="Delete expired backups (never the newest verified).")
+def retention_job() -> None:
+    retention_op()
+
+
+@dg.job(tags={"dr/kind": "catalog_sync"},
+        description="Repair missing copies and rebuild the catalog from the stores.")
+def catalog_sync_job() -> None:
+    catalog_sync_op()

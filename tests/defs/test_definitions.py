@@ -1,0 +1,66 @@
+"""The whole code location loads from dr.toml with every app's assets, checks and jobs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from dr_assets.definitions import build_definitions
+
+REPO = Path(__file__).resolve().parents[2]
+CADENCE = {"scholarship_api": "0 */6 * * *", "auto_command_center": "0 */4 * * *",
+           "student_dashboard": "0 */12 * * *"}
+
+
+@pytest.fixture(scope="module")
+def repo() -> dg.RepositoryDefinition:
+    return build_definitions(str(REPO / "dr.toml")).get_repository_def()
+
+
+def test_every_app_has_its_assets_and_checks(repo: dg.RepositoryDefinition) -> None:
+    keys = {k.to_user_string() for k in repo.asset_graph.get_all_asset_keys()}
+    checks = {c.to_user_string() for c in repo.asset_graph.asset_check_keys}
+    for app in CADENCE:
+        assert {f"{app}/database", f"{app}/backup", f"{app}/restore_drill"} <= keys
+        assert {f"{app}/backup:checksum_verified", f"{app}/backup:rpo_fresh",
+                f"{app}/restore_drill:rto_met"} <= checks
+        # Lineage: database -> backup -> restore_drill.
+        node = repo.asset_graph.get(dg.AssetKey([app, "backup"]))
+        assert dg.AssetKey([app, "database"]) in node.parent_keys
+        drill = repo.asset_graph.get(dg.AssetKey([app, "restore_drill"]))
+        assert dg.AssetKey([app, "backup"]) in drill.parent_keys
+
+
+def test_partitions_follow_each_apps_cadence(repo: dg.RepositoryDefinition) -> None:
+    for app, cron in CADENCE.items():
+        partitions = repo.asset_graph.get(dg.AssetKey([app, "backup"])).partitions_def
+        assert isinstance(partitions, dg.TimeWindowPartitionsDefinition)
+        assert partitions.cron_schedule == cron
+        keys = partitions.get_partition_keys_in_range(
+            dg.PartitionKeyRange("2026-11-01-00:00", "2026-11-02-00:00"))
+        assert len(keys) == 24 // int(cron.split("/")[1].split()[0]) + 1
+
+
+def test_jobs_schedules_and_sensors(repo: dg.RepositoryDefinition) -> None:
+    jobs = {j.name for j in repo.get_all_jobs()}
+    schedules = {s.name: s for s in repo.schedule_defs}
+    for app, cron in CADENCE.items():
+        assert {f"{app}_backup_job", f"{app}_drill_job"} <= jobs
+        assert schedules[f"{app}_backup_schedule"].cron_schedule == cron
+        assert schedules[f"{app}_drill_schedule"].cron_schedule == "0 3 1 * *"  # monthly
+        tags = repo.get_job(f"{app}_backup_job").tags
+        assert tags["dr/backup"] == app and tags["dr/kind"] == "backup"
+    assert {"restore_job", "retention_job", "catalog_sync_job"} <= jobs
+    assert {s.name for s in repo.sensor_defs} == {"alert_sensor", "run_failure_alert_sensor"}
+
+
+def test_dagster_definitions_validate_passes() -> None:
+    dagster = Path(sys.executable).parent / "dagster"
+    proc = subprocess.run([str(dagster), "definitions", "validate", "-w", "workspace.yaml"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Validation successful" in proc.stdout + proc.stderr

@@ -1,0 +1,246 @@
+"""Dagster in process against real PostgreSQL and SeaweedFS: backups, checks, drills,
+alerts, retention."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from dr_assets.core.manifest import manifest_key, object_key
+from dr_assets.definitions import build_definitions
+from dr_assets.defs import assets, checks
+from dr_assets.defs.keys import run_tags
+from dr_assets.defs.resources import DRResource
+from dr_assets.defs.sensors import alert_sensor, run_failure_alert_sensor
+from tests.conftest import DREnv, load_pagila, run_sql
+
+PARTITION = "2026-11-25-00:00"
+
+
+class Webhook:
+    """A local webhook receiver that records every JSON body posted to it."""
+
+    def __init__(self) -> None:
+        received: list[dict[str, Any]] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers["Content-Length"])
+                received.append(json.loads(self.rfile.read(length)))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.received = received
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def webhook() -> Iterator[Webhook]:
+    hook = Webhook()
+    yield hook
+    hook.close()
+
+
+class Location:
+    """The code location built from one test's dr.toml, with helpers to run it."""
+
+    def __init__(self, env: DREnv) -> None:
+        self.env = env
+        self.defs = build_definitions(str(env.config_path))
+        self.instance = dg.DagsterInstance.ephemeral()
+        self.resources = {"dr": DRResource(config_path=str(env.config_path))}
+
+    def assets_of(self, app: str) -> list[Any]:
+        """The app's assets and checks from the same factories the code location uses."""
+        policy = self.env.runtime().config.app(app)
+        return [assets.backup_asset(policy), assets.drill_asset(policy),
+                checks.backup_checks(policy)]
+
+    def backup(self, app: str, partition: str = PARTITION) -> dg.ExecuteInProcessResult:
+        return dg.materialize(
+            self.assets_of(app), partition_key=partition, instance=self.instance,
+            resources=self.resources,
+            selection=dg.AssetSelection.assets(dg.AssetKey([app, "backup"])),
+            tags=run_tags(app, "backup"),
+        )
+
+    def run_checks(self, app: str) -> dict[str, bool]:
+        result = dg.materialize(
+            self.assets_of(app), instance=self.instance, resources=self.resources,
+            selection=dg.AssetSelection.checks_for_assets(dg.AssetKey([app, "backup"])),
+            raise_on_error=False,
+        )
+        return checks_of(result)
+
+    def drill(self, app: str) -> dg.ExecuteInProcessResult:
+        return dg.materialize(
+            self.assets_of(app), instance=self.instance, resources=self.resources,
+            selection=dg.AssetSelection.assets(dg.AssetKey([app, "restore_drill"])),
+            raise_on_error=False, tags=run_tags(app, "drill"),
+        )
+
+    def sense_alerts(self) -> None:
+        ctx = dg.build_sensor_context(instance=self.instance, resources=self.resources)
+        alert_sensor(ctx)
+
+
+def checks_of(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
+    return {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+
+
+def test_backup_partition_records_run_and_partition_and_checks_pass(dr_env: DREnv) -> None:
+    loc = Location(dr_env)
+    result = loc.backup("shop")
+    assert result.success
+    assert checks_of(result) == {"checksum_verified": True, "rpo_fresh": True}
+    [mat] = result.asset_materializations_for_node("shop__backup")
+    meta = {k: v.value for k, v in mat.metadata.items()}
+    assert meta["status"] == "completed" and meta["degraded"] is False
+    assert meta["row_counts"] == {"public.customers": 3000, "public.orders": 20000}
+    row = dr_env.runtime().catalog.get_backup(str(meta["backup_id"]))
+    assert row is not None
+    assert row.dagster_run_id == result.run_id and row.partition_key == PARTITION
+    assert row.sha256 == meta["sha256"]
+
+
+def test_corrupted_copy_fails_checksum_verified_naming_the_copy(dr_env: DREnv) -> None:
+    loc = Location(dr_env)
+    result = loc.backup("shop")
+    backup_id = str(result.asset_materializations_for_node("shop__backup")[0]
+                    .metadata["backup_id"].value)
+    path = dr_env.local_dir / object_key(backup_id)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    check = dg.materialize(
+        loc.assets_of("shop"), instance=loc.instance, resources=loc.resources,
+        selection=dg.AssetSelection.checks_for_assets(dg.AssetKey(["shop", "backup"])),
+        raise_on_error=False,
+    )
+    assert not check.success  # checksum_verified is blocking: the run fails
+    [evaluation] = [e for e in check.get_asset_check_evaluations()
+                    if e.check_name == "checksum_verified"]
+    assert not evaluation.passed
+    assert evaluation.metadata["failed_copies"].value == "local"
+    assert "failed its checksum on local" in (evaluation.description or "")
+
+
+def test_rpo_violation_opens_one_alert_posts_it_and_a_fresh_backup_resolves_it(
+    dr_env: DREnv, webhook: Webhook
+) -> None:
+    with dr_env.config_path.open("a") as fh:
+        fh.write(f'\n[[alerts.webhooks]]\nurl = "{webhook.url}"\n')
+    loc = Location(dr_env)
+    assert loc.backup("shop").success
+    run_sql(dr_env.catalog_db,
+            "UPDATE dr.backups SET started_at = started_at - interval '30 hours'")
+    assert loc.run_checks("shop")["rpo_fresh"] is False
+
+    loc.sense_alerts()
+    loc.sense_alerts()  # the condition still holds: no second alert, no second post
+    alerts = run_sql(dr_env.catalog_db,
+                     "SELECT kind, status FROM dr.alerts WHERE kind = 'rpo_violated'")
+    assert alerts == [("rpo_violated", "open")]
+    posted = [b for b in webhook.received if b["alert"]["kind"] == "rpo_violated"]
+    assert len(posted) == 1 and posted[0]["event"] == "opened"
+    assert "RPO of 24 h violated" in posted[0]["text"] and "30." in posted[0]["text"]
+
+    assert loc.backup("shop", "2026-11-25-06:00").success
+    loc.sense_alerts()
+    assert run_sql(dr_env.catalog_db,
+                   "SELECT status FROM dr.alerts WHERE kind = 'rpo_violated'") == [("resolved",)]
+    assert [b["event"] for b in webhook.received if b["alert"]["kind"] == "rpo_violated"] == [
+        "opened", "resolved"]
+
+
+def test_drill_on_pagila_passes_and_a_corrupted_one_fails_both_leave_no_scratch(
+    dr_env: DREnv, make_db: Callable[[str], str]
+) -> None:
+    source = make_db("pagila")
+    load_pagila(source)
+    env = dr_env.with_apps({"pagila": source})
+    loc = Location(env)
+    assert loc.backup("pagila").success
+    drill = loc.drill("pagila")
+    assert drill.success
+    assert checks_of(drill) == {"rto_met": True}
+    [mat] = drill.asset_materializations_for_node("pagila__restore_drill")
+    assert mat.metadata["scratch_dropped"].value is True
+    assert int(mat.metadata["rows"].value) > 30000  # type: ignore[arg-type]
+    assert run_sql("postgres", "SELECT datname FROM pg_database WHERE datname LIKE 'drill_%'") == []
+
+    # Corrupt every copy of the newest verified backup: the drill fails and cleans up.
+    [row] = env.runtime().catalog.list_backups(app="pagila")
+    for store in env.runtime().stores:
+        store.put_bytes(object_key(row.backup_id), b"garbage")
+    failed = loc.drill("pagila")
+    assert not failed.success
+    assert run_sql("postgres", "SELECT datname FROM pg_database WHERE datname LIKE 'drill_%'") == []
+    drills = env.runtime().catalog.list_drills(app="pagila")
+    assert [d["status"] for d in drills] == ["failed", "passed"]
+    assert drills[0]["scratch_dropped"] is True and "no good copy" in drills[0]["error"]
+
+    # The run-failure sensor turns the failed run into an alert.
+    ctx = dg.build_run_status_sensor_context(
+        sensor_name="run_failure_alert_sensor", dagster_instance=loc.instance,
+        dagster_run=failed.dagster_run, dagster_event=failed.get_run_failure_event(),
+        resources=loc.resources,
+    ).for_run_failure()
+    run_failure_alert_sensor(ctx)
+    opened = run_sql(env.catalog_db, "SELECT app, kind, message FROM dr.alerts")
+    assert any(kind.startswith("run_failed") and failed.run_id in msg for _, kind, msg in opened)
+
+
+def test_retention_job_deletes_exactly_what_the_rules_say(dr_env: DREnv) -> None:
+    text = dr_env.config_path.read_text().replace("retention_days = 90",
+                                                  "retention_days = 30\nmin_keep = 2")
+    dr_env.config_path.write_text(text)
+    loc = Location(dr_env)
+    ids = []
+    for i in range(4):
+        result = loc.backup("shop", f"2026-11-2{i}-00:00")
+        ids.append(str(result.asset_materializations_for_node("shop__backup")[0]
+                       .metadata["backup_id"].value))
+    # Age the three oldest past the window: min_keep=2 keeps the newest two verified ones,
+    # so exactly the oldest two go.
+    for days, backup_id in zip((40, 50, 60), ids[2::-1], strict=True):
+        run_sql(dr_env.catalog_db, f"UPDATE dr.backups SET started_at = now() - interval "
+                                   f"'{days} days' WHERE backup_id = '{backup_id}'")
+    job = loc.defs.get_job_def("retention_job")
+    dry = job.execute_in_process(
+        run_config={"ops": {"retention_op": {"config": {"app": "shop", "dry_run": True}}}},
+        instance=loc.instance)
+    [plan] = dry.output_for_node("retention_op")
+    assert sorted(plan["would_delete"]) == sorted(ids[:2])
+    assert all((dr_env.local_dir / object_key(b)).exists() for b in ids)
+
+    job.execute_in_process(
+        run_config={"ops": {"retention_op": {"config": {"app": "shop"}}}},
+        instance=loc.instance)
+    rt = dr_env.runtime()
+    for backup_id in ids[:2]:
+        assert not (dr_env.local_dir / object_key(backup_id)).exists()
+        assert not (dr_env.local_dir / manifest_key(backup_id)).exists()
+        assert next(s for s in rt.stores if s.kind == "s3").size(object_key(backup_id)) is None
+        row = rt.catalog.get_backup(backup_id)
+        assert row is not None and row.status == "deleted" and "retention" in (row.error or "")
+    assert {r.backup_id for r in rt.catalog.list_backups(app="shop")} == set(ids[2:])
