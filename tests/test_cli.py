@@ -75,3 +75,21 @@ def test_database_password_never_leaks(dr_env: DREnv) -> None:
     for args in (("apps", "--json"), ("backups", "--json")):
         assert secret not in dr_env.drctl(*args).stdout
     assert os.environ.get("PGPASSWORD") != secret
+
+
+def test_drill_status_retention_and_alerts_commands(dr_env: DREnv) -> None:
+    backup = json.loads(dr_env.drctl("backup", "shop", "--json").stdout)
+    assert backup["verified"] is True
+    status = json.loads(dr_env.drctl("status", "--json").stdout)
+    [app] = status["apps"]
+    assert app["rpo_met"] is True and app["rto_met"] is False  # no drill yet
+    assert app["score"] == 80.0  # 40 RPO + 25 success + 15 integrity, no drill
+    drill = json.loads(dr_env.drctl("drill", "shop", "--json").stdout)
+    assert drill["passed"] and drill["rto_met"] and drill["scratch_dropped"]
+    assert drill["backup_id"] == backup["backup_id"] and drill["rows"] == 23000
+    status = json.loads(dr_env.drctl("status", "--json").stdout)
+    assert status["health_score"] == 100.0 and status["status"] == "HEALTHY"
+    [plan] = json.loads(dr_env.drctl("retention", "shop", "--json").stdout)
+    assert plan["dry_run"] is True and plan["would_delete"] == []
+    assert "newest verified" in plan["decisions"][0]["reason"] or "within" in plan["decisions"][0]["reason"]
+    assert json.loads(dr_env.drctl("alerts", "--json").stdout) == []

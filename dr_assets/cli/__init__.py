@@ -1,0 +1,104 @@
+"""`drctl`: the command line of the DR control plane."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from dr_assets.cli.backups import (
+    cmd_backup,
+    cmd_backups,
+    cmd_catalog_sync,
+    cmd_restore,
+    cmd_verify,
+)
+from dr_assets.cli.operations import (
+    cmd_alerts,
+    cmd_apps,
+    cmd_drill,
+    cmd_key_generate,
+    cmd_retention,
+    cmd_status,
+)
+from dr_assets.core.errors import DRError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="drctl", description=__doc__)
+    parser.add_argument("--config", help="path to dr.toml (default: $DR_CONFIG or ./dr.toml)")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="print one JSON document")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    key = sub.add_parser("key", help="master keys")
+    key_sub = key.add_subparsers(dest="key_command", required=True)
+    gen = key_sub.add_parser("generate", parents=[common], help="write a new random master key")
+    gen.add_argument("path")
+    gen.set_defaults(func=cmd_key_generate)
+
+    sub.add_parser("apps", parents=[common], help="list apps and their policies").set_defaults(
+        func=cmd_apps)
+
+    b = sub.add_parser("backup", parents=[common], help="back an app's database up now")
+    b.add_argument("app")
+    b.add_argument("--no-verify", action="store_true",
+                   help="skip re-reading every copy to check its SHA-256 afterwards")
+    b.set_defaults(func=cmd_backup)
+
+    bs = sub.add_parser("backups", parents=[common], help="list backups")
+    bs.add_argument("app", nargs="?")
+    bs.add_argument("--from-storage", action="store_true",
+                    help="read the stores' manifests instead of the catalog")
+    bs.add_argument("--limit", type=int, default=None)
+    bs.set_defaults(func=cmd_backups)
+
+    v = sub.add_parser("verify", parents=[common], help="re-read every copy and check SHA-256")
+    v.add_argument("backup_id")
+    v.add_argument("--from-storage", action="store_true")
+    v.set_defaults(func=cmd_verify)
+
+    r = sub.add_parser("restore", parents=[common], help="restore a backup into a new database")
+    r.add_argument("backup_id")
+    r.add_argument("--target-db", required=True, help="name of the database to create")
+    r.add_argument("--target-url", help="server to restore to (default: the app's server)")
+    r.add_argument("--from-storage", action="store_true",
+                   help="work from the stores and the key alone (catalog down)")
+    r.set_defaults(func=cmd_restore)
+
+    c = sub.add_parser("catalog", help="the catalog index")
+    c_sub = c.add_subparsers(dest="catalog_command", required=True)
+    s = c_sub.add_parser("sync", parents=[common],
+                         help="repair missing copies and rebuild the catalog from the stores")
+    s.set_defaults(func=cmd_catalog_sync)
+    d = sub.add_parser("drill", parents=[common],
+                       help="restore the newest verified backup into a scratch database, timed")
+    d.add_argument("app")
+    d.set_defaults(func=cmd_drill)
+
+    rp = sub.add_parser("retention", parents=[common],
+                        help="preview (default) or apply the retention policy")
+    rp.add_argument("app", nargs="?")
+    rp.add_argument("--apply", action="store_true", help="delete what the preview lists")
+    rp.set_defaults(func=cmd_retention)
+
+    sub.add_parser("status", parents=[common], help="health score per app and overall"
+                   ).set_defaults(func=cmd_status)
+
+    al = sub.add_parser("alerts", parents=[common], help="list alerts")
+    al.add_argument("--active", action="store_true", help="only open alerts")
+    al.set_defaults(func=cmd_alerts)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+        return code
+    except DRError as exc:
+        print(f"drctl: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("drctl: interrupted", file=sys.stderr)
+        return 130

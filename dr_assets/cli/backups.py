@@ -1,0 +1,144 @@
+"""drctl commands over backups: take, list, verify, restore, sync the catalog."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from dr_assets.cli.output import emit, human, progress_printer
+from dr_assets.core.backup import run_backup
+from dr_assets.core.copies import find_manifest, list_manifests
+from dr_assets.core.errors import DRError, StoreError
+from dr_assets.core.pgtools import ConnInfo
+from dr_assets.core.restore import restore_backup
+from dr_assets.core.runtime import DRRuntime
+from dr_assets.core.sync import sync_catalog
+from dr_assets.core.verify import verify_backup
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    rt = DRRuntime.load(args.config)
+    progress = progress_printer(args)
+    result = run_backup(rt.config, args.app, keyring=rt.keyring, stores=rt.stores,
+                        catalog=rt.catalog, progress=progress)
+    if progress:
+        sys.stderr.write("\n")
+    doc = result.to_dict()
+    if not args.no_verify:
+        check = verify_backup(result.manifest, rt.stores, rt.catalog)
+        doc["verified"] = check.ok
+        doc["verify_errors"] = [c.error for c in check.failures]
+
+    def text() -> str:
+        m = result.manifest
+        lines = [f"backup {m.backup_id}: {m.status}",
+                 f"  {human(m.raw_bytes)} dumped, {human(m.stored_bytes)} stored in "
+                 f"{result.duration_seconds:.1f} s, sha256 {m.sha256}"]
+        for name, d in m.destinations.items():
+            lines.append(f"  {name}: {d.status}" + (f" ({d.error})" if d.error else ""))
+        if "verified" in doc:
+            lines.append("  checksum verified on every copy" if doc["verified"] else
+                         "  VERIFY FAILED: " + "; ".join(doc["verify_errors"]))
+        return "\n".join(lines)
+
+    emit(args, doc, text)
+    return 0 if doc.get("verified", True) else 1
+
+
+def cmd_backups(args: argparse.Namespace) -> int:
+    rt = DRRuntime.load(args.config)
+    if args.app:
+        rt.config.app(args.app)
+    if args.from_storage:
+        rows: list[dict[str, Any]] = []
+        seen: dict[str, dict[str, Any]] = {}
+        problems = []
+        for store in rt.stores:
+            try:
+                for m in list_manifests(store):
+                    if isinstance(m, DRError):
+                        problems.append(str(m))
+                        continue
+                    if args.app and m.app != args.app:
+                        continue
+                    entry = seen.setdefault(m.backup_id, {
+                        "backup_id": m.backup_id, "app": m.app, "status": m.status,
+                        "started_at": m.started_at, "stored_bytes": m.stored_bytes,
+                        "sha256": m.sha256, "found_in": []})
+                    entry["found_in"].append(store.name)
+            except StoreError as exc:
+                problems.append(str(exc))
+        rows = sorted(seen.values(), key=lambda r: r["backup_id"], reverse=True)
+        for p in problems:
+            print(f"drctl: warning: {p}", file=sys.stderr)
+    else:
+        rows = [r.to_dict() for r in rt.catalog.list_backups(app=args.app, limit=args.limit)]
+
+    def text() -> str:
+        lines = [f"{'backup_id':48} {'status':10} {'stored':>10}  where"]
+        for r in rows:
+            where = r.get("found_in") or sorted(
+                n for n, c in r.get("copies", {}).items() if c.get("status") == "ok")
+            lines.append(f"{r['backup_id']:48} {r['status']:10} "
+                         f"{human(r['stored_bytes'] or 0):>10}  {','.join(where)}")
+        return "\n".join(lines)
+
+    emit(args, rows, text)
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    rt = DRRuntime.load(args.config)
+    catalog = None if args.from_storage else rt.catalog
+    manifest = find_manifest(args.backup_id, rt.stores, catalog)
+    result = verify_backup(manifest, rt.stores, catalog)
+
+    def text() -> str:
+        lines = [f"backup {result.backup_id}: {'verified' if result.ok else 'FAILED'}"]
+        for c in result.checks:
+            lines.append(f"  {c.destination}: {'ok' if c.ok else c.error}")
+        return "\n".join(lines)
+
+    emit(args, result.to_dict(), text)
+    if not result.ok:
+        bad = ", ".join(c.destination for c in result.failures)
+        print(f"drctl: backup {result.backup_id} failed verification on {bad}: "
+              "restore from another copy or an older backup", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    rt = DRRuntime.load(args.config)
+    catalog = None if args.from_storage else rt.catalog
+    manifest = find_manifest(args.backup_id, rt.stores, catalog)
+    policy = rt.config.apps.get(manifest.app)
+    if args.target_url:
+        target = ConnInfo.parse(args.target_url)
+    elif policy is not None:
+        target = ConnInfo.parse(policy.database_url)
+    else:
+        raise DRError(f"app {manifest.app} is not in the config: pass --target-url")
+    result = restore_backup(manifest, target_db=args.target_db, target=target, stores=rt.stores,
+                            keyring=rt.keyring, catalog=catalog, requested_by="drctl")
+    emit(args, result.to_dict(),
+          lambda: f"restored {result.backup_id} into {result.target_database} on "
+                  f"{result.target_server} from {result.source_destination} in "
+                  f"{result.seconds:.1f} s: {result.tables} tables, {result.rows} rows, "
+                  "row counts match the manifest")
+    return 0
+
+
+def cmd_catalog_sync(args: argparse.Namespace) -> int:
+    rt = DRRuntime.load(args.config)
+    report = sync_catalog(rt.stores, rt.catalog)
+    emit(args, report.to_dict(),
+          lambda: f"catalog sync: {report.backups_found} backups in the stores, "
+                  f"{len(report.copies_repaired)} copies repaired, "
+                  f"{len(report.marked_deleted)} marked deleted, "
+                  f"{len(report.marked_failed)} marked failed, "
+                  f"{report.partials_removed} partial uploads removed"
+                  + "".join(f"\n  problem: {p}" for p in
+                            report.repair_failures + report.unreadable + report.unreachable_stores))
+    return 0 if not report.unreachable_stores else 1

@@ -1,0 +1,122 @@
+"""drctl commands over the estate: apps, keys, drills, retention, health and alerts."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from dr_assets.cli.output import emit, human
+from dr_assets.core.drill import run_drill
+from dr_assets.core.keys import generate_key_file
+from dr_assets.core.pgtools import ConnInfo
+from dr_assets.core.prune import apply_retention
+from dr_assets.core.runtime import DRRuntime
+from dr_assets.core.status import estate_status
+
+
+def cmd_key_generate(args: argparse.Namespace) -> int:
+    key = generate_key_file(Path(args.path))
+    emit(args, {"path": args.path, "key_id": key.key_id},
+          lambda: f"wrote master key {key.key_id} to {args.path}: keep a copy somewhere safe, "
+                  "backups cannot be restored without it")
+    return 0
+
+
+def cmd_apps(args: argparse.Namespace) -> int:
+    rt = DRRuntime.load(args.config)
+    apps = [
+        {"name": a.name, "database": ConnInfo.parse(a.database_url).safe_url,
+         "rto_hours": a.rto_hours, "rpo_hours": a.rpo_hours, "every_hours": a.every_hours,
+         "retention_days": a.retention_days, "critical": a.critical, "min_keep": a.min_keep}
+        for a in rt.config.apps.values()
+    ]
+
+    def text() -> str:
+        lines = [f"{'app':24} {'RTO':>5} {'RPO':>5} {'every':>6} {'keep':>6} critical"]
+        for a in apps:
+            lines.append(f"{a['name']:24} {a['rto_hours']:>4}h {a['rpo_hours']:>4}h "
+                         f"{a['every_hours']:>5}h {a['retention_days']:>5}d "
+                         f"{'yes' if a['critical'] else 'no'}")
+        return "\n".join(lines)
+
+    emit(args, apps, text)
+    return 0
+
+
+def cmd_drill(args: argparse.Namespace) -> int:
+    rt = DRRuntime.load(args.config)
+    result = run_drill(rt.config.app(args.app), stores=rt.stores, keyring=rt.keyring,
+                       catalog=rt.catalog)
+
+    def text() -> str:
+        if not result.passed:
+            return f"drill of {result.app} FAILED: {result.error}"
+        verdict = "within" if result.rto_met else "OVER"
+        return (f"drill of {result.app}: restored {result.backup_id} in "
+                f"{result.restore_seconds or 0:.1f} s, {verdict} the RTO of "
+                f"{result.rto_seconds / 3600:g} h; {result.tables} tables, {result.rows} rows "
+                f"validated; scratch {result.scratch_database} dropped")
+
+    emit(args, result.to_dict(), text)
+    return 0 if result.passed else 1
+
+
+def cmd_retention(args: argparse.Namespace) -> int:
+    rt = DRRuntime.load(args.config)
+    apps = [rt.config.app(args.app)] if args.app else list(rt.config.apps.values())
+    outcomes = [apply_retention(p, stores=rt.stores, catalog=rt.catalog, dry_run=not args.apply)
+                for p in apps]
+
+    def text() -> str:
+        lines = []
+        for o in outcomes:
+            verb = "deleted" if not o.dry_run else "would delete"
+            lines.append(f"{o.plan.app}: {verb} {len(o.plan.to_delete)} of "
+                         f"{len(o.plan.decisions)} backups, {human(o.plan.bytes_freed)}")
+            for d in o.plan.decisions:
+                lines.append(f"  {'DELETE' if d.delete else 'keep  '} {d.backup_id}: {d.reason}")
+            for backup_id, why in o.skipped.items():
+                lines.append(f"  skipped {backup_id}: {why}")
+        if not args.apply:
+            lines.append("dry run: nothing was deleted; add --apply to delete")
+        return "\n".join(lines)
+
+    emit(args, [o.to_dict() for o in outcomes], text)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    rt = DRRuntime.load(args.config)
+    status = estate_status(rt.config, rt.catalog)
+    g = status.health
+    doc = {
+        "health_score": g.score, "status": g.status,
+        "apps_meeting_rpo": g.apps_meeting_rpo, "apps_meeting_rto": g.apps_meeting_rto,
+        "apps": [a.__dict__ for a in g.apps],
+    }
+
+    def text() -> str:
+        lines = [f"estate health {g.score:.0f}/100: {g.status}",
+                 f"{'app':24} {'score':>5} {'age':>7} {'RPO':>4} {'RTO':>4} {'7d ok':>6}"]
+        for a in g.apps:
+            age = "-" if a.backup_age_hours is None else f"{a.backup_age_hours:.1f}h"
+            lines.append(f"{a.app:24} {a.score:>5.0f} {age:>7} {'yes' if a.rpo_met else 'NO':>4} "
+                         f"{'yes' if a.rto_met else 'NO':>4} {a.success_rate_7d:>6.0%}")
+        return "\n".join(lines)
+
+    emit(args, doc, text)
+    return 0
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    rt = DRRuntime.load(args.config)
+    alerts = rt.catalog.list_alerts(active=True if args.active else None)
+
+    def text() -> str:
+        if not alerts:
+            return "no alerts"
+        return "\n".join(f"#{a['id']} {a['status']:8} {a['severity']:8} {a['message']}"
+                         for a in alerts)
+
+    emit(args, alerts, text)
+    return 0

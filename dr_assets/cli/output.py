@@ -1,0 +1,37 @@
+"""How drctl prints: one JSON document with --json, readable text otherwise."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+
+def human(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def emit(args: argparse.Namespace, doc: Any, text: Callable[[], str]) -> None:
+    if args.json:
+        print(json.dumps(doc, indent=2, default=str))
+    else:
+        print(text())
+
+
+def progress_printer(args: argparse.Namespace) -> Callable[[int, int, float], None] | None:
+    if args.json or not sys.stderr.isatty():
+        return None
+
+    def show(raw: int, stored: int, elapsed: float) -> None:
+        rate = raw / elapsed if elapsed > 0 else 0
+        sys.stderr.write(f"\r  dumped {human(raw)}, stored {human(stored)}, "
+                         f"{human(rate)}/s, {elapsed:.0f} s   ")
+        sys.stderr.flush()
+
+    return show
