@@ -1,0 +1,68 @@
+"""`make down`: stop what `make up` started, by the PIDs in `.dr/run/`, and nothing else.
+
+    python -m dr_assets.devstack.down [--config dr.toml]
+
+PostgreSQL, the demo databases, the key, the backups and SeaweedFS's data stay; a
+process whose PID was reused by something else is left alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+from dr_assets.devstack.services import lookup, stop_order
+from dr_assets.devstack.state import Paths, ProcessRecord, RunDir
+
+
+def gone(rec: ProcessRecord, timeout: float = 5) -> bool:
+    """After a SIGKILL the process may need a moment to die (it is not our child)."""
+    deadline = time.monotonic() + timeout
+    while rec.alive():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dr_assets.devstack.down",
+                                     description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--config", help="path to dr.toml (default: $DR_CONFIG or the nearest "
+                        "dr.toml in this folder or above)")
+    args = parser.parse_args(argv)
+    paths = Paths.discover(args.config)
+    run = RunDir(paths)
+    stopped: list[str] = []
+    for name in stop_order(run.names()):
+        rec = run.get(name)
+        service = lookup(name)
+        if rec is None:
+            run.remove(name)
+            print(f"  {service.title}: unreadable PID file removed")
+            continue
+        if not rec.alive():
+            run.remove(name)
+            print(f"  {service.title}: not running (pid {rec.pid} is gone or is another "
+                  "program now); PID file removed")
+            continue
+        print(f"  {service.title}: stopping pid {rec.pid}", flush=True)
+        service.stop(rec.pid)
+        if not gone(rec):
+            print(f"make down: {service.title} (pid {rec.pid}) did not stop: kill -9 {rec.pid}",
+                  file=sys.stderr)
+            return 1
+        run.remove(name)
+        stopped.append(f"{service.title} (pid {rec.pid})")
+    if stopped:
+        print(f"make down: stopped {', '.join(stopped)}. PostgreSQL, the databases, the key "
+              f"and the data under {paths.show(paths.dr_dir)}/ stay; `make up` starts again.")
+    else:
+        print("make down: nothing to stop (no process started by `make up` is running).")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
