@@ -221,3 +221,14 @@ def table_checksums(db: str) -> dict[str, tuple[int, str]]:
         assert row is not None
         out[f"{schema}.{table}"] = (int(row[0]), str(row[1]))
     return out
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, s3_server: seaweed.SeaweedServer
+          ) -> Iterator[object]:
+    """Dagster webserver + daemon and the API over real HTTP, started once per session."""
+    from tests.stack import start_stack, stop_stack
+
+    started = start_stack(tmp_path_factory.mktemp("stack"), s3_server)
+    yield started
+    stop_stack(started)

@@ -16,12 +16,15 @@ from dr_assets.cli.backups import (
 from dr_assets.cli.operations import (
     cmd_alerts,
     cmd_apps,
+    cmd_audit_verify,
     cmd_drill,
     cmd_key_generate,
     cmd_retention,
     cmd_status,
+    cmd_token,
 )
 from dr_assets.core.errors import DRError
+from dr_assets.core.tokens import ROLES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,6 +91,16 @@ def build_parser() -> argparse.ArgumentParser:
     al = sub.add_parser("alerts", parents=[common], help="list alerts")
     al.add_argument("--active", action="store_true", help="only open alerts")
     al.set_defaults(func=cmd_alerts)
+    t = sub.add_parser("token", parents=[common], help="mint a local API token (HS256)")
+    t.add_argument("--role", required=True, choices=list(ROLES))
+    t.add_argument("--subject", required=True, help="who the token is for")
+    t.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
+    t.set_defaults(func=cmd_token)
+
+    au = sub.add_parser("audit", help="the audit log")
+    au_sub = au.add_subparsers(dest="audit_command", required=True)
+    av = au_sub.add_parser("verify", parents=[common], help="check the audit log's hash chain")
+    av.set_defaults(func=cmd_audit_verify)
     return parser
 
 

@@ -12,6 +12,7 @@ from dr_assets.core.pgtools import ConnInfo
 from dr_assets.core.prune import apply_retention
 from dr_assets.core.runtime import DRRuntime
 from dr_assets.core.status import estate_status
+from dr_assets.core.tokens import AuthError, load_jwt_secret, mint_token
 
 
 def cmd_key_generate(args: argparse.Namespace) -> int:
@@ -120,3 +121,24 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
     emit(args, alerts, text)
     return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    rt = DRRuntime.load(args.config)
+    secret = load_jwt_secret(rt.config.api)
+    if not secret:
+        raise AuthError(f"no JWT secret: set ${rt.config.api.jwt_secret_env} or create "
+                        f"{rt.config.api.jwt_secret_file} (make up does)")
+    token = mint_token(secret, rt.config.api, args.subject, args.role, args.ttl)
+    emit(args, {"token": token, "role": args.role, "subject": args.subject,
+                "expires_in": args.ttl}, lambda: token)
+    return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    rt = DRRuntime.load(args.config)
+    report = rt.catalog.verify_audit_chain()
+    emit(args, report.__dict__,
+         lambda: f"audit chain intact: {report.rows} entries" if report.ok else
+                 f"AUDIT CHAIN BROKEN: {report.problem}")
+    return 0 if report.ok else 1

@@ -66,6 +66,21 @@ class WebhookConfig:
 
 
 @dataclass(frozen=True)
+class ApiConfig:
+    """The GraphQL API: where Dagster answers, and how bearer tokens are checked."""
+
+    dagster_url: str = "http://127.0.0.1:3000"
+    jwt_issuer: str = "pg-dr-control"
+    jwt_audience: str = "dr-api"
+    roles_claim: str = "role"
+    jwt_secret_env: str = "DR_JWT_SECRET"
+    jwt_secret_file: Path | None = None
+    jwks_url: str = ""
+    max_query_depth: int = 10
+    max_page_size: int = 200
+
+
+@dataclass(frozen=True)
 class DRConfig:
     path: Path
     catalog_url: str
@@ -75,6 +90,7 @@ class DRConfig:
     webhooks: tuple[WebhookConfig, ...] = ()
     storage_quota_bytes: int | None = None
     zstd_level: int = 3
+    api: ApiConfig = field(default_factory=ApiConfig)
 
     def app(self, name: str) -> AppPolicy:
         try:
@@ -180,6 +196,7 @@ class _Loader:
             "alerts": dict,
             "storage": dict,
             "compression": dict,
+            "api": dict,
         }
         self.take(raw, "(top level)", top, ("catalog", "encryption", "destinations", "apps"))
         catalog = self.take(
@@ -212,7 +229,9 @@ class _Loader:
             level = comp.get("zstd_level", 3)
             if not 1 <= level <= 19:
                 raise self.fail("compression.zstd_level", f"{level} is out of range", "use 1..19")
+        api = self.api(raw["api"]) if "api" in raw else ApiConfig()
         return DRConfig(
+            api=api,
             path=self.path,
             catalog_url=catalog["database_url"],
             encryption=encryption,
@@ -222,6 +241,21 @@ class _Loader:
             storage_quota_bytes=quota,
             zstd_level=level,
         )
+
+    def api(self, raw: Any) -> ApiConfig:
+        a = self.take(
+            self.table(raw, "api"), "api",
+            {"dagster_url": str, "jwt_issuer": str, "jwt_audience": str, "roles_claim": str,
+             "jwt_secret_env": str, "jwt_secret_file": str, "jwks_url": str,
+             "max_query_depth": int, "max_page_size": int},
+            (),
+        )
+        for key in ("dagster_url", "jwks_url"):
+            if a.get(key) and not a[key].startswith(("http://", "https://")):
+                raise self.fail(f"api.{key}", "not an http(s) URL", "write https://...")
+        if "jwt_secret_file" in a:
+            a["jwt_secret_file"] = self.resolve(a["jwt_secret_file"])
+        return ApiConfig(**a)
 
     def encryption(self, raw: dict[str, Any]) -> EncryptionConfig:
         enc = self.take(

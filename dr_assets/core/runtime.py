@@ -15,11 +15,13 @@ from dr_assets.core.stores.base import Store
 @dataclass
 class DRRuntime:
     config: DRConfig
+    catalog_pool_size: int = 0
     _catalog: Catalog | None = field(default=None, repr=False)
 
     @classmethod
-    def load(cls, path: str | None = None) -> DRRuntime:
-        return cls(load_config(path))
+    def load(cls, path: str | None = None, catalog_pool_size: int = 0) -> DRRuntime:
+        """catalog_pool_size > 0 keeps that many catalog connections open (servers)."""
+        return cls(load_config(path), catalog_pool_size)
 
     @cached_property
     def keyring(self) -> Keyring:
@@ -32,5 +34,5 @@ class DRRuntime:
     @property
     def catalog(self) -> Catalog:
         if self._catalog is None:
-            self._catalog = Catalog(self.config.catalog_url)
+            self._catalog = Catalog(self.config.catalog_url, self.catalog_pool_size)
         return self._catalog

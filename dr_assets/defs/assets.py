@@ -37,7 +37,7 @@ def backup_asset(policy: AppPolicy) -> dg.AssetsDefinition:
         group_name=app, kinds={"postgres", "s3"}, metadata=policy_metadata(policy),
         description=f"One encrypted, compressed pg_dump of {app} per {policy.every_hours} h window.",
     )
-    def backup(context: dg.AssetExecutionContext, dr: DRResource) -> dg.MaterializeResult[None]:
+    def backup(context: dg.AssetExecutionContext, dr: DRResource) -> dg.MaterializeResult:  # type: ignore[type-arg]
         rt = dr.runtime()
         result = run_backup(rt.config, app, keyring=rt.keyring, stores=rt.stores,
                             catalog=rt.catalog, run_id=context.run.run_id,
@@ -73,7 +73,7 @@ def drill_asset(policy: AppPolicy) -> dg.AssetsDefinition:
         description=f"Restore drill: the newest verified backup of {app} restored into a scratch "
                     "database, row counts validated, timed against the RTO, scratch dropped.",
     )
-    def restore_drill(context: dg.AssetExecutionContext, dr: DRResource) -> dg.MaterializeResult[None]:
+    def restore_drill(context: dg.AssetExecutionContext, dr: DRResource) -> dg.MaterializeResult:  # type: ignore[type-arg]
         rt = dr.runtime()
         result = run_drill(rt.config.app(app), stores=rt.stores, keyring=rt.keyring,
                            catalog=rt.catalog, run_id=context.run.run_id)

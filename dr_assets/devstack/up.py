@@ -3,25 +3,23 @@
     python -m dr_assets.devstack.up [--config dr.toml]
 
 Checks PostgreSQL, creates the demo application databases, the master key (and the API's
-JWT secret when dr.toml names a file for it), starts SeaweedFS as the local S3 and takes
-each app's first backup through the engine. Every step leaves alone what is already
-there, so a second run changes nothing. All files go under `.dr/` beside dr.toml;
-`make down` stops what this started.
+JWT secret when dr.toml names a file for it), starts SeaweedFS as the local S3, the
+Dagster webserver and daemon (instance in dagster_home/, runs in the PostgreSQL database
+DAGSTER_PG_DB) and the GraphQL API, and takes each app's first backup as a Dagster run
+(through the engine directly when Dagster cannot run). Every step leaves alone what is
+already there, so a second run changes nothing. All files go under `.dr/` beside
+dr.toml; `make down` stops what this started.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import re
 import secrets
-import socket
-import subprocess
 import sys
-import urllib.error
-import urllib.request
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -32,41 +30,27 @@ from dr_assets.core.manifest import COPY_OK, VALID_STATUSES, object_key
 from dr_assets.core.pgtools import ConnInfo, connection, database_exists
 from dr_assets.core.policy import DestinationConfig, DRConfig, load_config
 from dr_assets.core.runtime import DRRuntime
-from dr_assets.devstack import seaweed
+from dr_assets.core.tokens import load_jwt_secret, mint_token
+from dr_assets.devstack import dagster_runs, seaweed
+from dr_assets.devstack.dagster_stack import (
+    LOCATION,
+    REPOSITORY,
+    ApiStatus,
+    DagsterStatus,
+    ensure_api,
+    ensure_dagster,
+    group_rss,
+    stack_env,
+)
 from dr_assets.devstack.demo_data import DEMO_APPS, ensure_demo_database
-from dr_assets.devstack.services import SEAWEED, lookup
-from dr_assets.devstack.state import Paths, RunDir, process_cmdline
+from dr_assets.devstack.net import http_answers, listening, port_owner
+from dr_assets.devstack.report import Report, UpError, human
+from dr_assets.devstack.services import DAEMON, SEAWEED, lookup
+from dr_assets.devstack.state import Paths, RunDir
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 SEAWEED_TIMEOUT = 60.0
-
-
-class UpError(Exception):
-    """A step cannot go on; the message says why and how to fix it."""
-
-
-def human(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return f"{int(n)} B" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"
-
-
-@dataclass
-class Report:
-    paths: Paths
-    changed: list[str] = field(default_factory=list)
-    started: list[str] = field(default_factory=list)  # names of the services started now
-    backups: dict[str, str] = field(default_factory=dict)  # app -> newest usable backup id
-    failures: list[str] = field(default_factory=list)
-
-    def line(self, label: str, text: str) -> None:
-        print(f"  {label:<12} {text}", flush=True)
-
-    def change(self, label: str, text: str) -> None:
-        self.changed.append(label)
-        self.line(label, text)
+TOKEN_TTL = 86400
 
 
 def pg_start_hint() -> str:
@@ -155,11 +139,10 @@ def ensure_master_key(config: DRConfig, report: Report) -> None:
 def ensure_jwt_secret(config: DRConfig, report: Report) -> None:
     """The HS256 secret of the API's local tokens ([api] jwt_secret_file), unless the
     environment variable named by jwt_secret_env provides one."""
-    api = getattr(config, "api", None)
-    path = getattr(api, "jwt_secret_file", None)
-    if not isinstance(path, Path):
+    path = config.api.jwt_secret_file
+    if path is None:
         return
-    env = str(getattr(api, "jwt_secret_env", "") or "")
+    env = config.api.jwt_secret_env
     if env and os.environ.get(env):
         report.line("jwt secret", f"from ${env}")
         return
@@ -202,40 +185,6 @@ def local_s3(config: DRConfig) -> LocalS3 | None:
     buckets = tuple(dict.fromkeys(d.bucket for d in dests if d.endpoint_url == first.endpoint_url))
     return LocalS3(first.endpoint_url.rstrip("/"), parts.port or 80, first.access_key_id,
                    first.secret_access_key, buckets)
-
-
-def listening(port: int) -> bool:
-    """Something accepts connections on 127.0.0.1:PORT (a TIME_WAIT leftover does not count)."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=2):
-            return True
-    except OSError:
-        return False
-
-
-def http_answers(url: str, timeout: float = 5) -> bool:
-    """Any HTTP answer (an S3 error included) within TIMEOUT; a hung server gives none."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout):  # noqa: S310 (a local http URL)
-            return True
-    except urllib.error.HTTPError:
-        return True
-    except (OSError, ValueError):
-        return False
-
-
-def port_owner(port: int) -> tuple[int, str] | None:
-    """Best effort: the PID and command line listening on PORT (needs `ss`)."""
-    try:
-        out = subprocess.run(["ss", "-Hltnp", f"sport = :{port}"], capture_output=True,
-                             text=True, check=False, timeout=5).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    found = re.search(r"pid=(\d+)", out)
-    if not found:
-        return None
-    pid = int(found.group(1))
-    return pid, process_cmdline(pid) or "?"
 
 
 def ensure_seaweed(config: DRConfig, report: Report) -> None:
@@ -323,8 +272,85 @@ def usable_backup(rt: DRRuntime, app: str) -> tuple[str | None, str]:
     return None, why
 
 
-def ensure_backups(config: DRConfig, ready: set[str], report: Report) -> None:
+def engine_backup(config: DRConfig, rt: DRRuntime, app: str, report: Report) -> None:
+    try:
+        result = run_backup(config, app, keyring=rt.keyring, stores=rt.stores,
+                            catalog=rt.catalog)
+    except DRError as exc:
+        report.failures.append(app)
+        report.line("", f"FAILED: {exc}")
+        return
+    m = result.manifest
+    report.backups[app] = m.backup_id
+    report.change("backup", f"{m.backup_id}: {m.status}, {human(m.raw_bytes)} dumped, "
+                  f"{human(m.stored_bytes)} stored in {result.duration_seconds:.1f} s "
+                  f"({', '.join(m.ok_destinations)})")
+    for name, dest in m.destinations.items():
+        if dest.status != COPY_OK:
+            report.line("", f"copy to {name} failed: {dest.error}")
+
+
+def dagster_backups(config: DRConfig, rt: DRRuntime, todo: list[tuple[str, str]],
+                    dagster: DagsterStatus, report: Report) -> list[str]:
+    """Take the backups of TODO (app, why) as Dagster runs; returns the apps Dagster
+    refused, for the engine."""
+    paths = report.paths
+    daemon_log = paths.show(paths.log_dir / f"{DAEMON.name}.log")
+    runs: list[dagster_runs.BackupRun] = []
+    refused: list[str] = []
+    for app, why in todo:
+        try:
+            run = dagster_runs.launch(dagster.host, dagster.port, dagster.graphql_url, config,
+                                      app, LOCATION, REPOSITORY)
+        except (dagster_runs.LaunchError, RuntimeError) as exc:
+            report.line("backup", f"{app}: {why}; {exc}: taking it with the engine directly")
+            refused.append(app)
+            continue
+        if run.adopted:
+            report.line("backup", f"{app}: {why}; following Dagster run {run.run_id} "
+                        f"({run.job}, partition {run.partition}, {run.status}) already going")
+        else:
+            report.line("backup", f"{app}: {why}: launched Dagster run {run.run_id} "
+                        f"({run.job}, partition {run.partition})")
+        runs.append(run)
+    ended = set()
+    for run in dagster_runs.follow(dagster.host, dagster.port, dagster.graphql_url, runs):
+        ended.add(run.run_id)
+        took = time.monotonic() - run.started
+        if run.status != "SUCCESS":
+            report.failures.append(run.app)
+            report.line("backup", f"{run.app}: Dagster run {run.run_id} {run.status} after "
+                        f"{took:.0f} s: {run.error or 'no error message'}")
+            report.line("", f"see {run.url(dagster.url)} and {daemon_log}")
+            continue
+        backup_id, why = usable_backup(rt, run.app)
+        rows = rt.catalog.list_backups(backup_ids=[backup_id]) if backup_id else []
+        if not backup_id or not rows:
+            report.failures.append(run.app)
+            report.line("backup", f"{run.app}: Dagster run {run.run_id} succeeded but {why}; "
+                        f"see {run.url(dagster.url)}")
+            continue
+        row = rows[0]
+        report.backups[run.app] = backup_id
+        good = sorted(n for n, c in row.copies.items() if c.get("status") == COPY_OK)
+        report.change("backup", f"{backup_id}: {row.status}, {human(row.raw_bytes or 0)} dumped, "
+                      f"{human(row.stored_bytes or 0)} stored in "
+                      f"{row.duration_seconds or 0:.1f} s ({', '.join(good)}); Dagster run "
+                      f"{run.run_id[:8]} took {took:.1f} s")
+    for run in runs:
+        if run.run_id not in ended:
+            report.failures.append(run.app)
+            report.line("backup", f"{run.app}: Dagster run {run.run_id} is still {run.status} "
+                        f"after {dagster_runs.RUN_TIMEOUT:.0f} s{': ' + run.error if run.error else ''}")
+            report.line("", f"it goes on in Dagster (`make up` again follows it): see "
+                        f"{run.url(dagster.url)} and {daemon_log}")
+    return refused
+
+
+def ensure_backups(config: DRConfig, ready: set[str], report: Report,
+                   dagster: DagsterStatus) -> None:
     rt = DRRuntime(config)
+    todo: list[tuple[str, str]] = []
     for app in config.apps:
         if app not in ready:
             continue
@@ -332,23 +358,22 @@ def ensure_backups(config: DRConfig, ready: set[str], report: Report) -> None:
         if existing:
             report.backups[app] = existing
             report.line("backup", f"{app}: has a valid backup ({existing})")
-            continue
-        report.line("backup", f"{app}: {why}: taking one")
-        try:
-            result = run_backup(config, app, keyring=rt.keyring, stores=rt.stores,
-                                catalog=rt.catalog)
-        except DRError as exc:
-            report.failures.append(app)
-            report.line("", f"FAILED: {exc}")
-            continue
-        m = result.manifest
-        report.backups[app] = m.backup_id
-        report.change("backup", f"{m.backup_id}: {m.status}, {human(m.raw_bytes)} dumped, "
-                      f"{human(m.stored_bytes)} stored in {result.duration_seconds:.1f} s "
-                      f"({', '.join(m.ok_destinations)})")
-        for name, dest in m.destinations.items():
-            if dest.status != COPY_OK:
-                report.line("", f"copy to {name} failed: {dest.error}")
+        else:
+            todo.append((app, why))
+    if not todo:
+        return
+    if dagster.can_launch:
+        engine = dagster_backups(config, rt, todo, dagster, report)
+    else:
+        why_not = ("its code location does not load" if dagster.webserver and dagster.daemon
+                   else "it is not running")
+        report.line("backup", f"Dagster cannot run them ({why_not}, see above): taking the "
+                    "first backups with the engine directly")
+        engine = [app for app, _ in todo]
+    whys = dict(todo)
+    for app in engine:
+        report.line("backup", f"{app}: {whys[app]}: taking one with the engine")
+        engine_backup(config, rt, app, report)
 
 
 # -- summary ----------------------------------------------------------------------------------
@@ -363,26 +388,62 @@ def free_db_name(config: DRConfig, app: str) -> str:
     return name
 
 
-def summary(config: DRConfig, report: Report) -> None:
+def admin_token(config: DRConfig) -> str | None:
+    secret = load_jwt_secret(config.api)
+    if not secret:
+        return None
+    return mint_token(secret, config.api, subject="admin", role="admin", ttl_seconds=TOKEN_TTL)
+
+
+def summary(config: DRConfig, report: Report, dagster: DagsterStatus, api: ApiStatus) -> None:
     paths = report.paths
     print()
+    if report.problems:
+        print("make up: the dev stack is only partly up (see above):")
+        for problem in report.problems:
+            print("  - " + problem.replace("\n", "\n    "))
     if report.failures:
-        print(f"make up: backups of {', '.join(report.failures)} failed (see above); the rest "
-              "is up.")
-    elif report.changed:
-        print("make up: the dev stack is up.")
-    else:
-        print("make up: everything is already up; nothing changed.")
+        print(f"make up: backups of {', '.join(report.failures)} failed (see above).")
+    if not report.problems and not report.failures:
+        if report.changed:
+            print("make up: the dev stack is up.")
+        else:
+            print("make up: everything is already up; nothing changed.")
     for rec in RunDir(paths):
         if rec.alive():
             where = f", {rec.details['endpoint']}" if rec.details.get("endpoint") else ""
+            where = f", {rec.details['url']}" if rec.details.get("url") else where
             when = "started now" if rec.name in report.started else "already running"
-            print(f"  running:  {lookup(rec.name).title}: pid {rec.pid}{where} ({when}; PID file "
-                  f"{paths.show(paths.run_dir / (rec.name + '.pid'))})")
-    print(f"  logs:     {paths.show(paths.log_dir)}/")
+            count, rss = group_rss(rec.pid)
+            mem = f"; {count} processes, {human(rss)}" if count > 1 else f"; {human(rss)}"
+            print(f"  running:  {lookup(rec.name).title}: pid {rec.pid}{where} ({when}{mem})")
+    print(f"  pids:     {paths.show(paths.run_dir)}/    logs: {paths.show(paths.log_dir)}/")
     if config.encryption.key_file is not None:
         print(f"  key:      {paths.show(config.encryption.key_file)}  (back it up: without it "
               "no backup can be restored)")
+    print("Open:")
+    if api.running:
+        print(f"  API         {api.url}/graphql  (GraphiQL in a browser; also /healthz, /metrics,"
+              " /api/v1/...)")
+    elif api.missing:
+        print("  API         not available yet (graphql_api/app.py does not exist)")
+    else:
+        print("  API         not running (see above)")
+    if dagster.webserver:
+        print(f"  Dagster UI  {dagster.url}")
+    else:
+        print("  Dagster UI  not running (see above)")
+    token = admin_token(config)
+    if token is None:
+        print(f"  (no admin token: no JWT secret in ${config.api.jwt_secret_env} or "
+              f"{config.api.jwt_secret_file})")
+    else:
+        print(f"Admin token (valid {TOKEN_TTL // 3600} h; a new one each `make up`; in GraphiQL "
+              "put it under Headers as {\"Authorization\": \"Bearer <token>\"}):")
+        print(f"  {token}")
+        print(f"  curl -s {api.url}/graphql -H \"Authorization: Bearer $TOKEN\" "
+              "-H 'Content-Type: application/json' -d '{\"query\": \"{ globalStatus { status "
+              "healthScore } }\"}'")
     venv_drctl = Path(sys.executable).parent / "drctl"
     drctl = paths.show(venv_drctl) if venv_drctl.exists() else "drctl"
     print("Next:")
@@ -413,8 +474,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         ensure_master_key(config, report)
         ensure_jwt_secret(config, report)
         ensure_seaweed(config, report)
-        ensure_backups(config, ready, report)
-        summary(config, report)
+        senv = stack_env(paths)
+        dagster = ensure_dagster(config, senv, report)
+        api = ensure_api(senv, report)
+        ensure_backups(config, ready, report, dagster)
+        summary(config, report, dagster, api)
     except (UpError, DRError) as exc:
         print(f"\nmake up: {exc}", file=sys.stderr)
         return 1
@@ -422,7 +486,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\nmake up: interrupted; run it again to finish (it picks up where it stopped)",
               file=sys.stderr)
         return 130
-    return 1 if report.failures else 0
+    return 1 if report.failures or report.problems else 0
 
 
 if __name__ == "__main__":

@@ -6,13 +6,16 @@ be rebuilt from the manifests by ``drctl catalog sync``.
 from __future__ import annotations
 
 from dr_assets.core.catalog.alerts import AlertRecords
+from dr_assets.core.catalog.audit import AuditRecords
 from dr_assets.core.catalog.backups import BackupRecords, BackupRow
 from dr_assets.core.catalog.drills import DrillRecords
 from dr_assets.core.catalog.facts import HealthFacts
+from dr_assets.core.catalog.reports import Reports
 from dr_assets.core.catalog.restores import RestoreRecords
 
 
-class Catalog(BackupRecords, RestoreRecords, DrillRecords, AlertRecords, HealthFacts):
+class Catalog(BackupRecords, RestoreRecords, DrillRecords, AlertRecords, AuditRecords,
+              HealthFacts, Reports):
     """One object for the whole catalog; each record family lives in its own module."""
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -9,6 +10,7 @@ from contextlib import contextmanager, suppress
 import psycopg2
 import psycopg2.extensions
 import psycopg2.extras
+import psycopg2.pool
 from psycopg2 import sql
 
 from dr_assets.core.catalog.schema import MIGRATIONS
@@ -25,9 +27,25 @@ def lock_key(name: str) -> int:
 class CatalogConnection:
     """Short-lived connections per operation: the catalog is touched a few times per run."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool_size: int = 0) -> None:
         self.info = ConnInfo.parse(url)
         self._ready = False
+        self._pool_size = pool_size
+        self._pool: psycopg2.pool.ThreadedConnectionPool | None = None
+        self._pool_lock = threading.Lock()
+
+    def _get_pool(self) -> psycopg2.pool.ThreadedConnectionPool:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = psycopg2.pool.ThreadedConnectionPool(
+                    1, self._pool_size, **self.info.connect_kwargs())
+            return self._pool
+
+    def close(self) -> None:
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.closeall()
+                self._pool = None
 
     def ensure(self) -> None:
         """Create the database and schema on first use, and apply pending migrations."""
@@ -71,6 +89,9 @@ class CatalogConnection:
     def cursor(self) -> Iterator[psycopg2.extras.RealDictCursor]:
         """One transaction: committed when the block ends, rolled back on error."""
         self.ensure()
+        if self._pool_size:
+            yield from self._pooled_cursor()
+            return
         try:
             conn = connect(self.info, autocommit=False)
         except ToolError as exc:
@@ -84,6 +105,27 @@ class CatalogConnection:
             raise
         finally:
             conn.close()
+
+    def _pooled_cursor(self) -> Iterator[psycopg2.extras.RealDictCursor]:
+        """Long-running processes (the API) reuse connections instead of opening one per query."""
+        pool = self._get_pool()
+        try:
+            conn = pool.getconn()
+        except (psycopg2.OperationalError, psycopg2.pool.PoolError) as exc:
+            raise CatalogError(f"catalog unreachable: {exc}") from None
+        broken = False
+        try:
+            with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+                yield cur
+            conn.commit()
+        except psycopg2.OperationalError:
+            broken = True
+            raise
+        except Exception:
+            conn.rollback()
+            raise
+        finally:
+            pool.putconn(conn, close=broken or bool(conn.closed))
 
     @contextmanager
     def app_lock(self, app: str, action: str = "backup") -> Iterator[None]:

@@ -120,3 +120,30 @@ MIGRATIONS.append(
         GROUP BY b.backup_id;
     """
 )
+
+MIGRATIONS.append(
+    # 3: the append-only, hash-chained audit log
+    """
+    CREATE TABLE dr.audit_log (
+        id         bigserial PRIMARY KEY,
+        at         timestamptz NOT NULL,
+        actor      text NOT NULL,
+        role       text NOT NULL,
+        action     text NOT NULL,
+        arguments  jsonb NOT NULL,
+        result     text NOT NULL,
+        detail     text,
+        prev_hash  text NOT NULL,
+        hash       text NOT NULL UNIQUE
+    );
+    CREATE INDEX audit_log_action ON dr.audit_log (action, id DESC);
+    CREATE FUNCTION dr.audit_log_is_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        RAISE EXCEPTION 'dr.audit_log is append-only: % refused', TG_OP;
+    END $$;
+    CREATE TRIGGER audit_log_no_update BEFORE UPDATE OR DELETE ON dr.audit_log
+        FOR EACH ROW EXECUTE FUNCTION dr.audit_log_is_append_only();
+    CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON dr.audit_log
+        FOR EACH STATEMENT EXECUTE FUNCTION dr.audit_log_is_append_only();
+    """
+)

@@ -1,0 +1,100 @@
+"""Bearer tokens: roles viewer < operator < admin, HS256 locally or RS256/ES256 via JWKS."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from dr_assets.core.errors import DRError
+from dr_assets.core.policy import ApiConfig
+
+ROLES = ("viewer", "operator", "admin")
+PUBLIC = "public"
+ASYMMETRIC = ["RS256", "ES256"]
+
+
+class AuthError(DRError):
+    """A token was missing where required, malformed, forged, expired or of no known role."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    role: str
+
+    def allows(self, needed: str) -> bool:
+        if self.role not in ROLES:
+            return False
+        return ROLES.index(self.role) >= ROLES.index(needed)
+
+
+ANONYMOUS = Principal("anonymous", PUBLIC)
+
+
+def load_jwt_secret(api: ApiConfig) -> str | None:
+    secret = os.environ.get(api.jwt_secret_env, "")
+    if secret:
+        return secret
+    if api.jwt_secret_file is not None and api.jwt_secret_file.exists():
+        return api.jwt_secret_file.read_text().strip() or None
+    return None
+
+
+def mint_token(secret: str, api: ApiConfig, subject: str, role: str, ttl_seconds: int = 3600,
+               not_before: float | None = None) -> str:
+    if role not in ROLES:
+        raise AuthError(f"unknown role {role!r}: use one of {', '.join(ROLES)}")
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": api.jwt_issuer, "aud": api.jwt_audience, "sub": subject,
+        api.roles_claim: role, "iat": now, "exp": now + ttl_seconds,
+    }
+    if not_before is not None:
+        claims["nbf"] = int(not_before)
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+class TokenVerifier:
+    def __init__(self, api: ApiConfig, secret: str | None = None) -> None:
+        self.api = api
+        self.secret = secret if secret is not None else load_jwt_secret(api)
+        self.jwks = jwt.PyJWKClient(api.jwks_url, cache_keys=True) if api.jwks_url else None
+        if self.jwks is None and not self.secret:
+            raise AuthError(
+                f"no JWT secret: set ${api.jwt_secret_env} or create {api.jwt_secret_file} "
+                "(make up does), or configure api.jwks_url"
+            )
+
+    def verify(self, token: str) -> Principal:
+        try:
+            if self.jwks is not None:
+                key: Any = self.jwks.get_signing_key_from_jwt(token).key
+                algorithms = ASYMMETRIC
+            else:
+                key, algorithms = self.secret, ["HS256"]
+            claims = jwt.decode(
+                token, key, algorithms=algorithms, audience=self.api.jwt_audience,
+                issuer=self.api.jwt_issuer, options={"require": ["exp", "iat", "sub"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise AuthError("token expired: get a new one (drctl token)") from None
+        except jwt.ImmatureSignatureError:
+            raise AuthError("token not yet valid (nbf/iat in the future)") from None
+        except jwt.InvalidAudienceError:
+            raise AuthError(f"token is not for this API (audience must be "
+                            f"{self.api.jwt_audience})") from None
+        except jwt.InvalidIssuerError:
+            raise AuthError(f"token issuer is not {self.api.jwt_issuer}") from None
+        except jwt.PyJWTError as exc:
+            raise AuthError(f"invalid token: {exc}") from None
+        role = claims.get(self.api.roles_claim)
+        if isinstance(role, list):
+            known = [r for r in role if r in ROLES]
+            role = max(known, key=ROLES.index) if known else None
+        if role not in ROLES:
+            raise AuthError(f"token has no known role in claim {self.api.roles_claim!r}")
+        return Principal(subject=str(claims["sub"]), role=str(role))

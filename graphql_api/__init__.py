@@ -1,0 +1,1 @@
+"""The GraphQL (and REST) API of the DR control plane: Strawberry on Starlette."""

@@ -1,0 +1,87 @@
+"""The ASGI application: /graphql, /healthz, /metrics and the seed's REST endpoints.
+
+Run with `uvicorn --factory graphql_api.app:create_app`. Connections to the catalog
+live in the lifespan's ApiState, never in module globals.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+from strawberry.asgi import GraphQL
+
+from dr_assets.core.tokens import AuthError
+from graphql_api.auth import principal_from
+from graphql_api.context import Context, new_context
+from graphql_api.metrics import metrics_text
+from graphql_api.rest import rest_routes
+from graphql_api.schema import schema
+from graphql_api.state import ApiState
+
+
+class AuthMiddleware:
+    """Turns the bearer token into a principal; a bad token ends the request with 401."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        state: ApiState = request.app.state.api
+        try:
+            scope.setdefault("state", {})["principal"] = principal_from(request, state.verifier)
+        except AuthError as exc:
+            state.runtime.catalog.audit("unauthenticated", "none", "authenticate",
+                                        {"path": request.url.path}, "refused", str(exc))
+            response = JSONResponse({"errors": [{"message": str(exc)}]}, status_code=401,
+                                    headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+class DRGraphQL(GraphQL[Context, None]):
+    async def get_context(self, request: Any, response: Any) -> Context:
+        return new_context(request.app.state.api, request.state.principal, request, response)
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"ok": True})
+
+
+async def metrics(request: Request) -> Response:
+    body = metrics_text(request.app.state.api)
+    return PlainTextResponse(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def create_app(config_path: str | None = None) -> Starlette:
+    config_path = config_path or os.environ.get("DR_CONFIG") or None
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.api = ApiState.load(config_path)
+        try:
+            yield
+        finally:
+            app.state.api.runtime.catalog.close()
+
+    graphql = DRGraphQL(schema, graphql_ide="graphiql")
+    routes = [
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        Route("/healthz", healthz),
+        Route("/metrics", metrics),
+        *rest_routes(),
+    ]
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(AuthMiddleware)])

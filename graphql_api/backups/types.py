@@ -1,0 +1,89 @@
+"""A backup as the API shows it: manifest facts, copies, and the Dagster run behind it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import strawberry
+
+from graphql_api.scalars import JSON, BigInt
+
+
+@strawberry.type
+class BackupCopy:
+    destination: str
+    status: str
+    stored_bytes: BigInt | None
+    location: str | None
+    error: str | None
+    verified_at: datetime | None
+    verified_ok: bool | None
+
+
+@strawberry.type
+class Backup:
+    backup_id: str
+    app: str
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    duration_seconds: float | None
+    raw_bytes: BigInt | None
+    stored_bytes: BigInt | None
+    sha256: str | None
+    key_id: str | None
+    run_id: str | None
+    partition: str | None
+    error: str | None
+    verified: bool
+    row_counts: JSON | None
+    server_version: str | None
+    pg_dump_version: str | None
+    copies: list[BackupCopy]
+
+    @classmethod
+    def from_row(cls, r: dict[str, Any]) -> Backup:
+        manifest = r.get("manifest") or {}
+        source = manifest.get("source", {})
+        copies = [
+            BackupCopy(destination=name, status=c.get("status"), stored_bytes=c.get("stored_bytes"),
+                       location=c.get("location"), error=c.get("error"),
+                       verified_at=_ts(c.get("verified_at")), verified_ok=c.get("verified_ok"))
+            for name, c in sorted((r.get("copies") or {}).items())
+        ]
+        return cls(
+            backup_id=r["backup_id"], app=r["app"], status=r["status"],
+            started_at=r["started_at"], finished_at=r["finished_at"],
+            duration_seconds=r["duration_seconds"], raw_bytes=r["raw_bytes"],
+            stored_bytes=r["stored_bytes"], sha256=r["sha256"], key_id=r.get("key_id"),
+            run_id=r["dagster_run_id"], partition=r["partition_key"], error=r["error"],
+            verified=bool(r.get("verified")), row_counts=r.get("row_counts"),
+            server_version=source.get("server_version"),
+            pg_dump_version=source.get("pg_dump_version"), copies=copies,
+        )
+
+
+def _ts(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
+
+
+@strawberry.type
+class BackupEdge:
+    cursor: str
+    node: Backup
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type
+class BackupConnection:
+    edges: list[BackupEdge]
+    page_info: PageInfo
+    total_count: int

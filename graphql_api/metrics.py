@@ -1,0 +1,45 @@
+"""/metrics: Prometheus text, computed from the catalog at scrape time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
+
+from dr_assets.core.status import estate_status
+from graphql_api.state import ApiState
+
+
+def metrics_text(state: ApiState) -> bytes:
+    rt = state.runtime
+    now = datetime.now(UTC)
+    status = estate_status(rt.config, rt.catalog, now)
+    latest = rt.catalog.latest_backups(list(rt.config.apps))
+    drills = rt.catalog.latest_drills(list(rt.config.apps))
+    reg = CollectorRegistry()
+    last_ok = Gauge("dr_backup_last_success_timestamp_seconds",
+                    "Start time of the newest valid backup", ["app"], registry=reg)
+    age = Gauge("dr_backup_age_seconds", "Age of the newest verified backup", ["app"], registry=reg)
+    score = Gauge("dr_health_score", "Health score 0-100", ["app"], registry=reg)
+    stored = Gauge("dr_backup_stored_bytes", "Bytes held in valid backups", ["app"], registry=reg)
+    failures = Gauge("dr_backup_failures_24h", "Failed backups in the last 24 h", ["app"],
+                     registry=reg)
+    drill = Gauge("dr_drill_restore_seconds", "Restore time of the last drill", ["app"],
+                  registry=reg)
+    rpo_met = Gauge("dr_rpo_met", "1 when the newest verified backup is within the RPO", ["app"],
+                    registry=reg)
+    total = Gauge("dr_global_health_score", "Estate health score 0-100", registry=reg)
+    for h in status.health.apps:
+        f = status.facts[h.app]
+        if h.app in latest:
+            last_ok.labels(h.app).set(latest[h.app]["started_at"].timestamp())
+        if h.backup_age_hours is not None:
+            age.labels(h.app).set(h.backup_age_hours * 3600)
+        score.labels(h.app).set(h.score)
+        stored.labels(h.app).set(f.stored_bytes)
+        failures.labels(h.app).set(f.failures_24h)
+        rpo_met.labels(h.app).set(1 if h.rpo_met else 0)
+        if h.app in drills and drills[h.app]["restore_seconds"] is not None:
+            drill.labels(h.app).set(drills[h.app]["restore_seconds"])
+    total.set(status.health.score)
+    return generate_latest(reg)

@@ -1,0 +1,154 @@
+"""The admin actions behind the mutations and the REST POSTs: check, launch, audit.
+
+Every call writes one audit row, whether it was allowed, refused or failed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dr_assets.core.errors import InvalidName
+from dr_assets.core.manifest import VALID_STATUSES
+from dr_assets.core.names import check_app_name, check_backup_id, check_database_name
+from dr_assets.core.pgtools import ConnInfo, database_exists
+from dr_assets.core.prune import build_plan
+from dr_assets.defs.keys import run_tags
+from dr_assets.defs.partitions import backup_partitions
+from graphql_api.context import Context
+from graphql_api.launcher import DagsterUnavailableError
+from graphql_api.operations.types import (
+    AlertAcknowledged,
+    AlertNotFound,
+    BackupNotFound,
+    BackupNotRestorable,
+    DagsterUnavailable,
+    InvalidInput,
+    NotAllowed,
+    RetentionDecision,
+    RetentionPreview,
+    RunLaunched,
+    UnknownApp,
+)
+
+Result = Any
+
+
+def _audited(ctx: Context, action: str, args: dict[str, Any], result: Result) -> Result:
+    outcome = type(result).__name__
+    ctx.audit(action, args, outcome, getattr(result, "message", None))
+    return result
+
+
+def _refused(ctx: Context, action: str, needed: str) -> NotAllowed | None:
+    if ctx.principal.allows(needed):
+        return None
+    who = "anonymous callers" if ctx.principal.role == "public" else f"role {ctx.principal.role}"
+    return NotAllowed(message=f"{action} needs the {needed} role; {who} may not")
+
+
+def _unknown_app(ctx: Context, app: str) -> UnknownApp | None:
+    try:
+        check_app_name(app)
+    except InvalidName as exc:
+        return UnknownApp(message=str(exc))
+    if app not in ctx.config.apps:
+        return UnknownApp(message=f"unknown app {app!r}: known apps are "
+                                  f"{', '.join(sorted(ctx.config.apps))}")
+    return None
+
+
+def _launch(ctx: Context, job: str, message: str, run_config: dict[str, Any] | None = None,
+            tags: dict[str, str] | None = None) -> RunLaunched | DagsterUnavailable:
+    try:
+        run_id = ctx.state.launcher.launch(job, run_config, {**(tags or {}),
+                                                              "dr/requested_by": ctx.principal.subject})
+    except DagsterUnavailableError as exc:
+        return DagsterUnavailable(message=str(exc))
+    return RunLaunched(run_id=run_id, job=job, message=message)
+
+
+def create_backup(ctx: Context, app: str) -> Result:
+    args = {"app": app}
+    result = _refused(ctx, "createBackup", "operator") or _unknown_app(ctx, app)
+    if result is None:
+        policy = ctx.config.apps[app]
+        partition = backup_partitions(policy).get_last_partition_key()
+        tags = {**run_tags(app, "backup")}
+        if partition:
+            tags["dagster/partition"] = partition
+        result = _launch(ctx, f"{app}_backup_job", f"backup of {app} launched", tags=tags)
+    return _audited(ctx, "createBackup", args, result)
+
+
+def schedule_drill(ctx: Context, app: str) -> Result:
+    args = {"app": app}
+    result = _refused(ctx, "scheduleDrill", "operator") or _unknown_app(ctx, app)
+    if result is None and ctx.catalog.newest_verified(app) is None:
+        result = BackupNotFound(message=f"{app} has no verified backup to drill: take one first")
+    if result is None:
+        result = _launch(ctx, f"{app}_drill_job", f"restore drill of {app} launched",
+                         tags=run_tags(app, "drill"))
+    return _audited(ctx, "scheduleDrill", args, result)
+
+
+def restore(ctx: Context, backup_id: str, target_database: str, mode: str) -> Result:
+    args = {"backup_id": backup_id, "target_database": target_database, "mode": mode}
+    result: Result = _refused(ctx, "restoreBackup", "admin")
+    if result is None:
+        try:
+            check_backup_id(backup_id)
+            check_database_name(target_database)
+        except InvalidName as exc:
+            result = InvalidInput(message=str(exc))
+    if result is None:
+        row = ctx.catalog.get_backup(backup_id)
+        if row is None or row.status == "deleted":
+            result = BackupNotFound(message=f"backup {backup_id} was not found")
+        elif row.status not in VALID_STATUSES or not row.manifest:
+            result = BackupNotRestorable(
+                message=f"backup {backup_id} is {row.status}: {row.error or 'not restorable'}")
+        elif not any(c.get("status") == "ok" and c.get("verified_ok") is not False
+                     for c in row.copies.values()):
+            result = BackupNotRestorable(message=f"backup {backup_id} has no copy that passed "
+                                                 "its checksum: restore an older backup")
+        elif row.app in ctx.config.apps and database_exists(
+                ConnInfo.parse(ctx.config.apps[row.app].database_url), target_database):
+            result = InvalidInput(message=f"database {target_database} already exists: "
+                                          "choose a new name")
+        else:
+            run_config = {"ops": {"restore_backup_op": {"config": {
+                "backup_id": backup_id, "target_database": target_database, "mode": mode,
+                "requested_by": ctx.principal.subject}}}}
+            result = _launch(ctx, "restore_job",
+                             f"restore of {backup_id} into {target_database} launched",
+                             run_config, run_tags(row.app, "restore"))
+    return _audited(ctx, "restoreBackup", args, result)
+
+
+def apply_retention(ctx: Context, app: str, dry_run: bool) -> Result:
+    args = {"app": app, "dry_run": dry_run}
+    result = _refused(ctx, "applyRetention", "admin") or _unknown_app(ctx, app)
+    if result is None and dry_run:
+        plan = build_plan(ctx.config.apps[app], ctx.catalog, ctx.now)
+        result = RetentionPreview(
+            app=app, bytes_freed=plan.bytes_freed,
+            would_delete=[d.backup_id for d in plan.to_delete],
+            decisions=[RetentionDecision(backup_id=d.backup_id, delete=d.delete, reason=d.reason,
+                                         stored_bytes=d.stored_bytes) for d in plan.decisions],
+        )
+    elif result is None:
+        run_config = {"ops": {"retention_op": {"config": {"app": app, "dry_run": False}}}}
+        result = _launch(ctx, "retention_job", f"retention of {app} launched", run_config,
+                         {"dr/app": app, "dr/kind": "retention"})
+    return _audited(ctx, "applyRetention", args, result)
+
+
+def acknowledge_alert(ctx: Context, alert_id: int) -> Result:
+    args = {"alert_id": alert_id}
+    result: Result = _refused(ctx, "acknowledgeAlert", "admin")
+    if result is None:
+        row = ctx.catalog.acknowledge_alert(alert_id, ctx.principal.subject)
+        result = (AlertAcknowledged(id=alert_id, acknowledged_by=row["acknowledged_by"],
+                                    message=f"alert {alert_id} acknowledged") if row else
+                  AlertNotFound(message=f"alert {alert_id} does not exist"))
+    return _audited(ctx, "acknowledgeAlert", args, result)

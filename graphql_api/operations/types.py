@@ -1,0 +1,117 @@
+"""Results of admin actions: expected failures are union members with a message."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated
+
+import strawberry
+
+from graphql_api.scalars import BigInt
+
+
+@strawberry.type
+class RunLaunched:
+    run_id: str
+    job: str
+    message: str
+
+
+@strawberry.type
+class UnknownApp:
+    message: str
+
+
+@strawberry.type
+class BackupNotFound:
+    message: str
+
+
+@strawberry.type
+class BackupNotRestorable:
+    message: str
+
+
+@strawberry.type
+class NotAllowed:
+    message: str
+
+
+@strawberry.type
+class DagsterUnavailable:
+    message: str
+
+
+@strawberry.type
+class InvalidInput:
+    message: str
+
+
+@strawberry.type
+class AlertNotFound:
+    message: str
+
+
+@strawberry.type
+class RetentionDecision:
+    backup_id: str
+    delete: bool
+    reason: str
+    stored_bytes: BigInt
+
+
+@strawberry.type
+class RetentionPreview:
+    app: str
+    decisions: list[RetentionDecision]
+    would_delete: list[str]
+    bytes_freed: BigInt
+
+
+@strawberry.type
+class AlertAcknowledged:
+    id: int
+    acknowledged_by: str
+    message: str
+
+
+@strawberry.enum
+class RestoreMode(Enum):
+    NEW_DATABASE = "NEW_DATABASE"
+
+
+@strawberry.input
+class RestoreInput:
+    backup_id: str
+    target_database: str
+    mode: RestoreMode = RestoreMode.NEW_DATABASE
+
+
+@strawberry.type
+class RunStatus:
+    run_id: str
+    status: str
+
+
+CreateBackupResult = Annotated[
+    RunLaunched | UnknownApp | NotAllowed | DagsterUnavailable,
+    strawberry.union("CreateBackupResult"),
+]
+ScheduleDrillResult = Annotated[
+    RunLaunched | UnknownApp | BackupNotFound | NotAllowed | DagsterUnavailable,
+    strawberry.union("ScheduleDrillResult"),
+]
+RestoreBackupResult = Annotated[
+    RunLaunched | BackupNotFound | BackupNotRestorable | InvalidInput | NotAllowed
+    | DagsterUnavailable,
+    strawberry.union("RestoreBackupResult"),
+]
+ApplyRetentionResult = Annotated[
+    RetentionPreview | RunLaunched | UnknownApp | NotAllowed | DagsterUnavailable,
+    strawberry.union("ApplyRetentionResult"),
+]
+AcknowledgeAlertResult = Annotated[
+    AlertAcknowledged | AlertNotFound | NotAllowed,
+    strawberry.union("AcknowledgeAlertResult"),
+]
+RunResult = Annotated[RunStatus | NotAllowed | DagsterUnavailable, strawberry.union("RunResult")]

@@ -1,0 +1,150 @@
+"""The seed's REST endpoints, as thin adapters: each runs the GraphQL field that answers
+the same question, so both share resolvers, rules and audit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLUnionType
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from graphql_api.context import new_context
+from graphql_api.schema import schema
+
+V1 = "/api/v1/disaster-recovery"
+DASH = "/api/v1/dashboard"
+
+
+def selection(type_: Any, depth: int = 0) -> str:
+    """Every field of a type (unions by fragment), for a REST body that hides nothing."""
+    while isinstance(type_, GraphQLNonNull | GraphQLList):
+        type_ = type_.of_type
+    if isinstance(type_, GraphQLUnionType):
+        parts = [f"... on {t.name} {selection(t, depth + 1)}" for t in type_.types]
+        return "{ __typename " + " ".join(parts) + " }"
+    if not isinstance(type_, GraphQLObjectType):
+        return ""
+    fields = []
+    for name, field in type_.fields.items():
+        if depth >= 4:
+            continue
+        inner = selection(field.type, depth + 1)
+        if field.args and any(isinstance(a.type, GraphQLNonNull) and a.default_value is None
+                              for a in field.args.values()):
+            continue
+        fields.append(f"{name} {inner}".strip())
+    return "{ " + " ".join(fields) + " }"
+
+
+def field_document(op: str, field: str, args: str = "", params: str = "") -> str:
+    root = schema._schema.query_type if op == "query" else schema._schema.mutation_type
+    assert root is not None
+    return f"{op}{params} {{ {field}{args} {selection(root.fields[field].type)} }}"
+
+
+async def run_field(request: Request, op: str, field: str, variables: dict[str, Any] | None = None,
+                    args: str = "", params: str = "") -> Response:
+    ctx = new_context(request.app.state.api, request.state.principal, request)
+    result = await schema.execute(field_document(op, field, args, params),
+                                  variable_values=variables, context_value=ctx)
+    if result.errors:
+        message = "; ".join(e.message for e in result.errors)
+        status = 403 if "not allowed" in message else 400
+        return JSONResponse({"error": message}, status_code=status)
+    data = (result.data or {}).get(field)
+    if data is None:
+        return JSONResponse({"error": "not found"}, status_code=404)
+    if isinstance(data, dict) and data.get("__typename") in (
+            "NotAllowed", "UnknownApp", "BackupNotFound", "BackupNotRestorable", "InvalidInput",
+            "DagsterUnavailable"):
+        code = {"NotAllowed": 403, "UnknownApp": 404, "BackupNotFound": 404,
+                "DagsterUnavailable": 503}.get(data["__typename"], 422)
+        return JSONResponse(data, status_code=code)
+    return JSONResponse(data, status_code=202 if op == "mutation" else 200)
+
+
+async def status_global(request: Request) -> Response:
+    return await run_field(request, "query", "globalStatus")
+
+
+async def status_app(request: Request) -> Response:
+    return await run_field(request, "query", "app", {"name": request.path_params["app_name"]},
+                           "(name: $name)", "($name: String!)")
+
+
+async def backups(request: Request) -> Response:
+    q = request.query_params
+    variables = {"app": q.get("app"), "status": q.get("status"),
+                 "first": int(q.get("limit", "50")) if q.get("limit", "50").isdigit() else 50}
+    return await run_field(request, "query", "backups", variables,
+                           "(app: $app, status: $status, first: $first)",
+                           "($app: String, $status: String, $first: Int!)")
+
+
+async def restores(request: Request) -> Response:
+    return await run_field(request, "query", "restores")
+
+
+async def health_check(request: Request) -> Response:
+    return await run_field(request, "query", "healthCheck")
+
+
+async def dashboard_metrics(request: Request) -> Response:
+    return await run_field(request, "query", "dashboardMetrics")
+
+
+async def post_backup(request: Request) -> Response:
+    return await run_field(request, "mutation", "createBackup",
+                           {"app": request.path_params["app_name"]}, "(app: $app)",
+                           "($app: String!)")
+
+
+async def post_restore(request: Request) -> Response:
+    try:
+        body = await request.json()
+    except ValueError:
+        body = {}
+    target = body.get("target_database") if isinstance(body, dict) else None
+    if not isinstance(target, str):
+        return JSONResponse({"error": "body must be JSON with target_database"}, status_code=400)
+    variables = {"input": {"backupId": request.path_params["backup_id"],
+                           "targetDatabase": target, "mode": "NEW_DATABASE"}}
+    return await run_field(request, "mutation", "restoreBackup", variables, "(input: $input)",
+                           "($input: RestoreInput!)")
+
+
+async def post_test_restore(request: Request) -> Response:
+    return await run_field(request, "mutation", "scheduleDrill",
+                           {"app": request.path_params["app_name"]}, "(app: $app)",
+                           "($app: String!)")
+
+
+async def executive_summary(request: Request) -> Response:
+    return await run_field(request, "query", "executiveSummary")
+
+
+async def dashboard_status(request: Request) -> Response:
+    return await run_field(request, "query", "apps")
+
+
+async def health_overview(request: Request) -> Response:
+    return await run_field(request, "query", "healthOverview")
+
+
+def rest_routes() -> list[Route]:
+    return [
+        Route(f"{V1}/status/global", status_global),
+        Route(f"{V1}/status/{{app_name}}", status_app),
+        Route(f"{V1}/backups", backups),
+        Route(f"{V1}/restores", restores),
+        Route(f"{V1}/health-check", health_check),
+        Route(f"{V1}/metrics/dashboard", dashboard_metrics),
+        Route(f"{V1}/backup/{{app_name}}", post_backup, methods=["POST"]),
+        Route(f"{V1}/restore/{{backup_id}}", post_restore, methods=["POST"]),
+        Route(f"{V1}/test-restore/{{app_name}}", post_test_restore, methods=["POST"]),
+        Route(f"{DASH}/executive-summary", executive_summary),
+        Route(f"{DASH}/disaster-recovery/status", dashboard_status),
+        Route(f"{DASH}/health-overview", health_overview),
+    ]

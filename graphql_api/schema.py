@@ -1,0 +1,52 @@
+"""The schema: Query composed from the domain query types, and the Mutation type."""
+
+from __future__ import annotations
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.exceptions import StrawberryGraphQLError
+from strawberry.types import ExecutionContext
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+
+from dr_assets.core.errors import DRError
+from graphql_api.activity.queries import ActivityQueries
+from graphql_api.backups.queries import BackupQueries
+from graphql_api.context import Info
+from graphql_api.dashboard.queries import DashboardQueries
+from graphql_api.operations.mutations import Mutation, run_status
+from graphql_api.operations.types import RunResult
+from graphql_api.status.queries import StatusQueries
+
+EXPECTED = (GraphQLError, StrawberryGraphQLError, DRError)
+MAX_DEPTH = 6  # the deepest legitimate query (backups.edges.node.copies) is 4
+MAX_TOKENS = 2000
+MAX_ALIASES = 30
+
+
+@strawberry.type
+class Query(StatusQueries, BackupQueries, ActivityQueries, DashboardQueries):
+    @strawberry.field(description="Status of a Dagster run (viewer).")
+    def run(self, info: Info, id: str) -> RunResult:
+        return run_status(info, id)
+
+
+class DRSchema(strawberry.Schema):
+    """Logs unexpected errors only: refusals and bad input are answers, not incidents."""
+
+    def process_errors(self, errors: list[GraphQLError],
+                       execution_context: ExecutionContext | None = None) -> None:
+        unexpected = [e for e in errors if e.original_error is not None
+                      and not isinstance(e.original_error, EXPECTED)]
+        if unexpected:
+            super().process_errors(unexpected, execution_context)
+
+
+schema = DRSchema(
+    query=Query,
+    mutation=Mutation,
+    extensions=[  # type: ignore[list-item]
+        QueryDepthLimiter(max_depth=MAX_DEPTH),
+        MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+    ],
+)

@@ -1,0 +1,99 @@
+"""Public status queries: globalStatus, apps, app(name), healthCheck."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import strawberry
+
+from dr_assets.core.errors import DRError, StoreError
+from dr_assets.core.status import estate_status
+from graphql_api.context import Context, Info
+from graphql_api.status.types import (
+    AppStatus,
+    BackupCounts,
+    BackupSummary,
+    ComponentCheck,
+    DrillSummary,
+    GlobalStatus,
+    HealthCheck,
+    Policy,
+)
+
+
+def global_status(ctx: Context) -> GlobalStatus:
+    status = estate_status(ctx.config, ctx.catalog, ctx.now)
+    g = status.health
+    counts = ctx.catalog.backup_counts_since(ctx.now - timedelta(hours=24))
+    return GlobalStatus(
+        health_score=g.score, status=g.status, apps_total=len(g.apps),
+        apps_meeting_rpo=g.apps_meeting_rpo, apps_meeting_rto=g.apps_meeting_rto,
+        critical_apps_healthy=g.critical_apps_healthy,
+        storage_bytes=sum(f.stored_bytes for f in status.facts.values()),
+        backups_24h=BackupCounts(succeeded=counts.get("succeeded", 0),
+                                 failed=counts.get("failed", 0)),
+        active_alerts=len(ctx.catalog.open_alerts()), generated_at=ctx.now,
+    )
+
+
+def app_statuses(ctx: Context, only: str | None = None) -> list[AppStatus]:
+    """Every app in four queries whatever their number (facts, last backups, last drills)."""
+    names = [only] if only else list(ctx.config.apps)
+    status = estate_status(ctx.config, ctx.catalog, ctx.now)
+    health = {a.app: a for a in status.health.apps}
+    backups = ctx.catalog.latest_backups(names)
+    drills = ctx.catalog.latest_drills(names)
+    out = []
+    for name in names:
+        h, f = health[name], status.facts[name]
+        out.append(AppStatus(
+            name=name, policy=Policy.from_policy(ctx.config.apps[name]),
+            last_backup=BackupSummary.from_row(backups[name]) if name in backups else None,
+            backup_age_hours=h.backup_age_hours, rpo_met=h.rpo_met,
+            last_drill=DrillSummary.from_row(drills[name]) if name in drills else None,
+            rto_met=h.rto_met, health_score=h.score, success_rate_7d=h.success_rate_7d,
+            storage_bytes=f.stored_bytes, backup_count=f.backup_count,
+        ))
+    return out
+
+
+def health_check(ctx: Context) -> HealthCheck:
+    components = []
+    try:
+        ctx.catalog.backup_counts_since(ctx.now)
+        components.append(ComponentCheck(name="catalog", ok=True, detail="reachable"))
+    except DRError as exc:
+        components.append(ComponentCheck(name="catalog", ok=False, detail=str(exc)))
+    for store in ctx.state.runtime.stores:
+        try:
+            store.check()
+            components.append(ComponentCheck(name=f"store:{store.name}", ok=True,
+                                             detail=store.describe("")))
+        except StoreError as exc:
+            components.append(ComponentCheck(name=f"store:{store.name}", ok=False, detail=str(exc)))
+    dagster_ok = ctx.state.launcher.reachable()
+    components.append(ComponentCheck(name="dagster", ok=dagster_ok,
+                                     detail=ctx.state.launcher.url if dagster_ok else
+                                     f"{ctx.state.launcher.url} unreachable"))
+    return HealthCheck(ok=all(c.ok for c in components), components=components)
+
+
+@strawberry.type
+class StatusQueries:
+    @strawberry.field(description="Estate health: public.")
+    def global_status(self, info: Info) -> GlobalStatus:
+        return global_status(info.context)
+
+    @strawberry.field(description="Every app with its policy and compliance: public.")
+    def apps(self, info: Info) -> list[AppStatus]:
+        return app_statuses(info.context)
+
+    @strawberry.field(description="One app by name, or null if unknown: public.")
+    def app(self, info: Info, name: str) -> AppStatus | None:
+        if name not in info.context.config.apps:
+            return None
+        return app_statuses(info.context, only=name)[0]
+
+    @strawberry.field(description="Catalog, stores and Dagster reachability: public.")
+    def health_check(self, info: Info) -> HealthCheck:
+        return health_check(info.context)

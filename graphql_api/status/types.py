@@ -1,0 +1,126 @@
+"""Types of the public status tiles."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import strawberry
+
+from dr_assets.core.health import AppHealth
+from dr_assets.core.policy import AppPolicy
+from graphql_api.scalars import BigInt
+
+
+@strawberry.type
+class BackupCounts:
+    succeeded: int
+    failed: int
+
+
+@strawberry.type
+class GlobalStatus:
+    health_score: float
+    status: str
+    apps_total: int
+    apps_meeting_rpo: int
+    apps_meeting_rto: int
+    critical_apps_healthy: int
+    storage_bytes: BigInt
+    backups_24h: BackupCounts
+    active_alerts: int
+    generated_at: datetime
+
+
+@strawberry.type
+class Policy:
+    rto_hours: float
+    rpo_hours: float
+    every_hours: int
+    retention_days: int
+    critical: bool
+    min_keep: int
+
+    @classmethod
+    def from_policy(cls, p: AppPolicy) -> Policy:
+        return cls(rto_hours=p.rto_hours, rpo_hours=p.rpo_hours, every_hours=p.every_hours,
+                   retention_days=p.retention_days, critical=p.critical, min_keep=p.min_keep)
+
+
+@strawberry.type
+class BackupSummary:
+    backup_id: str
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    stored_bytes: BigInt | None
+    verified: bool
+
+    @classmethod
+    def from_row(cls, r: dict[str, Any]) -> BackupSummary:
+        return cls(backup_id=r["backup_id"], status=r["status"], started_at=r["started_at"],
+                   finished_at=r["finished_at"], stored_bytes=r["stored_bytes"],
+                   verified=bool(r["verified"]))
+
+
+@strawberry.type
+class DrillSummary:
+    id: int
+    backup_id: str | None
+    status: str
+    finished_at: datetime | None
+    restore_seconds: float | None
+    rto_seconds: float
+    rto_met: bool | None
+    error: str | None
+
+    @classmethod
+    def from_row(cls, r: dict[str, Any]) -> DrillSummary:
+        return cls(id=r["id"], backup_id=r["backup_id"], status=r["status"],
+                   finished_at=r["finished_at"], restore_seconds=r["restore_seconds"],
+                   rto_seconds=r["rto_seconds"], rto_met=r["rto_met"], error=r["error"])
+
+
+@strawberry.type
+class AppStatus:
+    name: str
+    policy: Policy
+    last_backup: BackupSummary | None
+    backup_age_hours: float | None
+    rpo_met: bool
+    last_drill: DrillSummary | None
+    rto_met: bool
+    health_score: float
+    success_rate_7d: float
+    storage_bytes: BigInt
+    backup_count: int
+
+
+@strawberry.type
+class AppHealthBreakdown:
+    app: str
+    critical: bool
+    score: float
+    rpo_points: float
+    success_points: float
+    integrity_points: float
+    readiness_points: float
+
+    @classmethod
+    def from_health(cls, h: AppHealth) -> AppHealthBreakdown:
+        return cls(app=h.app, critical=h.critical, score=h.score, rpo_points=h.rpo_part,
+                   success_points=h.success_part, integrity_points=h.integrity_part,
+                   readiness_points=h.readiness_part)
+
+
+@strawberry.type
+class ComponentCheck:
+    name: str
+    ok: bool
+    detail: str
+
+
+@strawberry.type
+class HealthCheck:
+    ok: bool
+    components: list[ComponentCheck]
