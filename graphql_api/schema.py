@@ -5,8 +5,8 @@ from __future__ import annotations
 import strawberry
 from graphql import GraphQLError
 from strawberry.exceptions import StrawberryGraphQLError
-from strawberry.types import ExecutionContext
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.types import ExecutionContext
 
 from dr_assets.core.errors import DRError
 from graphql_api.activity.queries import ActivityQueries
@@ -44,9 +44,9 @@ class DRSchema(strawberry.Schema):
 schema = DRSchema(
     query=Query,
     mutation=Mutation,
-    extensions=[  # type: ignore[list-item]
-        QueryDepthLimiter(max_depth=MAX_DEPTH),
-        MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+    extensions=[
+        QueryDepthLimiter(max_depth=MAX_DEPTH),  # type: ignore[list-item]
+        MaxTokensLimiter(max_token_count=MAX_TOKENS),  # type: ignore[list-item]
+        MaxAliasesLimiter(max_alias_count=MAX_ALIASES),  # type: ignore[list-item]
     ],
 )

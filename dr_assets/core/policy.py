@@ -73,7 +73,7 @@ class ApiConfig:
     jwt_issuer: str = "pg-dr-control"
     jwt_audience: str = "dr-api"
     roles_claim: str = "role"
-    jwt_secret_env: str = "DR_JWT_SECRET"
+    jwt_secret_env: str = "DR_JWT_SECRET"  # noqa: S105 - the name of a variable
     jwt_secret_file: Path | None = None
     jwks_url: str = ""
     max_query_depth: int = 10

@@ -69,7 +69,7 @@ def _launch(ctx: Context, job: str, message: str, run_config: dict[str, Any] | N
 
 def create_backup(ctx: Context, app: str) -> Result:
     args = {"app": app}
-    result = _refused(ctx, "createBackup", "operator") or _unknown_app(ctx, app)
+    result: Result = _refused(ctx, "createBackup", "operator") or _unknown_app(ctx, app)
     if result is None:
         policy = ctx.config.apps[app]
         partition = backup_partitions(policy).get_last_partition_key()
@@ -82,7 +82,7 @@ def create_backup(ctx: Context, app: str) -> Result:
 
 def schedule_drill(ctx: Context, app: str) -> Result:
     args = {"app": app}
-    result = _refused(ctx, "scheduleDrill", "operator") or _unknown_app(ctx, app)
+    result: Result = _refused(ctx, "scheduleDrill", "operator") or _unknown_app(ctx, app)
     if result is None and ctx.catalog.newest_verified(app) is None:
         result = BackupNotFound(message=f"{app} has no verified backup to drill: take one first")
     if result is None:
@@ -127,7 +127,7 @@ def restore(ctx: Context, backup_id: str, target_database: str, mode: str) -> Re
 
 def apply_retention(ctx: Context, app: str, dry_run: bool) -> Result:
     args = {"app": app, "dry_run": dry_run}
-    result = _refused(ctx, "applyRetention", "admin") or _unknown_app(ctx, app)
+    result: Result = _refused(ctx, "applyRetention", "admin") or _unknown_app(ctx, app)
     if result is None and dry_run:
         plan = build_plan(ctx.config.apps[app], ctx.catalog, ctx.now)
         result = RetentionPreview(
