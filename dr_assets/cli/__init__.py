@@ -11,6 +11,7 @@ from dr_assets.cli.backups import (
     cmd_backups,
     cmd_catalog_sync,
     cmd_restore,
+    cmd_rollback,
     cmd_verify,
 )
 from dr_assets.cli.operations import (
@@ -61,12 +62,20 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--from-storage", action="store_true")
     v.set_defaults(func=cmd_verify)
 
-    r = sub.add_parser("restore", parents=[common], help="restore a backup into a new database")
-    r.add_argument("backup_id")
-    r.add_argument("--target-db", required=True, help="name of the database to create")
+    r = sub.add_parser("restore", parents=[common],
+                       help="restore a backup into a new database, or in place")
+    r.add_argument("backup_id", help="a backup id; with --as-of, an app name")
+    r.add_argument("--target-db", help="name of the database to create (or to replace)")
     r.add_argument("--target-url", help="server to restore to (default: the app's server)")
     r.add_argument("--from-storage", action="store_true",
                    help="work from the stores and the key alone (catalog down)")
+    r.add_argument("--as-of", help="restore the newest backup taken at or before this time")
+    r.add_argument("--replace", action="store_true",
+                   help="restore into a scratch database, validate, then swap it in place of "
+                        "the target (default: the app's database), keeping the old one")
+    r.add_argument("--yes", action="store_true", help="confirm --replace")
+    r.add_argument("--force-disconnect", action="store_true",
+                   help="with --replace: end other sessions on the target")
     r.set_defaults(func=cmd_restore)
 
     c = sub.add_parser("catalog", help="the catalog index")
@@ -74,6 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
     s = c_sub.add_parser("sync", parents=[common],
                          help="repair missing copies and rebuild the catalog from the stores")
     s.set_defaults(func=cmd_catalog_sync)
+    rb = sub.add_parser("rollback", parents=[common],
+                        help="swap back the database an in-place restore replaced")
+    rb.add_argument("app")
+    rb.add_argument("--yes", action="store_true", help="confirm")
+    rb.add_argument("--force-disconnect", action="store_true", help="end other sessions first")
+    rb.set_defaults(func=cmd_rollback)
+
     d = sub.add_parser("drill", parents=[common],
                        help="restore the newest verified backup into a scratch database, timed")
     d.add_argument("app")

@@ -8,10 +8,12 @@ from typing import Any
 
 from dr_assets.cli.output import emit, human, progress_printer
 from dr_assets.core.backup import run_backup
-from dr_assets.core.copies import find_manifest, list_manifests
+from dr_assets.core.copies import find_manifest, list_manifests, newest_at_or_before
 from dr_assets.core.errors import DRError, StoreError
+from dr_assets.core.manifest import BackupManifest, parse_time
 from dr_assets.core.pgtools import ConnInfo
-from dr_assets.core.restore import restore_backup
+from dr_assets.core.replace import rollback
+from dr_assets.core.restore import restore_backup, restore_in_place
 from dr_assets.core.runtime import DRRuntime
 from dr_assets.core.sync import sync_catalog
 from dr_assets.core.verify import verify_backup
@@ -109,10 +111,26 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _restore_source(args: argparse.Namespace, rt: DRRuntime) -> tuple[BackupManifest, str]:
+    """The manifest to restore and a note on how it was chosen."""
+    catalog = None if args.from_storage else rt.catalog
+    if args.as_of:
+        rt.config.app(args.backup_id)
+        try:
+            instant = parse_time(args.as_of)
+        except ValueError:
+            raise DRError(f"--as-of {args.as_of!r} is not a time: use 2026-11-20T06:00:00Z") from None
+        manifest = newest_at_or_before(args.backup_id, instant, rt.stores, catalog)
+        age = (instant - manifest.started).total_seconds() / 3600
+        return manifest, (f"newest backup at or before {args.as_of}: {manifest.backup_id}, "
+                          f"taken at {manifest.started_at}, {age:.1f} h before that instant")
+    return find_manifest(args.backup_id, rt.stores, catalog), ""
+
+
 def cmd_restore(args: argparse.Namespace) -> int:
     rt = DRRuntime.load(args.config)
     catalog = None if args.from_storage else rt.catalog
-    manifest = find_manifest(args.backup_id, rt.stores, catalog)
+    manifest, chosen = _restore_source(args, rt)
     policy = rt.config.apps.get(manifest.app)
     if args.target_url:
         target = ConnInfo.parse(args.target_url)
@@ -120,13 +138,44 @@ def cmd_restore(args: argparse.Namespace) -> int:
         target = ConnInfo.parse(policy.database_url)
     else:
         raise DRError(f"app {manifest.app} is not in the config: pass --target-url")
+    if chosen and not args.json:
+        print(chosen, file=sys.stderr)
+    if args.replace:
+        if not args.yes:
+            raise DRError("--replace swaps the live database: add --yes to confirm")
+        target_db = args.target_db or target.dbname
+        replaced = restore_in_place(manifest, target_db=target_db, target=target,
+                                    stores=rt.stores, keyring=rt.keyring, catalog=catalog,
+                                    force_disconnect=args.force_disconnect, requested_by="drctl")
+        doc = {**replaced.to_dict(), "chosen": chosen}
+        emit(args, doc, lambda: f"replaced {target_db} with {manifest.backup_id} (restored in "
+                                f"{replaced.restore.seconds:.1f} s, row counts match); the "
+                                f"previous database is kept as {replaced.swap.previous}: "
+                                f"`drctl rollback {manifest.app} --yes` swaps it back")
+        return 0
+    if not args.target_db:
+        raise DRError("--target-db is required (or --replace --yes to restore in place)")
     result = restore_backup(manifest, target_db=args.target_db, target=target, stores=rt.stores,
                             keyring=rt.keyring, catalog=catalog, requested_by="drctl")
-    emit(args, result.to_dict(),
-          lambda: f"restored {result.backup_id} into {result.target_database} on "
-                  f"{result.target_server} from {result.source_destination} in "
-                  f"{result.seconds:.1f} s: {result.tables} tables, {result.rows} rows, "
-                  "row counts match the manifest")
+    emit(args, {**result.to_dict(), "chosen": chosen},
+         lambda: f"restored {result.backup_id} into {result.target_database} on "
+                 f"{result.target_server} from {result.source_destination} in "
+                 f"{result.seconds:.1f} s: {result.tables} tables, {result.rows} rows, "
+                 "row counts match the manifest")
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    rt = DRRuntime.load(args.config)
+    policy = rt.config.app(args.app)
+    if not args.yes:
+        raise DRError("rollback swaps the live database: add --yes to confirm")
+    server = ConnInfo.parse(policy.database_url)
+    swap = rollback(server, server.dbname, args.force_disconnect)
+    rt.catalog.audit("drctl", "admin", "rollback", {"app": args.app}, "ok",
+                     f"{swap.previous} swapped out")
+    emit(args, swap.to_dict(), lambda: f"rolled {swap.database} back; the replaced database "
+                                       f"is kept as {swap.previous}")
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
 from dr_assets.core.catalog import Catalog
 from dr_assets.core.errors import BackupNotFound, CatalogError, DRError, IntegrityError, StoreError
@@ -126,3 +127,29 @@ def list_manifests(store: Store) -> Iterator[BackupManifest | DRError]:
             yield BackupManifest.from_json(store.get_bytes(key), store.describe(key))
         except DRError as exc:
             yield exc
+
+
+def newest_at_or_before(app: str, instant: datetime, stores: list[Store],
+                        catalog: Catalog | None) -> BackupManifest:
+    """The newest backup of app taken at or before instant: verified ones from the catalog,
+    or (break-glass) any listed in the stores, whose copies restore checks anyway."""
+    if catalog is not None:
+        row = catalog.newest_verified(app, at_or_before=instant)
+        if row is None:
+            raise BackupNotFound(f"{app} has no verified backup taken at or before "
+                                 f"{instant.isoformat()}")
+        return find_manifest(row.backup_id, stores, catalog)
+    best: BackupManifest | None = None
+    for store in stores:
+        try:
+            for m in list_manifests(store):
+                if isinstance(m, DRError) or m.app != app or m.started > instant:
+                    continue
+                if best is None or m.started > best.started:
+                    best = m
+        except StoreError:
+            continue
+    if best is None:
+        raise BackupNotFound(f"no backup of {app} taken at or before {instant.isoformat()} "
+                             "in any store")
+    return best

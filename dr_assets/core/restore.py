@@ -8,6 +8,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from dr_assets.core.catalog import Catalog
@@ -27,10 +28,12 @@ from dr_assets.core.pgtools import (
     last_lines,
     server_major,
 )
+from dr_assets.core.replace import SwapResult, drop_quietly, pre_restore_name, scratch_for, swap_databases
 from dr_assets.core.stores.base import Store
 from dr_assets.core.stream import BackupDecoder
 
 MODE_NEW = "NEW_DATABASE"
+MODE_REPLACE = "REPLACE"
 
 
 @dataclass(frozen=True)
@@ -179,3 +182,59 @@ def _restore(manifest: BackupManifest, target_db: str, target: ConnInfo, stores:
         + "; ".join(f"{n}: {e}" for n, e in skipped.items())
         + (": restore an older backup" if skipped else "")
     )
+
+
+@dataclass(frozen=True)
+class InPlaceResult:
+    restore: RestoreResult
+    swap: SwapResult
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.restore.to_dict(), "target_database": self.swap.database,
+                "previous_database": self.swap.previous,
+                "sessions_ended": self.swap.sessions_ended}
+
+
+def restore_in_place(
+    manifest: BackupManifest,
+    *,
+    target_db: str,
+    target: ConnInfo,
+    stores: list[Store],
+    keyring: Keyring,
+    catalog: Catalog | None = None,
+    force_disconnect: bool = False,
+    requested_by: str | None = None,
+    run_id: str | None = None,
+) -> InPlaceResult:
+    """Restore into a scratch database, validate, then swap it in; the original is kept."""
+    check_database_name(target_db)
+    if not database_exists(target, target_db):
+        raise RestoreError(f"database {target_db} does not exist on {target.host}:{target.port}: "
+                           "restore into a new database instead")
+    at = datetime.now(UTC)
+    scratch = scratch_for(target_db, at)
+    restore_id = (catalog.begin_restore(manifest.backup_id, manifest.app, target_db, MODE_REPLACE,
+                                        requested_by, run_id) if catalog else None)
+    t0 = time.monotonic()
+    try:
+        restored = restore_backup(manifest, target_db=scratch, target=target, stores=stores,
+                                  keyring=keyring, catalog=None)
+        try:
+            swap = swap_databases(target, target_db, scratch, pre_restore_name(target_db, at),
+                                  force_disconnect)
+        except BaseException as exc:
+            drop_quietly(target, scratch)
+            if isinstance(exc, RestoreError):
+                raise
+            raise RestoreError(f"swapping {scratch} in for {target_db} failed ({exc}): "
+                               f"the original {target_db} is untouched") from exc
+    except BaseException as exc:
+        if catalog is not None and restore_id is not None:
+            catalog.finish_restore(restore_id, False, time.monotonic() - t0, None, False,
+                                   str(exc) if isinstance(exc, DRError) else repr(exc))
+        raise
+    if catalog is not None and restore_id is not None:
+        catalog.finish_restore(restore_id, True, time.monotonic() - t0,
+                               restored.source_destination, True, None)
+    return InPlaceResult(restore=restored, swap=swap)
