@@ -232,3 +232,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory, s3_server: seaweed.SeaweedSe
     started = start_stack(tmp_path_factory.mktemp("stack"), s3_server)
     yield started
     stop_stack(started)
+
+
+@pytest.fixture
+def own_s3(tmp_path: Path) -> Iterator[object]:
+    """A SeaweedFS of the test's own, to stop and restart."""
+    from tests.faults import OwnS3
+
+    s3 = OwnS3(tmp_path / "own-s3")
+    yield s3
+    s3.stop()

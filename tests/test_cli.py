@@ -8,7 +8,7 @@ from pathlib import Path
 
 from dr_assets.core.backup import run_backup
 from tests.conftest import PG_URL, DREnv, run_sql
-from tests.test_faults import _children_named
+from tests.faults import children_named
 
 
 def test_backup_list_verify_as_json(dr_env: DREnv) -> None:
@@ -58,7 +58,7 @@ def test_database_password_never_leaks(dr_env: DREnv) -> None:
     seen: dict[str, str] = {}
 
     def spy(raw: int, stored: int, elapsed: float) -> None:
-        for pid in _children_named("pg_dump"):
+        for pid in children_named("pg_dump"):
             seen["cmdline"] = Path(f"/proc/{pid}/cmdline").read_bytes().decode()
             seen["environ"] = Path(f"/proc/{pid}/environ").read_bytes().decode(errors="replace")
 

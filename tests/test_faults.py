@@ -6,7 +6,7 @@ import os
 import secrets
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,64 +15,15 @@ from dr_assets.core.backup import run_backup
 from dr_assets.core.errors import BackupError, LockBusy
 from dr_assets.core.manifest import object_key
 from dr_assets.core.verify import verify_backup
-from dr_assets.devstack import seaweed
-from tests.conftest import BUCKET, DREnv, run_sql, write_config
-
-
-def _fill(db: str, rows: int) -> None:
-    """Enough poorly compressible data that the dump spans several S3 parts."""
-    run_sql(db, f"""
-        CREATE TABLE events (id bigint PRIMARY KEY, payload text, doc jsonb);
-        INSERT INTO events SELECT g, md5(g::text) || md5((g * 7)::text) || md5(random()::text),
-                                  jsonb_build_object('g', g, 'r', random())
-        FROM generate_series(1, {rows}) g;
-    """)
-
-
-def _children_named(name: str) -> list[int]:
-    me = str(os.getpid())
-    found = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            continue
-        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
-        ppid = stat[stat.rindex(")") + 2 :].split()[1]
-        if comm == name and ppid == me:
-            found.append(int(pid))
-    return found
-
-
-class OwnS3:
-    """A SeaweedFS of one test's own, so stopping it does not disturb the others."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.server = seaweed.start(data_dir, buckets=(BUCKET,))
-
-    def stop(self) -> None:
-        seaweed.stop(self.server.pid)
-
-    def restart(self) -> None:
-        """Same ports and data directory, as after an outage."""
-        self.server = seaweed.start(self.server.data_dir, base_port=self.server.s3_port,
-                                    buckets=(BUCKET,))
-
-
-@pytest.fixture
-def own_s3(tmp_path: Path) -> Iterator[OwnS3]:
-    s3 = OwnS3(tmp_path / "own-s3")
-    yield s3
-    s3.stop()
+from tests.conftest import BUCKET, DREnv, write_config
+from tests.faults import OwnS3, children_named, fill
 
 
 def test_s3_dies_during_upload_backup_degraded_then_sync_repairs(
     tmp_path: Path, own_s3: OwnS3, catalog_db: str, make_db: Callable[[str], str],
 ) -> None:
     db = make_db("big")
-    _fill(db, 400_000)
+    fill(db, 400_000)
     env = DREnv(tmp_path, write_config(tmp_path, own_s3.server, "outage", catalog_db,
                                        {"big": db}), own_s3.server, "outage", {"big": db},
                 catalog_db)
@@ -111,14 +62,14 @@ def test_pg_dump_killed_leaves_no_valid_backup_and_no_partial_object(
     dr_env: DREnv, make_db: Callable[[str], str]
 ) -> None:
     db = make_db("killed")
-    _fill(db, 300_000)
+    fill(db, 300_000)
     env = dr_env.with_apps({"killed": db})
     rt = env.runtime()
     killed: list[int] = []
 
     def kill_pg_dump(raw: int, stored: int, elapsed: float) -> None:
         if not killed:
-            for pid in _children_named("pg_dump"):
+            for pid in children_named("pg_dump"):
                 os.kill(pid, signal.SIGKILL)
                 killed.append(pid)
 

@@ -20,6 +20,7 @@ from dr_assets.cli.operations import (
     cmd_audit_verify,
     cmd_drill,
     cmd_key_generate,
+    cmd_key_rotate,
     cmd_retention,
     cmd_status,
     cmd_token,
@@ -40,6 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
     gen = key_sub.add_parser("generate", parents=[common], help="write a new random master key")
     gen.add_argument("path")
     gen.set_defaults(func=cmd_key_generate)
+    rot = key_sub.add_parser("rotate", parents=[common],
+                             help="write a new master key and say how to switch dr.toml to it")
+    rot.add_argument("path", help="where to write the new key")
+    rot.set_defaults(func=cmd_key_rotate)
 
     sub.add_parser("apps", parents=[common], help="list apps and their policies").set_defaults(
         func=cmd_apps)

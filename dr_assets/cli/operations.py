@@ -44,6 +44,26 @@ def cmd_apps(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_key_rotate(args: argparse.Namespace) -> int:
+    rt = DRRuntime.load(args.config)
+    enc = rt.config.encryption
+    old = rt.keyring.current
+    new = generate_key_file(Path(args.path))
+    previous = [str(p) for p in enc.previous_key_files]
+    current = str(enc.key_file) if enc.key_file else f"${enc.key_env}"
+    doc = {"new_key_id": new.key_id, "new_key_file": args.path, "old_key_id": old.key_id,
+           "dr_toml": {"key_file": args.path, "previous_key_files": [current, *previous]}}
+    emit(args, doc, lambda: "\n".join([
+        f"wrote master key {new.key_id} to {args.path}. To rotate, edit [encryption] in "
+        f"{rt.config.path}:",
+        f'  key_file = "{args.path}"',
+        f"  previous_key_files = {[current, *previous]!r}".replace("'", '"'),
+        f"New backups then use {new.key_id}; backups made with {old.key_id} stay restorable "
+        "while its file is listed. Keep copies of both keys somewhere safe.",
+    ]))
+    return 0
+
+
 def cmd_drill(args: argparse.Namespace) -> int:
     rt = DRRuntime.load(args.config)
     result = run_drill(rt.config.app(args.app), stores=rt.stores, keyring=rt.keyring,

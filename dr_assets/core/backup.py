@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, Any, cast
 
+import psycopg2
 import psycopg2.extensions
 
 from dr_assets.core.catalog import Catalog
@@ -116,9 +117,10 @@ class _Snapshot:
         return thread
 
     def close(self) -> None:
-        try:
+        """End the snapshot; a connection the server already cut is fine to lose."""
+        with contextlib.suppress(psycopg2.Error):
             self.conn.rollback()
-        finally:
+        with contextlib.suppress(psycopg2.Error):
             self.conn.close()
 
 

@@ -6,7 +6,7 @@ takes the exclusive lease before deleting, so a backup in use is skipped, not de
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,7 +37,9 @@ class RetentionOutcome:
         }
 
 
-def build_plan(policy: AppPolicy, catalog: Catalog, now: datetime) -> RetentionPlan:
+def build_plan(policy: AppPolicy, catalog: Catalog, now: datetime,
+               stores: list[Store] | None = None) -> RetentionPlan:
+    """The plan; backups it would delete are checked for an S3 Object Lock first."""
     rows = catalog.retention_rows(policy.name)
     in_use = catalog.backups_in_use([r["backup_id"] for r in rows])
     candidates = [
@@ -48,12 +50,22 @@ def build_plan(policy: AppPolicy, catalog: Catalog, now: datetime) -> RetentionP
         )
         for r in rows
     ]
+    plan = plan_retention(policy.name, candidates, policy.retention_days, policy.min_keep, now)
+    if not stores or not plan.to_delete:
+        return plan
+    locks = {d.backup_id: _lock_of(d.backup_id, stores) for d in plan.to_delete}
+    candidates = [replace(c, locked_until=locks.get(c.backup_id)) for c in candidates]
     return plan_retention(policy.name, candidates, policy.retention_days, policy.min_keep, now)
+
+
+def _lock_of(backup_id: str, stores: list[Store]) -> datetime | None:
+    dates = [d for s in stores if (d := s.locked_until(object_key(backup_id))) is not None]
+    return max(dates) if dates else None
 
 
 def apply_retention(policy: AppPolicy, *, stores: list[Store], catalog: Catalog,
                     dry_run: bool = True, now: datetime | None = None) -> RetentionOutcome:
-    plan = build_plan(policy, catalog, now or datetime.now(UTC))
+    plan = build_plan(policy, catalog, now or datetime.now(UTC), stores)
     outcome = RetentionOutcome(plan=plan, dry_run=dry_run)
     if dry_run:
         return outcome

@@ -15,6 +15,7 @@ def backup_job(policy: AppPolicy) -> dg.UnresolvedAssetJobDefinition:
         selection=dg.AssetSelection.assets(backup_key(policy.name)),
         partitions_def=backup_partitions(policy),
         tags=run_tags(policy.name, "backup"),
+        executor_def=dg.in_process_executor,
         description=f"Back up {policy.name} and verify every copy.",
     )
 
@@ -24,6 +25,7 @@ def drill_job(policy: AppPolicy) -> dg.UnresolvedAssetJobDefinition:
         f"{policy.name}_drill_job",
         selection=dg.AssetSelection.assets(drill_key(policy.name)),
         tags=run_tags(policy.name, "drill"),
+        executor_def=dg.in_process_executor,
         description=f"Restore drill of {policy.name} into a scratch database.",
     )
 

@@ -92,8 +92,8 @@ def launch(host: str, port: int, gql_url: str, config: DRConfig, app: str,
             job, repository_location_name=location, repository_name=repository,
             tags={"dagster/partition": newest})
     except DagsterGraphQLClientError as exc:
-        detail = str(exc.body) if getattr(exc, "body", None) else ""
-        raise LaunchError(f"Dagster refused {job}: {exc} {detail}".strip()) from None
+        why = ": ".join(str(a).strip() for a in exc.args if a) or type(exc).__name__
+        raise LaunchError(f"Dagster refused {job} ({why.splitlines()[0][:300]})") from None
     return BackupRun(app, job, newest, run_id, adopted=False, started=time.monotonic())
 
 

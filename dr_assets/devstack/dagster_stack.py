@@ -152,6 +152,7 @@ class Service:
     ready: Callable[[float], bool] = field(default=lambda since: True)  # since: start time
     timeout: float = 60.0
     other_port: str = ""                 # how to run it on another port
+    settings: Mapping[str, str] = field(default_factory=dict)  # a change needs a restart
 
 
 def _stale(run: RunDir, rec: ProcessRecord, title: str, report: Report) -> None:
@@ -223,7 +224,16 @@ def ensure_service(svc: Service, senv: StackEnv, report: Report) -> bool:
             report.problem(label, f"pid {rec.pid} runs on port {rec.details.get('port')} but "
                            f"port {svc.port} is wanted now.\nFix: make down && make up")
             return False
-        deadline = time.monotonic() + RUNNING_TIMEOUT
+        then = rec.details.get("settings") or {}
+        changed = sorted(k for k in svc.settings if then.get(k) != svc.settings[k])
+        if changed:
+            report.problem(label, f"pid {rec.pid} runs with other settings than now ("
+                           + ", ".join(f"{k} was {then.get(k)!r}, now {svc.settings[k]!r}"
+                                       for k in changed) + ").\nFix: make down && make up")
+            return False
+        # one that an interrupted `make up` started may still be loading
+        starting = svc.timeout - (time.time() - rec.started_at)
+        deadline = time.monotonic() + max(RUNNING_TIMEOUT, starting)
         while not svc.ready(0):
             if time.monotonic() > deadline:
                 report.problem(label, f"pid {rec.pid} runs but does not answer"
@@ -258,8 +268,10 @@ def ensure_service(svc: Service, senv: StackEnv, report: Report) -> bool:
             return False
     started = time.monotonic()
     since = time.time()
-    rec = spawn(run, name, svc.argv, log=log, cwd=paths.root, env=senv.env,
-                details={"port": svc.port, "url": svc.url} if svc.port else {})
+    details: dict[str, object] = {"settings": dict(svc.settings)}
+    if svc.port is not None:
+        details.update(port=svc.port, url=svc.url)
+    rec = spawn(run, name, svc.argv, log=log, cwd=paths.root, env=senv.env, details=details)
     report.line(label, f"starting pid {rec.pid} (log {paths.show(log)})")
     while True:
         if process_cmdline(rec.pid) is None:
@@ -374,13 +386,15 @@ def ensure_dagster(config: DRConfig, senv: StackEnv, report: Report) -> DagsterS
         report.problem("dagster", f"{workspace} is missing beside dr.toml: restore it from git")
         return status
     server_info = f"{status.url}/server_info"
+    settings = {"DAGSTER_HOME": senv.env["DAGSTER_HOME"], "DR_CONFIG": senv.env["DR_CONFIG"],
+                "Dagster database": senv.dagster_db.safe_url}
     webserver = Service(
         WEBSERVER, "webserver",
         [str(venv_bin("dagster-webserver")), "-h", status.host, "-p", str(status.port),
          "-w", workspace],
         marker="dagster-webserver", port=status.port, url=status.url,
         ready=lambda since: http_status(server_info, timeout=3) == 200,
-        timeout=WEBSERVER_TIMEOUT,
+        timeout=WEBSERVER_TIMEOUT, settings=settings,
         other_port=f"run the webserver on another port, for make up and the API alike: "
                    f"export DAGSTER_URL=http://127.0.0.1:{status.port + 1}",
     )
@@ -397,7 +411,7 @@ def ensure_dagster(config: DRConfig, senv: StackEnv, report: Report) -> DagsterS
     daemon = Service(
         DAEMON, "daemon", [str(venv_bin("dagster-daemon")), "run", "-w", workspace],
         marker="dagster-daemon", ready=lambda since: daemon_healthy(gql, since),
-        timeout=DAEMON_TIMEOUT,
+        timeout=DAEMON_TIMEOUT, settings=settings,
     )
     status.daemon = ensure_service(daemon, senv, report)
     return status
@@ -420,7 +434,7 @@ def api_port(env: Mapping[str, str]) -> int:
         return DEFAULT_API_PORT
 
 
-def ensure_api(senv: StackEnv, report: Report) -> ApiStatus:
+def ensure_api(config: DRConfig, senv: StackEnv, report: Report) -> ApiStatus:
     port = api_port(senv.env)
     status = ApiStatus(url=f"http://127.0.0.1:{port}")
     app_file = report.paths.root / "graphql_api" / "app.py"
@@ -443,6 +457,7 @@ def ensure_api(senv: StackEnv, report: Report) -> ApiStatus:
         marker="graphql_api.app:create_app", port=port, url=f"{status.url}/graphql",
         ready=lambda since: http_status(healthz, timeout=3) == 200, timeout=API_TIMEOUT,
         other_port=f"serve the API on another port: {API_PORT_ENV}={port + 1} make up",
+        settings={"DR_CONFIG": senv.env["DR_CONFIG"], "dagster_url": config.api.dagster_url},
     )
     status.running = ensure_service(api, senv, report)
     return status

@@ -438,12 +438,13 @@ def summary(config: DRConfig, report: Report, dagster: DagsterStatus, api: ApiSt
         print(f"  (no admin token: no JWT secret in ${config.api.jwt_secret_env} or "
               f"{config.api.jwt_secret_file})")
     else:
-        print(f"Admin token (valid {TOKEN_TTL // 3600} h; a new one each `make up`; in GraphiQL "
-              "put it under Headers as {\"Authorization\": \"Bearer <token>\"}):")
-        print(f"  {token}")
-        print(f"  curl -s {api.url}/graphql -H \"Authorization: Bearer $TOKEN\" "
-              "-H 'Content-Type: application/json' -d '{\"query\": \"{ globalStatus { status "
-              "healthScore } }\"}'")
+        print(f"Admin token (valid {TOKEN_TTL // 3600} h, a new one each `make up`; in GraphiQL add "
+              "the header Authorization: Bearer <token>):")
+        print(f"  export DR_TOKEN={token}")
+        if api.running:
+            print(f"  curl -s {api.url}/graphql -H \"Authorization: Bearer $DR_TOKEN\" "
+                  "-H 'Content-Type: application/json' \\\n"
+                  "       -d '{\"query\": \"{ globalStatus { status healthScore } }\"}'")
     venv_drctl = Path(sys.executable).parent / "drctl"
     drctl = paths.show(venv_drctl) if venv_drctl.exists() else "drctl"
     print("Next:")
@@ -476,7 +477,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ensure_seaweed(config, report)
         senv = stack_env(paths)
         dagster = ensure_dagster(config, senv, report)
-        api = ensure_api(senv, report)
+        api = ensure_api(config, senv, report)
         ensure_backups(config, ready, report, dagster)
         summary(config, report, dagster, api)
     except (UpError, DRError) as exc:

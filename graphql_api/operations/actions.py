@@ -129,7 +129,7 @@ def apply_retention(ctx: Context, app: str, dry_run: bool) -> Result:
     args = {"app": app, "dry_run": dry_run}
     result: Result = _refused(ctx, "applyRetention", "admin") or _unknown_app(ctx, app)
     if result is None and dry_run:
-        plan = build_plan(ctx.config.apps[app], ctx.catalog, ctx.now)
+        plan = build_plan(ctx.config.apps[app], ctx.catalog, ctx.now, ctx.state.runtime.stores)
         result = RetentionPreview(
             app=app, bytes_freed=plan.bytes_freed,
             would_delete=[d.backup_id for d in plan.to_delete],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Protocol
 
 READ_BLOCK = 1 << 20
@@ -44,6 +45,10 @@ class Store(Protocol):
 
     def cleanup_partials(self, older_than_seconds: float) -> int:
         """Remove leftovers of interrupted writes; returns how many."""
+        ...
+
+    def locked_until(self, key: str) -> datetime | None:
+        """Until when the store refuses to delete the key (S3 Object Lock), else None."""
         ...
 
     def check(self) -> None:

@@ -7,6 +7,7 @@ import os
 import secrets
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -149,6 +150,9 @@ class LocalStore:
                     p.unlink(missing_ok=True)
                     removed += 1
         return removed
+
+    def locked_until(self, key: str) -> datetime | None:
+        return None  # a plain directory has no immutability of its own
 
     def check(self) -> None:
         base = self._base()

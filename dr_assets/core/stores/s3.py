@@ -265,5 +265,22 @@ class S3Store:
                 removed += 1
         return removed
 
+    def locked_until(self, key: str) -> datetime | None:
+        """The S3 Object Lock retain-until date of a key, if it has one."""
+        if not self.object_lock_days:
+            return None
+        try:
+            resp = self.client.get_object_retention(Bucket=self.bucket, Key=self.full_key(key))
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("NoSuchKey", "404", "NoSuchObjectLockConfiguration", "InvalidRequest",
+                        "ObjectLockConfigurationNotFoundError"):
+                return None
+            raise StoreError(f"{self.describe(key)}: lock lookup failed: {_reason(exc)}") from None
+        except BotoCoreError as exc:
+            raise StoreError(f"{self.describe(key)}: lock lookup failed: {_reason(exc)}") from None
+        until = resp.get("Retention", {}).get("RetainUntilDate")
+        return until.astimezone(UTC) if until else None
+
     def check(self) -> None:
         self._call("bucket check", "", self.client.head_bucket)
