@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install test bench lint up down
+.PHONY: help install test bench lint up down soak
 
 help:
 	@echo "make install   create $(VENV) (with PYTHON=$(PYTHON)) and install the project and its dev tools"
@@ -53,3 +53,6 @@ up: install
 down:
 	@if [ -x $(BIN)/python ]; then $(BIN)/python -m dr_assets.devstack.down; \
 	else echo "make down: no $(VENV): nothing was started"; fi
+
+soak: install
+	DR_SOAK_SECONDS=$${DR_SOAK_SECONDS:-300} $(BIN)/pytest -q tests/soak
