@@ -263,3 +263,23 @@ def test_object_lock_protects_backups_and_retention_says_so(
     assert outcome.deleted == []
     [decision] = [d for d in outcome.plan.decisions if d.backup_id == ids[0]]
     assert not decision.delete and "Object Lock" in decision.reason
+
+
+def test_an_unreachable_store_is_an_outage_not_corruption(
+    tmp_path: Path, own_s3: OwnS3, catalog_db: str, make_db: Callable[[str], str]
+) -> None:
+    db = make_db("outage")
+    fill(db, 2_000)
+    env = _env_on(tmp_path, own_s3, catalog_db, {"outage": db})
+    rt = env.runtime()
+    m = run_backup(rt.config, "outage", keyring=rt.keyring, stores=rt.stores,
+                   catalog=rt.catalog).manifest
+    assert verify_backup(m, rt.stores, rt.catalog).ok
+    own_s3.stop()
+    result = verify_backup(m, rt.stores, rt.catalog)
+    [failure] = result.failures
+    assert not result.ok and failure.destination == "s3" and failure.unreachable
+    row = rt.catalog.get_backup(m.backup_id)
+    assert row is not None and row.copies["s3"]["verified_ok"] is True  # not marked corrupt
+    facts = rt.catalog.app_facts(["outage"], datetime.now(UTC))
+    assert facts["outage"].integrity == "ok"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import sys
 from typing import Any
 
@@ -147,6 +148,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
         replaced = restore_in_place(manifest, target_db=target_db, target=target,
                                     stores=rt.stores, keyring=rt.keyring, catalog=catalog,
                                     force_disconnect=args.force_disconnect, requested_by="drctl")
+        if catalog is not None:
+            _audit(rt, "restore", {"backup_id": manifest.backup_id, "target_database": target_db,
+                                   "mode": "REPLACE"}, "ok", f"previous kept as {replaced.swap.previous}")
         doc = {**replaced.to_dict(), "chosen": chosen}
         emit(args, doc, lambda: f"replaced {target_db} with {manifest.backup_id} (restored in "
                                 f"{replaced.restore.seconds:.1f} s, row counts match); the "
@@ -157,12 +161,25 @@ def cmd_restore(args: argparse.Namespace) -> int:
         raise DRError("--target-db is required (or --replace --yes to restore in place)")
     result = restore_backup(manifest, target_db=args.target_db, target=target, stores=rt.stores,
                             keyring=rt.keyring, catalog=catalog, requested_by="drctl")
+    if catalog is not None:
+        _audit(rt, "restore", {"backup_id": manifest.backup_id,
+                               "target_database": args.target_db, "mode": "NEW_DATABASE"}, "ok")
     emit(args, {**result.to_dict(), "chosen": chosen},
          lambda: f"restored {result.backup_id} into {result.target_database} on "
                  f"{result.target_server} from {result.source_destination} in "
                  f"{result.seconds:.1f} s: {result.tables} tables, {result.rows} rows, "
                  "row counts match the manifest")
     return 0
+
+
+def _audit(rt: DRRuntime, action: str, arguments: dict[str, Any], result: str,
+           detail: str | None = None) -> None:
+    """drctl actions that change databases are audited; a catalog outage must not turn a
+    completed action into a failure, so it is reported on stderr instead."""
+    try:
+        rt.catalog.audit(f"drctl:{getpass.getuser()}", "cli", action, arguments, result, detail)
+    except DRError as exc:
+        print(f"drctl: warning: {action} done but not audited (catalog: {exc})", file=sys.stderr)
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
@@ -172,8 +189,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         raise DRError("rollback swaps the live database: add --yes to confirm")
     server = ConnInfo.parse(policy.database_url)
     swap = rollback(server, server.dbname, args.force_disconnect)
-    rt.catalog.audit("drctl", "admin", "rollback", {"app": args.app}, "ok",
-                     f"{swap.previous} swapped out")
+    _audit(rt, "rollback", {"app": args.app}, "ok", f"{swap.previous} swapped out")
     emit(args, swap.to_dict(), lambda: f"rolled {swap.database} back; the replaced database "
                                        f"is kept as {swap.previous}")
     return 0

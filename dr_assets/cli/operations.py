@@ -7,6 +7,7 @@ from pathlib import Path
 
 from dr_assets.cli.output import emit, human
 from dr_assets.core.drill import run_drill
+from dr_assets.core.errors import DRError
 from dr_assets.core.keys import generate_key_file
 from dr_assets.core.pgtools import ConnInfo
 from dr_assets.core.prune import apply_retention
@@ -48,9 +49,12 @@ def cmd_key_rotate(args: argparse.Namespace) -> int:
     rt = DRRuntime.load(args.config)
     enc = rt.config.encryption
     old = rt.keyring.current
+    if enc.key_file is None:
+        raise DRError(f"the current key comes from ${enc.key_env}: previous keys must be files, "
+                      "so first save it to a file (mode 600) and set key_file to that file")
     new = generate_key_file(Path(args.path))
     previous = [str(p) for p in enc.previous_key_files]
-    current = str(enc.key_file) if enc.key_file else f"${enc.key_env}"
+    current = str(enc.key_file)
     doc = {"new_key_id": new.key_id, "new_key_file": args.path, "old_key_id": old.key_id,
            "dr_toml": {"key_file": args.path, "previous_key_files": [current, *previous]}}
     emit(args, doc, lambda: "\n".join([

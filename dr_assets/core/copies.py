@@ -28,6 +28,7 @@ class CopyCheck:
     actual_sha256: str | None
     stored_bytes: int | None
     error: str | None
+    unreachable: bool = False  # the store did not answer: says nothing about integrity
 
     def to_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -96,7 +97,8 @@ def check_copy(store: Store, manifest: BackupManifest) -> CopyCheck:
             sha.update(block)
             total += len(block)
     except StoreError as exc:
-        return CopyCheck(store.name, False, manifest.sha256, None, None, str(exc))
+        return CopyCheck(store.name, False, manifest.sha256, None, None, str(exc),
+                         unreachable=True)
     actual = sha.hexdigest()
     if total != manifest.stored_bytes or actual != manifest.sha256:
         return CopyCheck(

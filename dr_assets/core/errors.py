@@ -49,3 +49,7 @@ class CatalogError(DRError):
 
 class LockBusy(DRError):
     """Another operation holds the lock this one needs."""
+
+
+class ReportError(DRError):
+    """A compliance report was asked for an impossible period or could not be written."""

@@ -81,7 +81,9 @@ class ConnInfo:
         return ["-h", self.host, "-p", str(self.port), "-U", self.user]
 
     def tool_env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        # Connection settings come from the URL only; a password may also come from
+        # $PGPASSWORD (or ~/.pgpass) so that it never has to be written in a URL.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG") or k == "PGPASSWORD"}
         if self.password:
             env["PGPASSWORD"] = self.password
         for key, value in self.params:

@@ -38,7 +38,9 @@ def verify_backup(
     expected = set(manifest.ok_destinations)
     checks = [check_copy(s, manifest) for s in stores if s.name in expected]
     if catalog is not None:
-        for c in checks:
+        # An unreachable store is an outage, not corruption: it is not recorded as a failed
+        # verification (the check still fails, since the copy could not be proven).
+        for c in (c for c in checks if not c.unreachable):
             catalog.record_verification(manifest.backup_id, c.destination, c.ok,
                                         c.expected_sha256, c.actual_sha256, c.error)
     return VerifyResult(manifest.backup_id, checks)

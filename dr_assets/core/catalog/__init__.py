@@ -9,13 +9,15 @@ from dr_assets.core.catalog.alerts import AlertRecords
 from dr_assets.core.catalog.audit import AuditRecords
 from dr_assets.core.catalog.backups import BackupRecords, BackupRow
 from dr_assets.core.catalog.drills import DrillRecords
+from dr_assets.core.catalog.evidence import EvidenceRecords
 from dr_assets.core.catalog.facts import HealthFacts
 from dr_assets.core.catalog.reports import Reports
 from dr_assets.core.catalog.restores import RestoreRecords
+from dr_assets.core.catalog.timeline import BackupTimelineRecords
 
 
 class Catalog(BackupRecords, RestoreRecords, DrillRecords, AlertRecords, AuditRecords,
-              HealthFacts, Reports):
+              HealthFacts, Reports, EvidenceRecords, BackupTimelineRecords):
     """One object for the whole catalog; each record family lives in its own module."""
 
 

@@ -1,0 +1,236 @@
+"""The compliance evidence report as plain, frozen data: what auditors read, in any format."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field, fields, is_dataclass
+from datetime import date, datetime
+from typing import Any
+
+from dr_assets.core.compliance.period import ReportPeriod
+
+COVERED = "covered"  # a verified backup started inside the window: the RPO was met
+MISSED = "missed"  # the window is over and no verified backup started inside it
+PENDING = "pending"  # the window is still open and has no verified backup yet
+
+
+@dataclass(frozen=True)
+class BackupWindow:
+    start: datetime
+    end: datetime
+    status: str  # COVERED | MISSED | PENDING
+    backup_id: str | None = None  # the first verified backup inside the window
+    note: str | None = None  # why a window without a verified backup is not covered
+
+
+@dataclass(frozen=True)
+class VerificationFailure:
+    backup_id: str
+    destination: str
+    checked_at: datetime
+    error: str | None
+    expected_sha256: str | None
+    actual_sha256: str | None
+
+
+@dataclass(frozen=True)
+class DrillEvidence:
+    drill_id: int
+    backup_id: str | None
+    started_at: datetime
+    finished_at: datetime | None
+    status: str  # passed | failed
+    restore_seconds: float | None
+    rto_seconds: float
+    rto_met: bool | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Deletion:
+    backup_id: str
+    started_at: datetime
+    deleted_at: datetime
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class AlertEvidence:
+    alert_id: int
+    app: str
+    kind: str
+    severity: str
+    message: str
+    opened_at: datetime
+    resolved_at: datetime | None
+    acknowledged_by: str | None
+
+
+@dataclass(frozen=True)
+class RestoreEvidence:
+    restore_id: int
+    backup_id: str
+    app: str
+    target_database: str
+    mode: str
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    duration_seconds: float | None
+    requested_by: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class RestoreRequest:
+    """An audit log entry of the restoreBackup action: who asked, and what came of it."""
+
+    audit_id: int
+    at: datetime
+    actor: str
+    role: str
+    backup_id: str | None
+    target_database: str | None
+    result: str
+    detail: str | None
+
+
+@dataclass(frozen=True)
+class AuditChainEvidence:
+    ok: bool
+    entries: int
+    first_bad_id: int | None
+    problem: str | None
+
+
+@dataclass(frozen=True)
+class AppEvidence:
+    app: str
+    critical: bool
+    rpo_hours: float
+    rto_hours: float
+    every_hours: int
+    windows: tuple[BackupWindow, ...]
+    verifications_ok: int
+    verifications_failed: int
+    verification_failures: tuple[VerificationFailure, ...]
+    drills: tuple[DrillEvidence, ...]
+    deletions: tuple[Deletion, ...]
+    alerts: tuple[AlertEvidence, ...]
+    restores: tuple[RestoreEvidence, ...]
+    period: ReportPeriod = field(repr=False)
+
+    def _windows(self, status: str) -> int:
+        return sum(1 for w in self.windows if w.status == status)
+
+    @property
+    def windows_covered(self) -> int:
+        return self._windows(COVERED)
+
+    @property
+    def windows_missed(self) -> int:
+        return self._windows(MISSED)
+
+    @property
+    def windows_pending(self) -> int:
+        return self._windows(PENDING)
+
+    @property
+    def rpo_coverage_pct(self) -> float | None:
+        """Covered share of the windows that are over (pending ones are not judged yet)."""
+        judged = self.windows_covered + self.windows_missed
+        return round(100 * self.windows_covered / judged, 1) if judged else None
+
+    @property
+    def drills_passed(self) -> int:
+        return sum(1 for d in self.drills if d.status == "passed")
+
+    @property
+    def drills_within_rto(self) -> int:
+        return sum(1 for d in self.drills if d.status == "passed" and d.rto_met)
+
+    @property
+    def alerts_opened(self) -> int:
+        return sum(1 for a in self.alerts if self.period.contains(a.opened_at))
+
+    @property
+    def alerts_resolved(self) -> int:
+        return sum(1 for a in self.alerts if self.period.contains(a.resolved_at))
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "app": self.app, "critical": self.critical, "rpo_hours": self.rpo_hours,
+            "rto_hours": self.rto_hours, "every_hours": self.every_hours,
+            "windows_total": len(self.windows), "windows_covered": self.windows_covered,
+            "windows_missed": self.windows_missed, "windows_pending": self.windows_pending,
+            "rpo_coverage_pct": self.rpo_coverage_pct,
+            "verifications_ok": self.verifications_ok,
+            "verifications_failed": self.verifications_failed,
+            "drills": len(self.drills), "drills_passed": self.drills_passed,
+            "drills_within_rto": self.drills_within_rto, "deletions": len(self.deletions),
+            "alerts_opened": self.alerts_opened, "alerts_resolved": self.alerts_resolved,
+            "restores": len(self.restores),
+        }
+
+
+@dataclass(frozen=True)
+class ComplianceReport:
+    period: ReportPeriod
+    generated_at: datetime
+    apps: tuple[AppEvidence, ...]
+    estate_alerts: tuple[AlertEvidence, ...]  # alerts not tied to a configured app
+    restore_requests: tuple[RestoreRequest, ...]
+    audit_chain: AuditChainEvidence
+
+    @property
+    def restores_by_requester(self) -> dict[str, int]:
+        """Restores performed in the period, counted by who asked for them."""
+        counts = Counter(r.requested_by or "unknown" for a in self.apps for r in a.restores)
+        return dict(sorted(counts.items()))
+
+    def totals(self) -> dict[str, Any]:
+        judged = sum(a.windows_covered + a.windows_missed for a in self.apps)
+        covered = sum(a.windows_covered for a in self.apps)
+        return {
+            "windows_total": sum(len(a.windows) for a in self.apps),
+            "windows_covered": covered,
+            "windows_missed": sum(a.windows_missed for a in self.apps),
+            "rpo_coverage_pct": round(100 * covered / judged, 1) if judged else None,
+            "verifications_ok": sum(a.verifications_ok for a in self.apps),
+            "verifications_failed": sum(a.verifications_failed for a in self.apps),
+            "drills": sum(len(a.drills) for a in self.apps),
+            "drills_within_rto": sum(a.drills_within_rto for a in self.apps),
+            "deletions": sum(len(a.deletions) for a in self.apps),
+            "restores": sum(len(a.restores) for a in self.apps),
+            "restore_requests": len(self.restore_requests),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """The whole report as JSON-ready data (times in ISO 8601, UTC)."""
+        return {
+            "report": "pg-dr-control compliance evidence",
+            "period": {"from": self.period.first_day.isoformat(),
+                       "to": self.period.last_day.isoformat(),
+                       "start": self.period.start.isoformat(), "end": self.period.end.isoformat()},
+            "generated_at": self.generated_at.isoformat(),
+            "totals": self.totals(),
+            "summary": [a.summary() for a in self.apps],
+            "audit_chain": plain(self.audit_chain),
+            "restores_by_requester": self.restores_by_requester,
+            "restore_requests": [plain(r) for r in self.restore_requests],
+            "estate_alerts": [plain(a) for a in self.estate_alerts],
+            "apps": [{**a.summary(), **{f.name: plain(getattr(a, f.name)) for f in fields(a)
+                                        if f.name not in ("app", "period")}}
+                     for a in self.apps],
+        }
+
+
+def plain(value: Any) -> Any:
+    """Dataclasses, tuples and times as JSON-ready values."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, tuple | list):
+        return [plain(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
