@@ -7,7 +7,7 @@ import os
 import dagster as dg
 
 from dr_assets.core.policy import config_path, load_config
-from dr_assets.defs import assets, checks, jobs, ops, sensors
+from dr_assets.defs import assets, checks, compliance, jobs, ops, sensors
 from dr_assets.defs.resources import DRResource
 
 
@@ -17,12 +17,14 @@ def build_definitions(path: str | None = None) -> dg.Definitions:
     policies = list(config.apps.values())
     backup_jobs = {p.name: jobs.backup_job(p) for p in policies}
     drill_jobs = {p.name: jobs.drill_job(p) for p in policies}
+    report_job = compliance.compliance_report_job()
     return dg.Definitions(
-        assets=[a for p in policies for a in (assets.database_spec(p), assets.backup_asset(p),
-                                               assets.drill_asset(p))],
+        assets=[*(a for p in policies for a in (assets.database_spec(p), assets.backup_asset(p),
+                                                 assets.drill_asset(p))),
+                compliance.compliance_report_asset(policies)],
         asset_checks=[checks.backup_checks(p) for p in policies],
         jobs=[*backup_jobs.values(), *drill_jobs.values(), ops.restore_job, ops.retention_job,
-              ops.catalog_sync_job],
+              ops.catalog_sync_job, report_job],
         schedules=[
             *(jobs.backup_schedule(p, backup_jobs[p.name]) for p in policies),
             *(jobs.drill_schedule(p, drill_jobs[p.name]) for p in policies),
@@ -32,6 +34,7 @@ def build_definitions(path: str | None = None) -> dg.Definitions:
             dg.ScheduleDefinition(name="catalog_sync_schedule", job=ops.catalog_sync_job,
                                   cron_schedule="15 * * * *", execution_timezone="UTC",
                                   default_status=dg.DefaultScheduleStatus.RUNNING),
+            compliance.compliance_report_schedule(report_job),
         ],
         sensors=[sensors.alert_sensor, sensors.run_failure_alert_sensor],
         resources={"dr": DRResource(config_path=str(os.path.abspath(cfg_path)))},

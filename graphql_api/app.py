@@ -1,4 +1,5 @@
-"""The ASGI application: /graphql, /healthz, /metrics and the seed's REST endpoints.
+"""The ASGI application: /graphql, /healthz, /metrics, the seed's REST endpoints and the
+public status page at `/`.
 
 Run with `uvicorn --factory graphql_api.app:create_app`. Connections to the catalog
 live in the lifespan's ApiState, never in module globals.
@@ -26,6 +27,7 @@ from graphql_api.metrics import metrics_text
 from graphql_api.rest import rest_routes
 from graphql_api.schema import schema
 from graphql_api.state import ApiState
+from graphql_api.status_page.routes import status_page_routes
 
 
 class AuthMiddleware:
@@ -83,5 +85,6 @@ def create_app(config_path: str | None = None) -> Starlette:
         Route("/healthz", healthz),
         Route("/metrics", metrics),
         *rest_routes(),
+        *status_page_routes(),
     ]
     return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(AuthMiddleware)])

@@ -11,6 +11,7 @@ from strawberry.types import ExecutionContext
 from dr_assets.core.errors import DRError
 from graphql_api.activity.queries import ActivityQueries
 from graphql_api.backups.queries import BackupQueries
+from graphql_api.compliance.queries import ComplianceQueries
 from graphql_api.context import Info
 from graphql_api.dashboard.queries import DashboardQueries
 from graphql_api.operations.mutations import Mutation, run_status
@@ -24,7 +25,7 @@ MAX_ALIASES = 30
 
 
 @strawberry.type
-class Query(StatusQueries, BackupQueries, ActivityQueries, DashboardQueries):
+class Query(StatusQueries, BackupQueries, ActivityQueries, DashboardQueries, ComplianceQueries):
     @strawberry.field(description="Status of a Dagster run (viewer).")
     def run(self, info: Info, id: str) -> RunResult:
         return run_status(info, id)

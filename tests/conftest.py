@@ -242,3 +242,56 @@ def own_s3(tmp_path: Path) -> Iterator[object]:
     s3 = OwnS3(tmp_path / "own-s3")
     yield s3
     s3.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> object:
+    """Headless Chromium; fails (never skips silently) when it is missing, unless
+    DR_SKIP_BROWSER=1."""
+    from tests.browser import find_chromium
+
+    return find_chromium()
+
+
+@pytest.fixture(scope="session")
+def screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where page tests leave their screenshots: $DR_SCREENSHOT_DIR, else a temp dir."""
+    chosen = os.environ.get("DR_SCREENSHOT_DIR")
+    if chosen:
+        Path(chosen).mkdir(parents=True, exist_ok=True)
+        return Path(chosen)
+    return tmp_path_factory.mktemp("screenshots")
+
+
+@pytest.fixture
+def api_without_dagster(stack: object, tmp_path: Path) -> Iterator[str]:
+    """A second API on the stack's catalog and stores whose Dagster URL answers nothing, so
+    its healthCheck reports the estate degraded."""
+    from tests.stack import Stack, free_port, start_api
+
+    assert isinstance(stack, Stack)
+    text = stack.config_path.read_text()
+    dead = f'dagster_url = "http://127.0.0.1:{free_port()}"'
+    config = tmp_path / "dr.toml"
+    text = text.replace(f'dagster_url = "{stack.dagster_url}"', dead)
+    text = text.replace('key_file = "keys/', f'key_file = "{stack.root}/keys/')
+    config.write_text(text.replace('path = "local-backups"', f'path = "{stack.root}/local-backups"'))
+    server = start_api(config)
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
+def page_server() -> Iterator[Callable[[str], str]]:
+    """Serves a given HTML page over real HTTP on a free port; returns its URL."""
+    from tests.browser import StaticPage
+
+    pages: list[StaticPage] = []
+
+    def serve(html: str) -> str:
+        pages.append(StaticPage(html))
+        return pages[-1].url
+
+    yield serve
+    for page in pages:
+        page.close()

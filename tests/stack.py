@@ -148,3 +148,26 @@ def stop_stack(stack: Stack) -> None:
         drop_db(db)
     run_sql("postgres", "SELECT 1")
     _ = PG_URL
+
+
+@dataclass
+class ApiServer:
+    """An extra API served by uvicorn in a thread (the stack's own is started above)."""
+
+    url: str
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+def start_api(config_path: Path) -> ApiServer:
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(str(config_path)), host="127.0.0.1",
+                                           port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_http(f"http://127.0.0.1:{port}/healthz", 30)
+    return ApiServer(f"http://127.0.0.1:{port}", server, thread)

@@ -25,6 +25,8 @@ from dr_assets.cli.operations import (
     cmd_status,
     cmd_token,
 )
+from dr_assets.cli.report import cmd_report
+from dr_assets.core.compliance import FORMATS
 from dr_assets.core.errors import DRError
 from dr_assets.core.tokens import ROLES
 
@@ -117,6 +119,18 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--subject", required=True, help="who the token is for")
     t.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
     t.set_defaults(func=cmd_token)
+
+    rep = sub.add_parser("report", parents=[common],
+                         help="compliance evidence of a period (windows covered, checks, drills, "
+                              "deletions, alerts, restores, audit chain)")
+    rep.add_argument("--from", dest="from_day", required=True, metavar="YYYY-MM-DD",
+                     help="first day of the period (UTC)")
+    rep.add_argument("--to", dest="to_day", required=True, metavar="YYYY-MM-DD",
+                     help="last day of the period (UTC, included)")
+    rep.add_argument("--format", choices=FORMATS,
+                     help="html (default), json or csv; with --output, taken from its extension")
+    rep.add_argument("--output", metavar="FILE", help="write the report there instead of stdout")
+    rep.set_defaults(func=cmd_report)
 
     au = sub.add_parser("audit", help="the audit log")
     au_sub = au.add_subparsers(dest="audit_command", required=True)

@@ -30,3 +30,6 @@ def run_tags(app: str, kind: str) -> dict[str, str]:
     if kind == "backup":
         tags[TAG_BACKUP_SLOT] = app
     return tags
+
+
+COMPLIANCE_REPORT_KEY = dg.AssetKey(["compliance", "report"])

@@ -24,3 +24,11 @@ def backup_partitions(policy: AppPolicy) -> dg.TimeWindowPartitionsDefinition:
         fmt=PARTITION_FMT,
         timezone="UTC",
     )
+
+
+REPORT_PARTITIONS_START = "2026-10-01"  # a month before backups start: sync can bring older ones
+
+
+def report_partitions() -> dg.MonthlyPartitionsDefinition:
+    """One compliance report per calendar month (UTC), available once the month is over."""
+    return dg.MonthlyPartitionsDefinition(start_date=REPORT_PARTITIONS_START, timezone="UTC")

@@ -8,7 +8,7 @@ from dr_assets.core.status import estate_status
 from dr_assets.defs.keys import TAG_APP, TAG_KIND
 from dr_assets.defs.resources import DRResource
 
-WATCHED_KINDS = ("backup", "drill", "restore")
+WATCHED_KINDS = ("backup", "drill", "restore", "report")  # a report not stored is evidence lost
 
 
 @dg.sensor(minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,

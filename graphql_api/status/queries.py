@@ -1,4 +1,4 @@
-"""Public status queries: globalStatus, apps, app(name), healthCheck."""
+"""Public status queries: globalStatus, apps, app(name), healthCheck, backupTimeline."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import strawberry
 
 from dr_assets.core.errors import DRError, StoreError
 from dr_assets.core.status import estate_status
+from dr_assets.core.timeline import backup_timeline
 from graphql_api.context import Context, Info
 from graphql_api.status.types import (
+    AppBackupTimeline,
     AppStatus,
     BackupCounts,
     BackupSummary,
@@ -97,3 +99,10 @@ class StatusQueries:
     @strawberry.field(description="Catalog, stores and Dagster reachability: public.")
     def health_check(self, info: Info) -> HealthCheck:
         return health_check(info.context)
+
+    @strawberry.field(description="Backups succeeded and failed per app and UTC day over the "
+                                   "last `days` days (1-366), today included: public.")
+    def backup_timeline(self, info: Info, days: int = 30) -> list[AppBackupTimeline]:
+        ctx = info.context
+        return [AppBackupTimeline.from_timeline(t)
+                for t in backup_timeline(ctx.config, ctx.catalog, ctx.now, days)]

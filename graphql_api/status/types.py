@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import strawberry
 
 from dr_assets.core.health import AppHealth
 from dr_assets.core.policy import AppPolicy
+from dr_assets.core.timeline import AppTimeline
 from graphql_api.scalars import BigInt
 
 
@@ -124,3 +125,24 @@ class ComponentCheck:
 class HealthCheck:
     ok: bool
     components: list[ComponentCheck]
+
+
+@strawberry.type(description="Backups of one app started on one UTC day.")
+class BackupDayCount:
+    day: date
+    succeeded: int
+    failed: int
+
+
+@strawberry.type(description="An app's backups per day: aggregate counts only, no ids.")
+class AppBackupTimeline:
+    app: str
+    succeeded: int
+    failed: int
+    days: list[BackupDayCount]
+
+    @classmethod
+    def from_timeline(cls, t: AppTimeline) -> AppBackupTimeline:
+        return cls(app=t.app, succeeded=t.succeeded, failed=t.failed,
+                   days=[BackupDayCount(day=d.day, succeeded=d.succeeded, failed=d.failed)
+                         for d in t.days])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from dr_assets.core.compliance.report import ComplianceReport
@@ -18,7 +18,7 @@ def _cell(value: Any) -> Any:
     if value is None:
         return ""
     if isinstance(value, datetime):
-        return value.isoformat()
+        return value.astimezone(UTC).isoformat()
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str) and value.startswith(_FORMULA_START):
@@ -31,7 +31,7 @@ def _rows(report: ComplianceReport) -> list[dict[str, Any]]:
     chain = report.audit_chain
     rows: list[dict[str, Any]] = [
         {"section": "period", "start": p.start, "end": p.end,
-         "detail": f"generated {report.generated_at.isoformat()}"},
+         "detail": f"generated {_cell(report.generated_at)}"},
         {"section": "audit_chain", "outcome": "intact" if chain.ok else "broken",
          "measured": chain.entries, "ref": chain.first_bad_id, "detail": chain.problem},
     ]

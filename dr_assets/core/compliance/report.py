@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field, fields, is_dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from dr_assets.core.compliance.period import ReportPeriod
@@ -212,7 +212,7 @@ class ComplianceReport:
             "period": {"from": self.period.first_day.isoformat(),
                        "to": self.period.last_day.isoformat(),
                        "start": self.period.start.isoformat(), "end": self.period.end.isoformat()},
-            "generated_at": self.generated_at.isoformat(),
+            "generated_at": plain(self.generated_at),
             "totals": self.totals(),
             "summary": [a.summary() for a in self.apps],
             "audit_chain": plain(self.audit_chain),
@@ -231,6 +231,8 @@ def plain(value: Any) -> Any:
         return {f.name: plain(getattr(value, f.name)) for f in fields(value)}
     if isinstance(value, tuple | list):
         return [plain(v) for v in value]
-    if isinstance(value, datetime | date):
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()  # whatever the catalog session's zone was
+    if isinstance(value, date):
         return value.isoformat()
     return value

@@ -1,0 +1,1 @@
+"""The complianceReport query: evidence of a period for viewers."""

@@ -1,0 +1,2 @@
+"""The public status page at `/`: tiles filled from the public GraphQL fields, and a
+30-day backup timeline drawn on the server as SVG."""

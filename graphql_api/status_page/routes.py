@@ -1,0 +1,67 @@
+"""Routes of the status page: `/` (the page) and `/status/timeline.svg` (its chart)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from dr_assets.core.errors import CatalogError, ReportError
+from dr_assets.core.timeline import backup_timeline
+from graphql_api.state import ApiState
+from graphql_api.status_page.timeline_svg import render_timeline_svg
+
+COMMON_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+                  "Cache-Control": "no-cache"}
+
+
+def _hashes(html: str, tag: str) -> str:
+    blocks = re.findall(rf"<{tag}>(.*?)</{tag}>", html, re.S)
+    return " ".join(
+        f"'sha256-{base64.b64encode(hashlib.sha256(b.encode()).digest()).decode()}'"
+        for b in blocks)
+
+
+@cache
+def page() -> tuple[str, str]:
+    """The page and a Content-Security-Policy that allows exactly its own script and style."""
+    html = resources.files(__package__).joinpath("page.html").read_text(encoding="utf-8")
+    csp = (f"default-src 'none'; script-src {_hashes(html, 'script')}; "
+           f"style-src {_hashes(html, 'style')}; img-src 'self'; connect-src 'self'; "
+           "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+    return html, csp
+
+
+async def status_page(request: Request) -> Response:
+    html, csp = page()
+    return HTMLResponse(html, headers={**COMMON_HEADERS, "Content-Security-Policy": csp})
+
+
+async def timeline_svg(request: Request) -> Response:
+    raw = request.query_params.get("days", "30")
+    if not raw.isdigit():
+        return PlainTextResponse(f"days must be a whole number of days, got {raw!r}",
+                                 status_code=400)
+    state: ApiState = request.app.state.api
+    try:
+        timelines = await run_in_threadpool(backup_timeline, state.runtime.config,
+                                            state.runtime.catalog, datetime.now(UTC), int(raw))
+    except ReportError as exc:
+        return PlainTextResponse(str(exc), status_code=400)
+    except CatalogError as exc:
+        return PlainTextResponse(str(exc), status_code=503)
+    return Response(render_timeline_svg(timelines), media_type="image/svg+xml",
+                    headers=COMMON_HEADERS)
+
+
+def status_page_routes() -> list[Route]:
+    return [Route("/", status_page, methods=["GET"]),
+            Route("/status/timeline.svg", timeline_svg, methods=["GET"])]
