@@ -6,6 +6,7 @@ long-running processes' memory stays flat. DR_SOAK_SECONDS sets the length (defa
 from __future__ import annotations
 
 import os
+import statistics
 import threading
 import time
 from collections.abc import Callable
@@ -25,25 +26,15 @@ SECONDS = float(os.environ.get("DR_SOAK_SECONDS", "60"))
 
 
 def rss_mb(pid: int) -> float:
-    """Resident memory of a process and its children (code servers count)."""
-    total = 0
-    pids = [pid]
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if stat[stat.rindex(")") + 2 :].split()[1] == str(pid):
-                pids.append(int(entry.name))
-    for p in pids:
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            continue
-    return total / 1024
+    """Resident memory of one long-running process. (The Dagster daemon replaces its code
+    server child every minute by design, so children would only measure that churn.)"""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
 
 
 def test_soak_backups_while_the_api_serves(
@@ -98,8 +89,10 @@ def test_soak_backups_while_the_api_serves(
     listed = {r.backup_id for r in rt.catalog.list_backups(statuses=["completed"])
               if r.app in apps}
     assert listed == set(made)
-    # Memory flat: after a warm-up third, no process grows by more than 25 % + 40 MB.
-    warm = samples[len(samples) // 3]
-    last = samples[-1]
+    # Memory flat: the median of the last third is within 25 % + 40 MB of the median of
+    # the second third (the first third is warm-up).
+    third = max(1, len(samples) // 3)
     for name in watched:
-        assert last[name] <= warm[name] * 1.25 + 40, (name, warm[name], last[name], samples)
+        middle = statistics.median(s[name] for s in samples[third : 2 * third] or samples)
+        last = statistics.median(s[name] for s in samples[-third:])
+        assert last <= middle * 1.25 + 40, (name, middle, last, [s[name] for s in samples])
