@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
-from dr_assets.core.status import estate_status
 from graphql_api.state import ApiState
 
 
 def metrics_text(state: ApiState) -> bytes:
     rt = state.runtime
-    now = datetime.now(UTC)
-    status = estate_status(rt.config, rt.catalog, now)
+    status = state.estate()
     latest = rt.catalog.latest_backups(list(rt.config.apps))
     drills = rt.catalog.latest_drills(list(rt.config.apps))
     reg = CollectorRegistry()

@@ -97,6 +97,16 @@ class Seeder:
                  " actual_sha256, error, checked_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
                  backup_id, dest, ok, "ab" * 32, "ab" * 32 if ok else "cd" * 32,
                  None if ok else f"sha256 mismatch on {dest}", checked)
+        # The state record_verification keeps: the copy's latest result and the backup's.
+        self.sql("INSERT INTO dr.backup_copies (backup_id, destination, status, verified_at,"
+                 " verified_ok) VALUES (%s, %s, 'ok', %s, %s) ON CONFLICT (backup_id, destination)"
+                 " DO UPDATE SET verified_at = EXCLUDED.verified_at,"
+                 " verified_ok = EXCLUDED.verified_ok", backup_id, dest, checked, ok)
+        self.sql("UPDATE dr.backups b SET verified = s.v, check_failed = s.f, checks = s.n"
+                 " FROM (SELECT coalesce(bool_or(verified_ok), false) AS v,"
+                 " coalesce(bool_or(NOT verified_ok), false) AS f, count(verified_at) AS n"
+                 " FROM dr.backup_copies WHERE backup_id = %s) s WHERE b.backup_id = %s",
+                 backup_id, backup_id)
 
     def drill(self, app: str, started: datetime, status: str, seconds: float | None,
               rto: float, error: str | None = None) -> None:

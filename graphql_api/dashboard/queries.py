@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import strawberry
 
-from dr_assets.core.status import estate_status
 from graphql_api.context import Info
 from graphql_api.dashboard.types import DashboardMetrics, ExecutiveSummary, HealthOverview, StorageUsage
 from graphql_api.permissions import IsViewer
@@ -34,7 +33,7 @@ class DashboardQueries:
     def executive_summary(self, info: Info) -> ExecutiveSummary:
         ctx = info.context
         apps = app_statuses(ctx)
-        g = estate_status(ctx.config, ctx.catalog, ctx.now).health
+        g = ctx.state.estate().health
         at_risk = [a for a in apps if not (a.rpo_met and a.rto_met) or a.health_score < 80]
         n = len(apps) or 1
         counts = ctx.catalog.dashboard_counts(ctx.now)
@@ -52,7 +51,7 @@ class DashboardQueries:
 
     @strawberry.field(permission_classes=[IsViewer])
     def health_overview(self, info: Info) -> HealthOverview:
-        g = estate_status(info.context.config, info.context.catalog, info.context.now).health
+        g = info.context.state.estate().health
         return HealthOverview(score=g.score, status=g.status,
                               apps=[AppHealthBreakdown.from_health(a) for a in g.apps])
 

@@ -7,7 +7,6 @@ from datetime import timedelta
 import strawberry
 
 from dr_assets.core.errors import DRError, StoreError
-from dr_assets.core.status import estate_status
 from dr_assets.core.timeline import backup_timeline
 from graphql_api.context import Context, Info
 from graphql_api.status.types import (
@@ -24,7 +23,7 @@ from graphql_api.status.types import (
 
 
 def global_status(ctx: Context) -> GlobalStatus:
-    status = estate_status(ctx.config, ctx.catalog, ctx.now)
+    status = ctx.state.estate()
     g = status.health
     counts = ctx.catalog.backup_counts_since(ctx.now - timedelta(hours=24))
     return GlobalStatus(
@@ -41,7 +40,7 @@ def global_status(ctx: Context) -> GlobalStatus:
 def app_statuses(ctx: Context, only: str | None = None) -> list[AppStatus]:
     """Every app in four queries whatever their number (facts, last backups, last drills)."""
     names = [only] if only else list(ctx.config.apps)
-    status = estate_status(ctx.config, ctx.catalog, ctx.now)
+    status = ctx.state.estate()
     health = {a.app: a for a in status.health.apps}
     backups = ctx.catalog.latest_backups(names)
     drills = ctx.catalog.latest_drills(names)

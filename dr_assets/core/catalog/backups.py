@@ -130,6 +130,14 @@ class BackupRecords(CatalogConnection):
                 " verify_error = %s WHERE backup_id = %s AND destination = %s",
                 (ok, error, backup_id, destination),
             )
+            cur.execute(
+                "UPDATE dr.backups b SET verified = s.verified, check_failed = s.check_failed,"
+                " checks = s.checks FROM (SELECT coalesce(bool_or(verified_ok), false) AS verified,"
+                " coalesce(bool_or(NOT verified_ok), false) AS check_failed,"
+                " count(verified_at) AS checks FROM dr.backup_copies WHERE backup_id = %s) s"
+                " WHERE b.backup_id = %s",
+                (backup_id, backup_id),
+            )
 
     def get_backup(self, backup_id: str) -> BackupRow | None:
         rows = self.list_backups(backup_ids=[backup_id], include_deleted=True)

@@ -36,7 +36,7 @@ class HealthFacts(CatalogConnection):
                   count(*) FILTER (WHERE status IN ('completed','degraded')) AS backup_count,
                   bool_or(check_failed) FILTER (WHERE status IN ('completed','degraded'))
                       AS any_failed
-                FROM dr.backup_checks WHERE app = ANY(%(apps)s) AND started_at <= %(now)s
+                FROM dr.backups WHERE app = ANY(%(apps)s) AND started_at <= %(now)s
                 GROUP BY app
                 """,
                 {"apps": list(apps), "now": now},
@@ -45,19 +45,23 @@ class HealthFacts(CatalogConnection):
             # The newest backup that has been checked, per app, and whether it failed.
             cur.execute(
                 """
-                SELECT DISTINCT ON (app) app, check_failed, verified FROM dr.backup_checks
-                WHERE app = ANY(%(apps)s) AND checks > 0 AND status IN ('completed','degraded')
-                  AND started_at <= %(now)s
-                ORDER BY app, started_at DESC
+                SELECT a.app, n.check_failed, n.verified
+                FROM unnest(%(apps)s::text[]) AS a(app), LATERAL (
+                    SELECT check_failed, verified FROM dr.backups b
+                    WHERE b.app = a.app AND b.checks > 0 AND b.status IN ('completed','degraded')
+                      AND b.started_at <= %(now)s
+                    ORDER BY b.started_at DESC LIMIT 1) n
                 """,
                 {"apps": list(apps), "now": now},
             )
             newest_checked = {r["app"]: r for r in cur.fetchall()}
             cur.execute(
                 """
-                SELECT DISTINCT ON (app) app, status FROM dr.backups
-                WHERE app = ANY(%(apps)s) AND status <> 'deleted' AND started_at <= %(now)s
-                ORDER BY app, started_at DESC
+                SELECT a.app, n.status
+                FROM unnest(%(apps)s::text[]) AS a(app), LATERAL (
+                    SELECT status FROM dr.backups b
+                    WHERE b.app = a.app AND b.status <> 'deleted' AND b.started_at <= %(now)s
+                    ORDER BY b.started_at DESC LIMIT 1) n
                 """,
                 {"apps": list(apps), "now": now},
             )

@@ -10,12 +10,12 @@ from dr_assets.core.catalog.connection import CatalogConnection
 
 VALID = "('completed','degraded')"
 BACKUP_ROW = """
-    SELECT b.*, c.verified, coalesce((SELECT jsonb_object_agg(bc.destination,
+    SELECT b.*, coalesce((SELECT jsonb_object_agg(bc.destination,
             jsonb_build_object('status', bc.status, 'stored_bytes', bc.stored_bytes,
               'location', bc.location, 'error', bc.error,
               'verified_at', bc.verified_at, 'verified_ok', bc.verified_ok))
             FROM dr.backup_copies bc WHERE bc.backup_id = b.backup_id), '{}'::jsonb) AS copies
-    FROM dr.backups b JOIN dr.backup_checks c USING (backup_id)
+    FROM dr.backups b
 """
 
 
@@ -23,11 +23,11 @@ class Reports(CatalogConnection):
     def latest_backups(self, apps: Sequence[str]) -> dict[str, dict[str, Any]]:
         with self.cursor() as cur:
             cur.execute(
-                f"""SELECT DISTINCT ON (b.app) b.backup_id, b.app, b.status, b.started_at,
-                           b.finished_at, b.stored_bytes, c.verified
-                    FROM dr.backups b JOIN dr.backup_checks c USING (backup_id)
-                    WHERE b.app = ANY(%s) AND b.status IN {VALID}
-                    ORDER BY b.app, b.started_at DESC""",
+                f"""SELECT n.* FROM unnest(%s::text[]) AS a(app), LATERAL (
+                        SELECT b.backup_id, b.app, b.status, b.started_at, b.finished_at,
+                               b.stored_bytes, b.verified
+                        FROM dr.backups b WHERE b.app = a.app AND b.status IN {VALID}
+                        ORDER BY b.started_at DESC LIMIT 1) n""",
                 (list(apps),),
             )
             return {r["app"]: dict(r) for r in cur.fetchall()}

@@ -147,3 +147,26 @@ MIGRATIONS.append(
         FOR EACH STATEMENT EXECUTE FUNCTION dr.audit_log_is_append_only();
     """
 )
+
+MIGRATIONS.append(
+    # 4: keep each backup's verification state on its row (maintained by
+    # record_verification from its copies' latest results), so dashboards read one table.
+    """
+    ALTER TABLE dr.backups ADD COLUMN IF NOT EXISTS verified boolean NOT NULL DEFAULT false,
+                           ADD COLUMN IF NOT EXISTS check_failed boolean NOT NULL DEFAULT false,
+                           ADD COLUMN IF NOT EXISTS checks integer NOT NULL DEFAULT 0;
+    UPDATE dr.backups b SET verified = s.verified, check_failed = s.check_failed,
+                            checks = s.checks
+    FROM (SELECT backup_id, coalesce(bool_or(verified_ok), false) AS verified,
+                 coalesce(bool_or(NOT verified_ok), false) AS check_failed,
+                 count(verified_at) AS checks
+          FROM dr.backup_copies GROUP BY backup_id) s
+    WHERE s.backup_id = b.backup_id;
+    DROP VIEW dr.backup_checks;
+    CREATE VIEW dr.backup_checks AS
+        SELECT backup_id, app, status, started_at, stored_bytes, verified, check_failed, checks
+        FROM dr.backups;
+    CREATE INDEX IF NOT EXISTS backups_app_status_started ON dr.backups (app, status, started_at DESC);
+    CREATE INDEX IF NOT EXISTS alerts_open ON dr.alerts (status) WHERE status = 'open';
+    """
+)
