@@ -42,6 +42,7 @@ test: install
 
 bench: install
 	$(BIN)/python bench/backup_throughput.py
+	$(BIN)/python bench/api_load.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -89,7 +89,7 @@ class DRConfig:
     apps: Mapping[str, AppPolicy]
     webhooks: tuple[WebhookConfig, ...] = ()
     storage_quota_bytes: int | None = None
-    zstd_level: int = 3
+    zstd_level: int = 1
     api: ApiConfig = field(default_factory=ApiConfig)
 
     def app(self, name: str) -> AppPolicy:
@@ -223,10 +223,10 @@ class _Loader:
             if "quota_gb" in storage:
                 self.positive("storage.quota_gb", storage["quota_gb"])
                 quota = int(storage["quota_gb"] * (1 << 30))
-        level = 3
+        level = 1
         if "compression" in raw:
             comp = self.take(raw["compression"], "compression", {"zstd_level": int}, ())
-            level = comp.get("zstd_level", 3)
+            level = comp.get("zstd_level", 1)
             if not 1 <= level <= 19:
                 raise self.fail("compression.zstd_level", f"{level} is out of range", "use 1..19")
         api = self.api(raw["api"]) if "api" in raw else ApiConfig()
