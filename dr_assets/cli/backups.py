@@ -14,7 +14,7 @@ from dr_assets.core.errors import DRError, StoreError
 from dr_assets.core.manifest import BackupManifest, parse_time
 from dr_assets.core.pgtools import ConnInfo
 from dr_assets.core.replace import rollback
-from dr_assets.core.restore import restore_backup, restore_in_place
+from dr_assets.core.restore import restore_backup, restore_in_place, target_server
 from dr_assets.core.runtime import DRRuntime
 from dr_assets.core.sync import sync_catalog
 from dr_assets.core.verify import verify_backup
@@ -132,13 +132,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     rt = DRRuntime.load(args.config)
     catalog = None if args.from_storage else rt.catalog
     manifest, chosen = _restore_source(args, rt)
-    policy = rt.config.apps.get(manifest.app)
-    if args.target_url:
-        target = ConnInfo.parse(args.target_url)
-    elif policy is not None:
-        target = ConnInfo.parse(policy.database_url)
-    else:
-        raise DRError(f"app {manifest.app} is not in the config: pass --target-url")
+    target = target_server(rt.config, manifest, args.target_url)
     if chosen and not args.json:
         print(chosen, file=sys.stderr)
     if args.replace:

@@ -28,6 +28,7 @@ from dr_assets.core.pgtools import (
     last_lines,
     server_major,
 )
+from dr_assets.core.policy import DRConfig
 from dr_assets.core.replace import SwapResult, drop_quietly, pre_restore_name, scratch_for, swap_databases
 from dr_assets.core.stores.base import Store
 from dr_assets.core.stream import BackupDecoder
@@ -95,6 +96,16 @@ def _pipe_into_pg_restore(
     if code != 0 or broken:
         stderr = errors[0].decode(errors="replace") if errors else ""
         raise RestoreError(f"pg_restore failed (exit {code}): {last_lines(stderr)}")
+
+
+def target_server(config: DRConfig, manifest: BackupManifest, target_url: str | None) -> ConnInfo:
+    """Where a restore goes: the given server, else the app's own server."""
+    if target_url:
+        return ConnInfo.parse(target_url)
+    policy = config.apps.get(manifest.app)
+    if policy is None:
+        raise RestoreError(f"app {manifest.app} is not in the config: give a target server URL")
+    return ConnInfo.parse(policy.database_url)
 
 
 def restore_backup(

@@ -6,9 +6,8 @@ from typing import Literal
 import dagster as dg
 
 from dr_assets.core.copies import find_manifest
-from dr_assets.core.pgtools import ConnInfo
 from dr_assets.core.prune import apply_retention
-from dr_assets.core.restore import MODE_NEW, restore_backup
+from dr_assets.core.restore import MODE_NEW, restore_backup, target_server
 from dr_assets.core.sync import sync_catalog
 from dr_assets.defs.resources import DRResource
 
@@ -26,13 +25,7 @@ def restore_backup_op(context: dg.OpExecutionContext, config: RestoreConfig,
                       dr: DRResource) -> dg.Output[dict[str, object]]:
     rt = dr.runtime()
     manifest = find_manifest(config.backup_id, rt.stores, rt.catalog)
-    policy = rt.config.apps.get(manifest.app)
-    if config.target_url:
-        target = ConnInfo.parse(config.target_url)
-    elif policy is not None:
-        target = ConnInfo.parse(policy.database_url)
-    else:
-        raise dg.Failure(f"app {manifest.app} is not configured: give target_url")
+    target = target_server(rt.config, manifest, config.target_url or None)
     result = restore_backup(manifest, target_db=config.target_database, target=target,
                             stores=rt.stores, keyring=rt.keyring, catalog=rt.catalog,
                             requested_by=config.requested_by, run_id=context.run.run_id,
