@@ -7,7 +7,13 @@ import dagster as dg
 
 from dr_assets.core.copies import find_manifest
 from dr_assets.core.prune import apply_retention
-from dr_assets.core.restore import MODE_NEW, restore_backup, target_server
+from dr_assets.core.restore import (
+    MODE_NEW,
+    MODE_REPLACE,
+    restore_backup,
+    restore_in_place,
+    target_server,
+)
 from dr_assets.core.sync import sync_catalog
 from dr_assets.defs.resources import DRResource
 
@@ -15,8 +21,9 @@ from dr_assets.defs.resources import DRResource
 class RestoreConfig(dg.Config):
     backup_id: str
     target_database: str
-    mode: Literal["NEW_DATABASE"] = "NEW_DATABASE"
+    mode: Literal["NEW_DATABASE", "REPLACE"] = "NEW_DATABASE"
     target_url: str = ""  # empty: the app's own server
+    force_disconnect: bool = False  # REPLACE only: end other sessions on the target
     requested_by: str = "dagster"
 
 
@@ -26,6 +33,16 @@ def restore_backup_op(context: dg.OpExecutionContext, config: RestoreConfig,
     rt = dr.runtime()
     manifest = find_manifest(config.backup_id, rt.stores, rt.catalog)
     target = target_server(rt.config, manifest, config.target_url or None)
+    if config.mode == MODE_REPLACE:
+        replaced = restore_in_place(
+            manifest, target_db=config.target_database, target=target, stores=rt.stores,
+            keyring=rt.keyring, catalog=rt.catalog, force_disconnect=config.force_disconnect,
+            requested_by=config.requested_by, run_id=context.run.run_id)
+        context.log.info(f"replaced {config.target_database} with {manifest.backup_id}; the "
+                         f"previous database is kept as {replaced.swap.previous}")
+        return dg.Output(replaced.to_dict(), metadata={
+            "backup_id": manifest.backup_id, "target_database": config.target_database,
+            "previous_database": replaced.swap.previous, "seconds": replaced.restore.seconds})
     result = restore_backup(manifest, target_db=config.target_database, target=target,
                             stores=rt.stores, keyring=rt.keyring, catalog=rt.catalog,
                             requested_by=config.requested_by, run_id=context.run.run_id,

@@ -91,8 +91,10 @@ def schedule_drill(ctx: Context, app: str) -> Result:
     return _audited(ctx, "scheduleDrill", args, result)
 
 
-def restore(ctx: Context, backup_id: str, target_database: str, mode: str) -> Result:
-    args = {"backup_id": backup_id, "target_database": target_database, "mode": mode}
+def restore(ctx: Context, backup_id: str, target_database: str, mode: str,
+            force_disconnect: bool = False) -> Result:
+    args = {"backup_id": backup_id, "target_database": target_database, "mode": mode,
+            "force_disconnect": force_disconnect}
     result: Result = _refused(ctx, "restoreBackup", "admin")
     if result is None:
         try:
@@ -111,14 +113,18 @@ def restore(ctx: Context, backup_id: str, target_database: str, mode: str) -> Re
                      for c in row.copies.values()):
             result = BackupNotRestorable(message=f"backup {backup_id} has no copy that passed "
                                                  "its checksum: restore an older backup")
-        elif row.app in ctx.config.apps and database_exists(
+        elif mode == "NEW_DATABASE" and row.app in ctx.config.apps and database_exists(
                 ConnInfo.parse(ctx.config.apps[row.app].database_url), target_database):
             result = InvalidInput(message=f"database {target_database} already exists: "
-                                          "choose a new name")
+                                          "choose a new name, or mode REPLACE to restore in place")
+        elif mode == "REPLACE" and row.app in ctx.config.apps and not database_exists(
+                ConnInfo.parse(ctx.config.apps[row.app].database_url), target_database):
+            result = InvalidInput(message=f"database {target_database} does not exist: "
+                                          "REPLACE needs an existing database")
         else:
             run_config = {"ops": {"restore_backup_op": {"config": {
                 "backup_id": backup_id, "target_database": target_database, "mode": mode,
-                "requested_by": ctx.principal.subject}}}}
+                "force_disconnect": force_disconnect, "requested_by": ctx.principal.subject}}}}
             result = _launch(ctx, "restore_job",
                              f"restore of {backup_id} into {target_database} launched",
                              run_config, run_tags(row.app, "restore"))

@@ -30,10 +30,11 @@ class Mutation:
     def schedule_drill(self, info: Info, app: str) -> ScheduleDrillResult:
         return actions.schedule_drill(info.context, app)  # type: ignore[no-any-return]
 
-    @strawberry.mutation(description="Launch a restore into a new database (admin).")
+    @strawberry.mutation(
+        description="Launch a restore into a new database, or in place with REPLACE (admin).")
     def restore_backup(self, info: Info, input: RestoreInput) -> RestoreBackupResult:
         return actions.restore(info.context, input.backup_id, input.target_database,  # type: ignore[no-any-return]
-                               input.mode.value)
+                               input.mode.value, input.force_disconnect)
 
     @strawberry.mutation(description="Preview (dryRun, default) or launch retention (admin).")
     def apply_retention(self, info: Info, app: str, dry_run: bool = True) -> ApplyRetentionResult:

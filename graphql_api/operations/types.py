@@ -78,6 +78,7 @@ class AlertAcknowledged:
 @strawberry.enum
 class RestoreMode(Enum):
     NEW_DATABASE = "NEW_DATABASE"
+    REPLACE = "REPLACE"
 
 
 @strawberry.input
@@ -85,6 +86,7 @@ class RestoreInput:
     backup_id: str
     target_database: str
     mode: RestoreMode = RestoreMode.NEW_DATABASE
+    force_disconnect: bool = False
 
 
 @strawberry.type
