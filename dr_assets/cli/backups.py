@@ -9,8 +9,8 @@ from typing import Any
 
 from dr_assets.cli.output import emit, human, progress_printer
 from dr_assets.core.backup import run_backup
-from dr_assets.core.copies import find_manifest, list_manifests, newest_at_or_before
-from dr_assets.core.errors import DRError, StoreError
+from dr_assets.core.copies import find_manifest, newest_at_or_before, scan_stores
+from dr_assets.core.errors import DRError
 from dr_assets.core.manifest import BackupManifest, parse_time
 from dr_assets.core.pgtools import ConnInfo
 from dr_assets.core.replace import rollback
@@ -54,26 +54,14 @@ def cmd_backups(args: argparse.Namespace) -> int:
     if args.app:
         rt.config.app(args.app)
     if args.from_storage:
-        rows: list[dict[str, Any]] = []
-        seen: dict[str, dict[str, Any]] = {}
-        problems = []
-        for store in rt.stores:
-            try:
-                for m in list_manifests(store):
-                    if isinstance(m, DRError):
-                        problems.append(str(m))
-                        continue
-                    if args.app and m.app != args.app:
-                        continue
-                    entry = seen.setdefault(m.backup_id, {
-                        "backup_id": m.backup_id, "app": m.app, "status": m.status,
-                        "started_at": m.started_at, "stored_bytes": m.stored_bytes,
-                        "sha256": m.sha256, "found_in": []})
-                    entry["found_in"].append(store.name)
-            except StoreError as exc:
-                problems.append(str(exc))
-        rows = sorted(seen.values(), key=lambda r: r["backup_id"], reverse=True)
-        for p in problems:
+        scan = scan_stores(rt.stores, args.app)
+        rows: list[dict[str, Any]] = [
+            {"backup_id": m.backup_id, "app": m.app, "status": m.status,
+             "started_at": m.started_at, "stored_bytes": m.stored_bytes, "sha256": m.sha256,
+             "found_in": scan.found_in[m.backup_id]}
+            for m in sorted(scan.manifests.values(), key=lambda m: m.backup_id, reverse=True)
+        ]
+        for p in scan.unreadable + scan.unreachable:
             print(f"drctl: warning: {p}", file=sys.stderr)
     else:
         rows = [r.to_dict() for r in rt.catalog.list_backups(app=args.app, limit=args.limit)]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from dr_assets.core.catalog import Catalog
@@ -131,6 +131,40 @@ def list_manifests(store: Store) -> Iterator[BackupManifest | DRError]:
             yield exc
 
 
+@dataclass
+class StoreScan:
+    """Every backup the stores hold, read from their manifests alone."""
+
+    manifests: dict[str, BackupManifest] = field(default_factory=dict)
+    found_in: dict[str, list[str]] = field(default_factory=dict)
+    unreadable: list[str] = field(default_factory=list)
+    unreachable: list[str] = field(default_factory=list)
+
+
+def scan_stores(stores: list[Store], app: str | None = None,
+                before_listing: Callable[[Store], None] | None = None) -> StoreScan:
+    """One pass over every store's manifests. Where stores disagree, the manifest that knows
+    of the most good copies wins. An unreachable store is reported, not fatal."""
+    scan = StoreScan()
+    for store in stores:
+        try:
+            if before_listing is not None:
+                before_listing(store)
+            for item in list_manifests(store):
+                if isinstance(item, DRError):
+                    scan.unreadable.append(str(item))
+                    continue
+                if app is not None and item.app != app:
+                    continue
+                scan.found_in.setdefault(item.backup_id, []).append(store.name)
+                known = scan.manifests.get(item.backup_id)
+                if known is None or len(item.ok_destinations) > len(known.ok_destinations):
+                    scan.manifests[item.backup_id] = item
+        except StoreError as exc:
+            scan.unreachable.append(str(exc))
+    return scan
+
+
 def newest_at_or_before(app: str, instant: datetime, stores: list[Store],
                         catalog: Catalog | None) -> BackupManifest:
     """The newest backup of app taken at or before instant: verified ones from the catalog,
@@ -141,16 +175,8 @@ def newest_at_or_before(app: str, instant: datetime, stores: list[Store],
             raise BackupNotFound(f"{app} has no verified backup taken at or before "
                                  f"{instant.isoformat()}")
         return find_manifest(row.backup_id, stores, catalog)
-    best: BackupManifest | None = None
-    for store in stores:
-        try:
-            for m in list_manifests(store):
-                if isinstance(m, DRError) or m.app != app or m.started > instant:
-                    continue
-                if best is None or m.started > best.started:
-                    best = m
-        except StoreError:
-            continue
+    taken = [m for m in scan_stores(stores, app).manifests.values() if m.started <= instant]
+    best = max(taken, key=lambda m: m.started, default=None)
     if best is None:
         raise BackupNotFound(f"no backup of {app} taken at or before {instant.isoformat()} "
                              "in any store")

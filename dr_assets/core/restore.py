@@ -7,6 +7,8 @@ from __future__ import annotations
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -130,27 +132,37 @@ def restore_backup(
     data_key = keyring.get(manifest.encryption.key_id).unwrap(
         manifest.encryption.wrapped_key, manifest.backup_id
     )
-    restore_id = (
-        catalog.begin_restore(manifest.backup_id, manifest.app, target_db, mode, requested_by,
-                              run_id)
-        if catalog else None
-    )
+    with _recorded(catalog, manifest, target_db, mode, requested_by, run_id) as outcome:
+        result = _restore(manifest, target_db, target, stores, data_key, time.monotonic())
+        outcome.source = result.source_destination
+    return result
+
+
+@dataclass
+class _Outcome:
+    source: str | None = None
+
+
+@contextmanager
+def _recorded(catalog: Catalog | None, manifest: BackupManifest, target_db: str, mode: str,
+              requested_by: str | None, run_id: str | None) -> Iterator[_Outcome]:
+    """Records the restore in the catalog and holds the backup's lease while it runs, so
+    retention cannot delete a backup that is being read."""
+    outcome = _Outcome()
+    if catalog is None:
+        yield outcome
+        return
+    restore_id = catalog.begin_restore(manifest.backup_id, manifest.app, target_db, mode,
+                                       requested_by, run_id)
     t0 = time.monotonic()
     try:
-        if catalog is not None:
-            with catalog.backup_lease(manifest.backup_id):
-                result = _restore(manifest, target_db, target, stores, data_key, t0)
-        else:
-            result = _restore(manifest, target_db, target, stores, data_key, t0)
+        with catalog.backup_lease(manifest.backup_id):
+            yield outcome
     except BaseException as exc:
-        if catalog is not None and restore_id is not None:
-            catalog.finish_restore(restore_id, False, time.monotonic() - t0, None, False,
-                                   str(exc) if isinstance(exc, DRError) else repr(exc))
+        catalog.finish_restore(restore_id, False, time.monotonic() - t0, None, False,
+                               str(exc) if isinstance(exc, DRError) else repr(exc))
         raise
-    if catalog is not None and restore_id is not None:
-        catalog.finish_restore(restore_id, True, result.seconds, result.source_destination,
-                               True, None)
-    return result
+    catalog.finish_restore(restore_id, True, time.monotonic() - t0, outcome.source, True, None)
 
 
 def _restore(manifest: BackupManifest, target_db: str, target: ConnInfo, stores: list[Store],
@@ -225,12 +237,10 @@ def restore_in_place(
                            "restore into a new database instead")
     at = datetime.now(UTC)
     scratch = scratch_for(target_db, at)
-    restore_id = (catalog.begin_restore(manifest.backup_id, manifest.app, target_db, MODE_REPLACE,
-                                        requested_by, run_id) if catalog else None)
-    t0 = time.monotonic()
-    try:
+    with _recorded(catalog, manifest, target_db, MODE_REPLACE, requested_by, run_id) as outcome:
         restored = restore_backup(manifest, target_db=scratch, target=target, stores=stores,
                                   keyring=keyring, catalog=None)
+        outcome.source = restored.source_destination
         try:
             swap = swap_databases(target, target_db, scratch, pre_restore_name(target_db, at),
                                   force_disconnect)
@@ -240,12 +250,4 @@ def restore_in_place(
                 raise
             raise RestoreError(f"swapping {scratch} in for {target_db} failed ({exc}): "
                                f"the original {target_db} is untouched") from exc
-    except BaseException as exc:
-        if catalog is not None and restore_id is not None:
-            catalog.finish_restore(restore_id, False, time.monotonic() - t0, None, False,
-                                   str(exc) if isinstance(exc, DRError) else repr(exc))
-        raise
-    if catalog is not None and restore_id is not None:
-        catalog.finish_restore(restore_id, True, time.monotonic() - t0,
-                               restored.source_destination, True, None)
     return InPlaceResult(restore=restored, swap=swap)

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 
 from dr_assets.core.backup import publish_manifest
 from dr_assets.core.catalog import Catalog
-from dr_assets.core.copies import candidate_stores, check_copy, list_manifests
-from dr_assets.core.errors import DRError, IntegrityError, StoreError
+from dr_assets.core.copies import candidate_stores, check_copy, scan_stores
+from dr_assets.core.errors import DRError, IntegrityError
 from dr_assets.core.manifest import (
     COPY_FAILED,
     COPY_OK,
@@ -112,20 +112,14 @@ def repair_copies(manifest: BackupManifest, stores: list[Store],
 
 def sync_catalog(stores: list[Store], catalog: Catalog, repair: bool = True) -> SyncReport:
     report = SyncReport()
-    found: dict[str, BackupManifest] = {}
-    for store in stores:
-        try:
-            report.partials_removed += store.cleanup_partials(older_than_seconds=3600)
-            for item in list_manifests(store):
-                if isinstance(item, DRError):
-                    report.unreadable.append(str(item))
-                    continue
-                known = found.get(item.backup_id)
-                # Prefer the manifest that knows of the most good copies.
-                if known is None or len(item.ok_destinations) > len(known.ok_destinations):
-                    found[item.backup_id] = item
-        except StoreError as exc:
-            report.unreachable_stores.append(str(exc))
+
+    def clean(store: Store) -> None:
+        report.partials_removed += store.cleanup_partials(older_than_seconds=3600)
+
+    scan = scan_stores(stores, before_listing=clean)
+    found = scan.manifests
+    report.unreadable += scan.unreadable
+    report.unreachable_stores += scan.unreachable
     report.backups_found = len(found)
     for backup_id in sorted(found):
         manifest = found[backup_id]
