@@ -24,6 +24,7 @@ from dr_assets.core.tokens import AuthError
 from graphql_api.auth import principal_from
 from graphql_api.context import Context, new_context
 from graphql_api.metrics import metrics_text
+from graphql_api.response_cache import CachingGraphQL, ResponseCache
 from graphql_api.rest import rest_routes
 from graphql_api.schema import schema
 from graphql_api.state import ApiState
@@ -68,20 +69,24 @@ async def metrics(request: Request) -> Response:
     return PlainTextResponse(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
+def _response_cache(scope: Scope) -> ResponseCache:
+    return scope["app"].state.api.response_cache  # type: ignore[no-any-return]
+
+
 def create_app(config_path: str | None = None) -> Starlette:
     config_path = config_path or os.environ.get("DR_CONFIG") or None
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.api = ApiState.load(config_path)
+        app.state.api = ApiState.load(config_path).open()
         try:
             yield
         finally:
-            app.state.api.runtime.catalog.close()
+            app.state.api.close()
 
     graphql = DRGraphQL(schema, graphql_ide="graphiql")
     routes = [
-        Route("/graphql", graphql, methods=["GET", "POST"]),
+        Route("/graphql", CachingGraphQL(graphql, _response_cache), methods=["GET", "POST"]),
         Route("/healthz", healthz),
         Route("/metrics", metrics),
         *rest_routes(),

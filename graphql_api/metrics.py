@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 from graphql_api.state import ApiState
 
@@ -38,4 +38,12 @@ def metrics_text(state: ApiState) -> bytes:
         if h.app in drills and drills[h.app]["restore_seconds"] is not None:
             drill.labels(h.app).set(drills[h.app]["restore_seconds"])
     total.set(status.health.score)
+    cache = state.response_cache
+    answers = Counter("dr_api_response_cache_answers", "Cacheable GraphQL answers since start, "
+                      "served from the response cache (hit) or executed (miss)", ["outcome"],
+                      registry=reg)
+    answers.labels("hit").inc(cache.hits)
+    answers.labels("miss").inc(cache.misses)
+    Gauge("dr_api_catalog_change_feed_up", "1 while the API listens to catalog changes",
+          registry=reg).set(1 if state.changes.connected else 0)
     return generate_latest(reg)

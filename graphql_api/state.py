@@ -1,4 +1,5 @@
-"""What the API holds for its lifetime: the runtime, the token verifier, the launcher."""
+"""What the API holds for its lifetime: the runtime, the token verifier, the launcher, the
+catalog's change feed and the caches it keeps fresh."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from dr_assets.core.catalog.changes import ChangeFeed
 from dr_assets.core.runtime import DRRuntime
 from dr_assets.core.status import EstateStatus, estate_status
 from dr_assets.core.tokens import TokenVerifier
 from graphql_api.launcher import DagsterLauncher
+from graphql_api.response_cache import ResponseCache
 
 STATUS_TTL_SECONDS = 1.0
 
@@ -19,21 +22,31 @@ class ApiState:
     runtime: DRRuntime
     verifier: TokenVerifier
     launcher: DagsterLauncher
-    _status: tuple[float, EstateStatus] | None = field(default=None, repr=False)
+    changes: ChangeFeed
+    response_cache: ResponseCache
+    _status: tuple[float, int, EstateStatus] | None = field(default=None, repr=False)
     _status_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def estate(self) -> EstateStatus:
-        """Estate health, computed at most once a second however many dashboards ask:
-        the tiles are a second old at worst, and the catalog is not queried per request."""
+    def _fresh_status(self) -> EstateStatus | None:
         cached = self._status
-        if cached is not None and time.monotonic() - cached[0] < STATUS_TTL_SECONDS:
-            return cached[1]
+        if (cached is not None and time.monotonic() - cached[0] < STATUS_TTL_SECONDS
+                and cached[1] == self.changes.generation):
+            return cached[2]
+        return None
+
+    def estate(self) -> EstateStatus:
+        """Estate health, computed at most once a second however many dashboards ask, and
+        again as soon as the catalog changes: the catalog is not queried per request."""
+        status = self._fresh_status()
+        if status is not None:
+            return status
         with self._status_lock:
-            cached = self._status
-            if cached is not None and time.monotonic() - cached[0] < STATUS_TTL_SECONDS:
-                return cached[1]
+            status = self._fresh_status()
+            if status is not None:
+                return status
+            generation = self.changes.generation
             status = estate_status(self.runtime.config, self.runtime.catalog)
-            self._status = (time.monotonic(), status)
+            self._status = (time.monotonic(), generation, status)
             return status
 
     @classmethod
@@ -41,5 +54,16 @@ class ApiState:
         runtime = DRRuntime.load(config_path, catalog_pool_size=16)
         runtime.catalog.ensure()
         api = runtime.config.api
+        changes = ChangeFeed(runtime.catalog.info)
         return cls(runtime=runtime, verifier=TokenVerifier(api),
-                   launcher=DagsterLauncher(api.dagster_url))
+                   launcher=DagsterLauncher(api.dagster_url), changes=changes,
+                   response_cache=ResponseCache(api.response_cache_seconds,
+                                                lambda: changes.generation))
+
+    def open(self) -> ApiState:
+        self.changes.start()
+        return self
+
+    def close(self) -> None:
+        self.changes.stop()
+        self.runtime.catalog.close()

@@ -270,12 +270,7 @@ def api_without_dagster(stack: object, tmp_path: Path) -> Iterator[str]:
     from tests.stack import Stack, free_port, start_api
 
     assert isinstance(stack, Stack)
-    text = stack.config_path.read_text()
-    dead = f'dagster_url = "http://127.0.0.1:{free_port()}"'
-    config = tmp_path / "dr.toml"
-    text = text.replace(f'dagster_url = "{stack.dagster_url}"', dead)
-    text = text.replace('key_file = "keys/', f'key_file = "{stack.root}/keys/')
-    config.write_text(text.replace('path = "local-backups"', f'path = "{stack.root}/local-backups"'))
+    config = stack.config_copy(tmp_path, dagster_url=f"http://127.0.0.1:{free_port()}")
     server = start_api(config)
     yield server.url
     server.stop()

@@ -61,6 +61,19 @@ class Stack:
     def token(self, role: str, subject: str = "tester", ttl: int = 600) -> str:
         return mint_token(JWT_SECRET, load_config(self.config_path).api, subject, role, ttl)
 
+    def config_copy(self, directory: Path, dagster_url: str | None = None,
+                    api_lines: tuple[str, ...] = ()) -> Path:
+        """This stack's dr.toml (same catalog and stores) written to `directory`, with another
+        Dagster URL and extra [api] keys, for a second API beside the stack's own."""
+        text = self.config_path.read_text()
+        api = f'dagster_url = "{dagster_url or self.dagster_url}"'
+        text = text.replace(f'dagster_url = "{self.dagster_url}"', "\n".join((api, *api_lines)))
+        text = text.replace('key_file = "keys/', f'key_file = "{self.root}/keys/')
+        text = text.replace('path = "local-backups"', f'path = "{self.root}/local-backups"')
+        config = directory / "dr.toml"
+        config.write_text(text)
+        return config
+
 
 DAGSTER_YAML = """
 storage:

@@ -78,6 +78,9 @@ class ApiConfig:
     jwks_url: str = ""
     max_query_depth: int = 10
     max_page_size: int = 200
+    # Whole answers to identical GraphQL queries are shared by callers of the same role for
+    # at most this long (and dropped at once when the catalog changes); 0 turns it off.
+    response_cache_seconds: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -247,9 +250,13 @@ class _Loader:
             self.table(raw, "api"), "api",
             {"dagster_url": str, "jwt_issuer": str, "jwt_audience": str, "roles_claim": str,
              "jwt_secret_env": str, "jwt_secret_file": str, "jwks_url": str,
-             "max_query_depth": int, "max_page_size": int},
+             "max_query_depth": int, "max_page_size": int,
+             "response_cache_seconds": (int, float)},
             (),
         )
+        if not 0 <= a.get("response_cache_seconds", 0) <= 60:
+            raise self.fail("api.response_cache_seconds", "must be between 0 and 60",
+                            "write a number of seconds such as 1, or 0 to turn the cache off")
         for key in ("dagster_url", "jwks_url"):
             if a.get(key) and not a[key].startswith(("http://", "https://")):
                 raise self.fail(f"api.{key}", "not an http(s) URL", "write https://...")

@@ -170,3 +170,25 @@ MIGRATIONS.append(
     CREATE INDEX IF NOT EXISTS alerts_open ON dr.alerts (status) WHERE status = 'open';
     """
 )
+
+# The channel migration 5 notifies on; a table added later needs its own trigger.
+CHANGE_CHANNEL = "dr_catalog_changed"
+
+MIGRATIONS.append(
+    # 5: every committed write to the catalog says so on one channel (payload: the table),
+    # so readers that cache answers (the API) drop them at once instead of waiting them out.
+    """
+    CREATE FUNCTION dr.notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM pg_notify('dr_catalog_changed', TG_TABLE_NAME);
+        RETURN NULL;
+    END $$;
+    """
+    + "".join(
+        f"""
+    CREATE TRIGGER {table}_notify_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+        ON dr.{table} FOR EACH STATEMENT EXECUTE FUNCTION dr.notify_change();"""
+        for table in ("backups", "backup_copies", "verifications", "restores", "drills",
+                      "alerts", "audit_log")  # frozen with the migration
+    )
+)

@@ -1,0 +1,249 @@
+"""Whole-answer caching for GraphQL queries that many dashboards ask at once.
+
+Executive dashboards poll the same few queries (globalStatus, executiveSummary, the first page
+of backups) every few seconds; each answer is the same for every caller of the same role.
+Like a full response cache in front of a GraphQL server, this keeps the exact bytes of an
+answer, keyed by (role, query, operation name, variables), and serves them without parsing,
+validating or executing anything:
+
+- only `query` operations whose root fields all come from the catalog (`run` asks Dagster,
+  `healthCheck` probes the stores: they are always executed), and only HTTP 200 answers
+  without errors, are kept;
+- an entry lives at most `max_age` seconds (ages and RPO verdicts move with the clock), and
+  is dropped at once when the catalog's change feed moves (a backup finished, an alert
+  opened, anything written by any process) or a mutation went through this API;
+- callers that miss on the same key at the same moment wait for one execution (single
+  flight), so a burst of dashboards costs one query of the catalog, not twenty.
+
+Authentication is not cached: the bearer token is verified on every request before this
+runs (AuthMiddleware), and the principal's role is part of the key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from graphql import FieldNode, GraphQLError, OperationDefinitionNode, get_operation_ast, parse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+LIVE_FIELDS = frozenset({"run", "healthCheck"})  # answered from outside the catalog
+MAX_BODY_BYTES = 64 * 1024  # larger bodies are executed, never cached
+MAX_ENTRIES = 512
+
+
+@dataclass(frozen=True)
+class CachedAnswer:
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    stored_at: float
+    generation: int
+
+
+@lru_cache(maxsize=1024)
+def operation_kind(query: str, operation_name: str | None) -> str | None:
+    """'query' when the operation may be cached, 'mutation'/'subscription'/'live' otherwise,
+    None when it cannot be parsed (the GraphQL layer then answers with the error)."""
+    try:
+        document = parse(query)
+    except GraphQLError:
+        return None
+    operation = get_operation_ast(document, operation_name)
+    if not isinstance(operation, OperationDefinitionNode):
+        return None
+    kind = operation.operation.value
+    if kind != "query":
+        return kind
+    for selection in operation.selection_set.selections:
+        if not isinstance(selection, FieldNode) or selection.name.value in LIVE_FIELDS:
+            return "live"  # fragments at the root are not looked into: executed every time
+    return "query"
+
+
+def request_key(role: str, body: bytes) -> tuple[str | None, str | None]:
+    """(cache key or None, operation kind) for a POST body."""
+    if len(body) > MAX_BODY_BYTES:
+        return None, None
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None, None
+    if not isinstance(doc, dict) or not isinstance(doc.get("query"), str):
+        return None, None
+    name = doc.get("operationName")
+    variables = doc.get("variables")
+    if (name is not None and not isinstance(name, str)) or (
+            variables is not None and not isinstance(variables, dict)):
+        return None, None
+    kind = operation_kind(doc["query"], name)
+    if kind != "query":
+        return None, kind
+    return json.dumps([role, doc["query"], name, variables or {}], sort_keys=True), kind
+
+
+class ResponseCache:
+    def __init__(self, max_age: float, generation: Callable[[], int],
+                 clock: Callable[[], float] = time.monotonic, max_entries: int = MAX_ENTRIES
+                 ) -> None:
+        self.max_age = max_age
+        self.generation = generation
+        self.clock = clock
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, CachedAnswer] = OrderedDict()
+        self._local_generation = 0  # moved by mutations through this API
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_age > 0
+
+    def current_generation(self) -> int:
+        return self.generation() * 1_000_003 + self._local_generation
+
+    def get(self, key: str) -> CachedAnswer | None:
+        answer = self._entries.get(key)
+        if answer is None:
+            return None
+        if (self.clock() - answer.stored_at >= self.max_age
+                or answer.generation != self.current_generation()):
+            self._entries.pop(key, None)
+            return None
+        return answer
+
+    def put(self, key: str, answer: CachedAnswer) -> None:
+        if answer.generation != self.current_generation():
+            return  # the catalog changed while it was computed
+        self._entries[key] = answer
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def invalidate(self) -> None:
+        self._local_generation += 1
+        self._entries.clear()
+
+
+def _cacheable(status: int, body: bytes) -> bool:
+    if status != 200:
+        return False
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(doc, dict) and not doc.get("errors") and doc.get("data") is not None
+
+
+class CachingGraphQL:
+    """ASGI wrapper around the GraphQL endpoint; see the module docstring."""
+
+    def __init__(self, app: ASGIApp, cache: Callable[[Scope], ResponseCache | None]) -> None:
+        self.app = app
+        self.cache_for = cache
+        self._inflight: dict[str, asyncio.Future[CachedAnswer | None]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        cache = self.cache_for(scope)
+        if scope["type"] != "http" or scope["method"] != "POST" or cache is None \
+                or not cache.enabled:
+            await self.app(scope, receive, send)
+            return
+        body, receive = await _buffer(receive)
+        principal = scope.get("state", {}).get("principal")
+        key, kind = request_key(getattr(principal, "role", "public"), body)
+        if key is None:
+            try:
+                await self.app(scope, receive, _with_header(send, b"bypass"))
+            finally:
+                if kind == "mutation":
+                    cache.invalidate()
+            return
+        answer = cache.get(key)
+        if answer is None and key in self._inflight:
+            answer = await asyncio.shield(self._inflight[key])
+        if answer is not None:
+            cache.hits += 1
+            await _replay(answer, send, age=time.monotonic() - answer.stored_at)
+            return
+        cache.misses += 1
+        await self._execute(cache, key, scope, receive, send)
+
+    async def _execute(self, cache: ResponseCache, key: str, scope: Scope, receive: Receive,
+                       send: Send) -> None:
+        future: asyncio.Future[CachedAnswer | None] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        generation = cache.current_generation()
+        status, headers, chunks = 200, [], []
+        out = _with_header(send, b"miss")
+
+        async def capture(message: Message) -> None:
+            nonlocal status, headers
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+            await out(message)
+
+        answer: CachedAnswer | None = None
+        try:
+            await self.app(scope, receive, capture)
+            body = b"".join(chunks)
+            if status == 200:
+                answer = CachedAnswer(status, headers, body, time.monotonic(), generation)
+                if _cacheable(status, body):
+                    cache.put(key, answer)
+        finally:
+            if self._inflight.get(key) is future:
+                del self._inflight[key]
+            future.set_result(answer)
+
+
+def _with_header(send: Send, state: bytes) -> Send:
+    """`send` that tells, in X-DR-Cache, whether the answer was executed (miss), served from
+    the cache (hit) or is never cached (bypass)."""
+
+    async def sender(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []),
+                                              (b"x-dr-cache", state)]}
+        await send(message)
+
+    return sender
+
+
+async def _buffer(receive: Receive) -> tuple[bytes, Receive]:
+    """Read the whole request body; return it and a `receive` that hands it out again."""
+    parts = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        parts.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    body = b"".join(parts)
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return body, replay
+
+
+async def _replay(answer: CachedAnswer, send: Send, age: float) -> None:
+    headers: list[Any] = [*answer.headers, (b"x-dr-cache", b"hit"),
+                          (b"age", str(int(age)).encode())]
+    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+    await send({"type": "http.response.body", "body": answer.body})
