@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
+from strawberry.dataloader import DataLoader
 from strawberry.types import Info as StrawberryInfo
 
 from dr_assets.core.catalog import Catalog
@@ -21,6 +23,17 @@ class Context:
     now: datetime
     request: Any = None
     response: Any = None
+
+    @cached_property
+    def row_counts(self) -> DataLoader[str, dict[str, int] | None]:
+        """Per-table row counts of the backups a query shows: one catalog query per request,
+        and none when no backup's rowCounts is asked for."""
+
+        async def load(backup_ids: list[str]) -> list[dict[str, int] | None]:
+            found = self.catalog.row_counts(backup_ids)
+            return [found.get(backup_id) for backup_id in backup_ids]
+
+        return DataLoader(load_fn=load)
 
     @property
     def catalog(self) -> Catalog:

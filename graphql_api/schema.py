@@ -5,7 +5,13 @@ from __future__ import annotations
 import strawberry
 from graphql import GraphQLError
 from strawberry.exceptions import StrawberryGraphQLError
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
 from strawberry.types import ExecutionContext
 
 from dr_assets.core.errors import DRError
@@ -22,6 +28,7 @@ EXPECTED = (GraphQLError, StrawberryGraphQLError, DRError)
 MAX_DEPTH = 6  # the deepest legitimate query (backups.edges.node.copies) is 4
 MAX_TOKENS = 2000
 MAX_ALIASES = 30
+DOCUMENT_CACHE_SIZE = 256  # parsed and validated documents kept (dashboards send a few)
 
 
 @strawberry.type
@@ -46,6 +53,8 @@ schema = DRSchema(
     query=Query,
     mutation=Mutation,
     extensions=[
+        ParserCache(maxsize=DOCUMENT_CACHE_SIZE),  # type: ignore[list-item]
+        ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),  # type: ignore[list-item]
         QueryDepthLimiter(max_depth=MAX_DEPTH),  # type: ignore[list-item]
         MaxTokensLimiter(max_token_count=MAX_TOKENS),  # type: ignore[list-item]
         MaxAliasesLimiter(max_alias_count=MAX_ALIASES),  # type: ignore[list-item]

@@ -7,6 +7,7 @@ from typing import Any
 
 import strawberry
 
+from graphql_api.context import Info
 from graphql_api.scalars import JSON, BigInt
 
 
@@ -37,15 +38,16 @@ class Backup:
     partition: str | None
     error: str | None
     verified: bool
-    row_counts: JSON | None
     server_version: str | None
     pg_dump_version: str | None
     copies: list[BackupCopy]
 
+    @strawberry.field(description="Rows per table counted in the backup's snapshot.")
+    async def row_counts(self, info: Info) -> JSON | None:
+        return await info.context.row_counts.load(self.backup_id)
+
     @classmethod
     def from_row(cls, r: dict[str, Any]) -> Backup:
-        manifest = r.get("manifest") or {}
-        source = manifest.get("source", {})
         copies = [
             BackupCopy(destination=name, status=c.get("status"), stored_bytes=c.get("stored_bytes"),
                        location=c.get("location"), error=c.get("error"),
@@ -58,9 +60,9 @@ class Backup:
             duration_seconds=r["duration_seconds"], raw_bytes=r["raw_bytes"],
             stored_bytes=r["stored_bytes"], sha256=r["sha256"], key_id=r.get("key_id"),
             run_id=r["dagster_run_id"], partition=r["partition_key"], error=r["error"],
-            verified=bool(r.get("verified")), row_counts=r.get("row_counts"),
-            server_version=source.get("server_version"),
-            pg_dump_version=source.get("pg_dump_version"), copies=copies,
+            verified=bool(r.get("verified")),
+            server_version=r.get("server_version"), pg_dump_version=r.get("pg_dump_version"),
+            copies=copies,
         )
 
 

@@ -81,8 +81,10 @@ class CatalogConnection:
         self._ready = True
 
     def _create_database(self) -> None:
+        # Two processes creating it at once: the loser gets DuplicateDatabase, or a unique
+        # violation on pg_database when both passed the existence check together.
         with (connection(self.info.with_db("postgres")) as conn, conn.cursor() as cur,
-              suppress(psycopg2.errors.DuplicateDatabase)):
+              suppress(psycopg2.errors.DuplicateDatabase, psycopg2.errors.UniqueViolation)):
             cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.info.dbname)))
 
     @contextmanager

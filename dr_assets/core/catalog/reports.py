@@ -9,8 +9,15 @@ from typing import Any
 from dr_assets.core.catalog.connection import CatalogConnection
 
 VALID = "('completed','degraded')"
+# A backup as listed: its columns (not the manifest, of which two facts are shown; not the
+# per-table row counts, see row_counts), and its copies aggregated in the same statement.
 BACKUP_ROW = """
-    SELECT b.*, coalesce((SELECT jsonb_object_agg(bc.destination,
+    SELECT b.backup_id, b.app, b.status, b.started_at, b.finished_at, b.duration_seconds,
+           b.raw_bytes, b.stored_bytes, b.sha256, b.key_id, b.dagster_run_id, b.partition_key,
+           b.error, b.verified,
+           b.manifest #>> '{source,server_version}' AS server_version,
+           b.manifest #>> '{source,pg_dump_version}' AS pg_dump_version,
+           coalesce((SELECT jsonb_object_agg(bc.destination,
             jsonb_build_object('status', bc.status, 'stored_bytes', bc.stored_bytes,
               'location', bc.location, 'error', bc.error,
               'verified_at', bc.verified_at, 'verified_ok', bc.verified_ok))
@@ -83,6 +90,13 @@ class Reports(CatalogConnection):
                 [*page_args, first + 1],
             )
             return [dict(r) for r in cur.fetchall()], total
+
+    def row_counts(self, backup_ids: Sequence[str]) -> dict[str, dict[str, int] | None]:
+        """Per-table row counts of several backups in one round trip."""
+        with self.cursor() as cur:
+            cur.execute("SELECT backup_id, row_counts FROM dr.backups WHERE backup_id = ANY(%s)",
+                        (list(backup_ids),))
+            return {r["backup_id"]: r["row_counts"] for r in cur.fetchall()}
 
     def backup_row(self, backup_id: str) -> dict[str, Any] | None:
         with self.cursor() as cur:

@@ -192,3 +192,12 @@ MIGRATIONS.append(
                       "alerts", "audit_log")  # frozen with the migration
     )
 )
+
+MIGRATIONS.append(
+    # 6: the backups listing (newest first, keyset on (started_at, backup_id)) reads its page
+    # in index order instead of sorting each page.
+    """
+    CREATE INDEX IF NOT EXISTS backups_listing ON dr.backups (started_at DESC, backup_id DESC)
+        WHERE status <> 'deleted';
+    """
+)
