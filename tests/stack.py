@@ -128,35 +128,42 @@ def start_stack(root: Path, s3: seaweed.SeaweedServer) -> Stack:
         [str(bin_dir / "dagster-daemon"), "run", "-w", str(REPO / "workspace.yaml")],
         cwd=REPO, env=env, stdout=daemon_log.open("wb"), stderr=subprocess.STDOUT,
         start_new_session=True))
-    wait_http(f"http://127.0.0.1:{dagster_port}/server_info", 120, procs[0], web_log)
-
-    os.environ["DR_JWT_SECRET"] = JWT_SECRET
-    server = uvicorn.Server(uvicorn.Config(create_app(str(config_path)), host="127.0.0.1",
-                                           port=api_port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_http(f"http://127.0.0.1:{api_port}/healthz", 30)
-    stack = Stack(root, config_path, app_db, catalog_db, dagster_db,
-                  f"http://127.0.0.1:{dagster_port}", f"http://127.0.0.1:{api_port}", procs)
+    try:
+        wait_http(f"http://127.0.0.1:{dagster_port}/server_info", 120, procs[0], web_log)
+        os.environ["DR_JWT_SECRET"] = JWT_SECRET
+        server = uvicorn.Server(uvicorn.Config(create_app(str(config_path)), host="127.0.0.1",
+                                               port=api_port, log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        wait_http(f"http://127.0.0.1:{api_port}/healthz", 30)
+        stack = Stack(root, config_path, app_db, catalog_db, dagster_db,
+                      f"http://127.0.0.1:{dagster_port}", f"http://127.0.0.1:{api_port}", procs)
+    except BaseException:
+        _stop_processes(procs)  # a failed start leaves no webserver or daemon behind
+        raise
     stack._uvicorn = (server, thread)  # type: ignore[attr-defined]
     return stack
+
+
+def _stop_processes(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            continue
+    for proc in procs:
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 def stop_stack(stack: Stack) -> None:
     server, thread = stack._uvicorn  # type: ignore[attr-defined]
     server.should_exit = True
     thread.join(10)
-    for proc in stack.processes:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            continue
-    for proc in stack.processes:
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    _stop_processes(stack.processes)
     for db in (stack.app_db, stack.catalog_db, stack.dagster_db):
         drop_db(db)
     run_sql("postgres", "SELECT 1")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +17,8 @@ from dr_assets.core.policy import ApiConfig
 ROLES = ("viewer", "operator", "admin")
 PUBLIC = "public"
 ASYMMETRIC = ["RS256", "ES256"]
+VERIFIED_TTL_SECONDS = 60.0  # a JWKS key withdrawn by the identity provider stops working
+VERIFIED_MAX = 4096
 
 
 class AuthError(DRError):
@@ -63,6 +67,8 @@ class TokenVerifier:
         self.api = api
         self.secret = secret if secret is not None else load_jwt_secret(api)
         self.jwks = jwt.PyJWKClient(api.jwks_url, cache_keys=True) if api.jwks_url else None
+        self._verified: OrderedDict[str, tuple[Principal, float, float]] = OrderedDict()
+        self._verified_lock = threading.Lock()
         if self.jwks is None and not self.secret:
             raise AuthError(
                 f"no JWT secret: set ${api.jwt_secret_env} or create {api.jwt_secret_file} "
@@ -70,6 +76,26 @@ class TokenVerifier:
             )
 
     def verify(self, token: str) -> Principal:
+        """The token's principal; a token already verified within VERIFIED_TTL_SECONDS is not
+        checked again, except for expiry (its signature, issuer, audience and role cannot
+        have changed, and nbf/iat only become more true as time passes)."""
+        now = time.time()
+        with self._verified_lock:
+            known = self._verified.get(token)
+        if known is not None:
+            principal, expires_at, verified_at = known
+            if now < expires_at and now - verified_at < VERIFIED_TTL_SECONDS:
+                return principal
+            with self._verified_lock:
+                self._verified.pop(token, None)
+        principal, expires_at = self._verify(token)
+        with self._verified_lock:
+            self._verified[token] = (principal, expires_at, now)
+            while len(self._verified) > VERIFIED_MAX:
+                self._verified.popitem(last=False)
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, float]:
         try:
             if self.jwks is not None:
                 key: Any = self.jwks.get_signing_key_from_jwt(token).key
@@ -97,4 +123,4 @@ class TokenVerifier:
             role = max(known, key=ROLES.index) if known else None
         if role not in ROLES:
             raise AuthError(f"token has no known role in claim {self.api.roles_claim!r}")
-        return Principal(subject=str(claims["sub"]), role=str(role))
+        return Principal(subject=str(claims["sub"]), role=str(role)), float(claims["exp"])
