@@ -4,11 +4,12 @@ then validate row counts against the manifest. Any failure drops what it created
 
 from __future__ import annotations
 
+import fcntl
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -64,12 +65,25 @@ def row_count_mismatches(expected: dict[str, int], actual: dict[str, int]) -> li
     return out
 
 
+PIPE_BYTES = 1 << 20
+F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ (Linux), named in the fcntl module from Python 3.10
+
+
+def widen_pipe(fd: int) -> None:
+    """Give a pipe 1 MiB of buffer instead of 64 KiB, so the writer decodes ahead while the
+    reader is busy and neither waits on the other for every 64 KiB (Linux; elsewhere, or
+    above /proc/sys/fs/pipe-max-size, the default stays)."""
+    with suppress(OSError):
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", F_SETPIPE_SZ), PIPE_BYTES)
+
+
 def _pipe_into_pg_restore(
     args: list[str], env: dict[str, str], store: Store, manifest: BackupManifest, data_key: bytes
 ) -> None:
     proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, env=env)
     assert proc.stdin is not None and proc.stderr is not None
+    widen_pipe(proc.stdin.fileno())
     errors: list[bytes] = []
     reader = threading.Thread(target=lambda: errors.append(proc.stderr.read()),  # type: ignore[union-attr]
                               daemon=True)
