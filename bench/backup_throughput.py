@@ -1,7 +1,8 @@
 """Backup and restore throughput of `drctl` against plain pg_dump / pg_restore.
 
 Builds (once) a ~1.4 GB database `dr_bench_source` of pgbench tables plus a table of
-generated text/jsonb rows, then runs, interleaved and `--runs` times each:
+generated text/jsonb rows, then runs, `--runs` times each (in reverse order every other
+round, so slow disk spells and checkpoints do not always hit the same command):
 
   (a) drctl backup APP            pg_dump -Fc -Z0 | zstd | AES-256-GCM | sha256 -> local store
   (b) pg_dump -Fc -f FILE         the stock custom format (gzip level 6 inside pg_dump)
@@ -10,13 +11,15 @@ generated text/jsonb rows, then runs, interleaved and `--runs` times each:
   (e) CREATE DATABASE + pg_restore -d NEWDB FILE(b)
 
 and prints wall-time medians, ratios, sizes and the peak RSS of the drctl process, with
-one PASS/FAIL line per target. Peak RSS is VmHWM from /proc/PID/status of the drctl
+one PASS/FAIL line per target (time ratios: the median of the per-round ratios). Then it
+weighs zstd levels against zlib-6 on a block sample of the data, which shows what a
+stored-size target costs in CPU on this data. Peak RSS is VmHWM from /proc/PID/status of the drctl
 process itself, polled every 20 ms (the high-water mark is monotonic, so polling only
 misses growth in the last 20 ms); ru_maxrss from os.wait4 is kept as a cross-check (on
 Linux it is the max over the process and the children it waited for, e.g. pg_dump).
 
 Usage: .venv/bin/python bench/backup_throughput.py [--runs 3] [--json] [--rebuild] [--strict]
-                                                   [--zstd-level N]
+                                                   [--zstd-level N] [--frontier-levels 1,3,9,12,19]
 Temporary files live in bench/.cache/backup_throughput/ (gitignored); dumps, backups, the
 bench catalog and restored databases are removed at the end; the source database is kept.
 """
@@ -24,6 +27,7 @@ bench catalog and restored databases are removed at the end; the source database
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import shutil
@@ -31,12 +35,14 @@ import statistics
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psycopg2
+import zstandard
 from psycopg2 import sql
 
 HERE = Path(__file__).resolve().parent
@@ -215,7 +221,7 @@ def _source_is_built(server: Server) -> bool:
     version = server.scalar(
         "SELECT CASE WHEN to_regclass('public.bench_meta') IS NULL THEN NULL "
         "ELSE (SELECT max(data_version) FROM bench_meta) END", db=SOURCE_DB)
-    return version == DATA_VERSION
+    return bool(version == DATA_VERSION)
 
 
 def build_source(server: Server, rebuild: bool) -> None:
@@ -362,65 +368,76 @@ class Samples:
 
 def one_round(i: int, runs: int, server: Server, config: Path, pg_dump: str, pg_restore: str,
               s: Samples) -> None:
+    """One round of a..e. Odd rounds run them in reverse order (c b a, then e d), so a
+    checkpoint or a slow disk spell does not always land on the same command."""
     env = server.info.tool_env()
     conn_args = server.info.tool_args()
     drctl = drctl_path()
     fc_file = CACHE / "pg_dump.fc"
     tag = f"[{i + 1}/{runs}]"
+    made: dict[str, str] = {}
 
-    m = check(run_measured([drctl, "--config", str(config), "backup", APP, "--json"]),
-              "(a) drctl backup")
-    doc = json.loads(m.stdout)
-    backup_id = doc["backup_id"]
-    s.backup_s.append(m.seconds)
-    s.cpu("a_drctl_backup", m)
-    s.backup_reported_s.append(float(doc["duration_seconds"]))
-    s.stored_bytes.append(int(doc["stored_bytes"]))
-    s.raw_bytes.append(int(doc["raw_bytes"]))
-    s.backup_hwm_kb.append(m.vm_hwm_kb)
-    s.backup_ru_maxrss_kb.append(m.ru_maxrss_kb)
-    log(f"{tag} (a) drctl backup           {m.seconds:7.1f} s  "
-        f"stored {doc['stored_bytes'] / MIB:.0f} MiB, RSS {m.vm_hwm_kb / 1024:.0f} MiB")
+    def a() -> None:
+        m = check(run_measured([drctl, "--config", str(config), "backup", APP, "--json"]),
+                  "(a) drctl backup")
+        doc = json.loads(m.stdout)
+        made["backup_id"] = doc["backup_id"]
+        s.backup_s.append(m.seconds)
+        s.cpu("a_drctl_backup", m)
+        s.backup_reported_s.append(float(doc["duration_seconds"]))
+        s.stored_bytes.append(int(doc["stored_bytes"]))
+        s.raw_bytes.append(int(doc["raw_bytes"]))
+        s.backup_hwm_kb.append(m.vm_hwm_kb)
+        s.backup_ru_maxrss_kb.append(m.ru_maxrss_kb)
+        log(f"{tag} (a) drctl backup           {m.seconds:7.1f} s  "
+            f"stored {doc['stored_bytes'] / MIB:.0f} MiB, RSS {m.vm_hwm_kb / 1024:.0f} MiB")
 
-    fc_file.unlink(missing_ok=True)
-    m = check(run_measured([pg_dump, *conn_args, "--no-password", "-Fc", "-f", str(fc_file),
-                            SOURCE_DB], env=env), "(b) pg_dump -Fc")
-    s.pg_dump_fc_s.append(m.seconds)
-    s.cpu("b_pg_dump_fc_file", m)
-    s.fc_file_bytes.append(fc_file.stat().st_size)
-    log(f"{tag} (b) pg_dump -Fc -f FILE     {m.seconds:7.1f} s  "
-        f"file {fc_file.stat().st_size / MIB:.0f} MiB")
+    def b() -> None:
+        fc_file.unlink(missing_ok=True)
+        m = check(run_measured([pg_dump, *conn_args, "--no-password", "-Fc", "-f",
+                                str(fc_file), SOURCE_DB], env=env), "(b) pg_dump -Fc")
+        s.pg_dump_fc_s.append(m.seconds)
+        s.cpu("b_pg_dump_fc_file", m)
+        s.fc_file_bytes.append(fc_file.stat().st_size)
+        log(f"{tag} (b) pg_dump -Fc -f FILE     {m.seconds:7.1f} s  "
+            f"file {fc_file.stat().st_size / MIB:.0f} MiB")
 
-    m = check(run_measured([pg_dump, *conn_args, "--no-password", "-Fc", "-Z0", SOURCE_DB],
-                           devnull_stdout=True, env=env), "(c) pg_dump -Fc -Z0")
-    s.pg_dump_z0_s.append(m.seconds)
-    s.cpu("c_pg_dump_fc_z0_devnull", m)
-    log(f"{tag} (c) pg_dump -Fc -Z0 >null   {m.seconds:7.1f} s")
+    def c() -> None:
+        m = check(run_measured([pg_dump, *conn_args, "--no-password", "-Fc", "-Z0", SOURCE_DB],
+                               devnull_stdout=True, env=env), "(c) pg_dump -Fc -Z0")
+        s.pg_dump_z0_s.append(m.seconds)
+        s.cpu("c_pg_dump_fc_z0_devnull", m)
+        log(f"{tag} (c) pg_dump -Fc -Z0 >null   {m.seconds:7.1f} s")
 
-    server.drop(RESTORE_DB)
-    m = check(run_measured([drctl, "--config", str(config), "restore", backup_id,
-                            "--target-db", RESTORE_DB, "--json"]), "(d) drctl restore")
-    doc = json.loads(m.stdout)
-    s.restore_s.append(m.seconds)
-    s.cpu("d_drctl_restore", m)
-    s.restore_reported_s.append(float(doc["seconds"]))
-    s.restore_hwm_kb.append(m.vm_hwm_kb)
-    s.restore_ru_maxrss_kb.append(m.ru_maxrss_kb)
-    log(f"{tag} (d) drctl restore          {m.seconds:7.1f} s  "
-        f"{doc['rows']:,} rows, RSS {m.vm_hwm_kb / 1024:.0f} MiB")
-    server.drop(RESTORE_DB)
-    _delete_backup_files(config.parent / "store", backup_id)
+    def d() -> None:
+        server.drop(RESTORE_DB)
+        m = check(run_measured([drctl, "--config", str(config), "restore", made["backup_id"],
+                                "--target-db", RESTORE_DB, "--json"]), "(d) drctl restore")
+        doc = json.loads(m.stdout)
+        s.restore_s.append(m.seconds)
+        s.cpu("d_drctl_restore", m)
+        s.restore_reported_s.append(float(doc["seconds"]))
+        s.restore_hwm_kb.append(m.vm_hwm_kb)
+        s.restore_ru_maxrss_kb.append(m.ru_maxrss_kb)
+        log(f"{tag} (d) drctl restore          {m.seconds:7.1f} s  "
+            f"{doc['rows']:,} rows, RSS {m.vm_hwm_kb / 1024:.0f} MiB")
+        server.drop(RESTORE_DB)
 
-    server.drop(PG_RESTORE_DB)
-    t0 = time.perf_counter()
-    server.create(PG_RESTORE_DB)
-    created = time.perf_counter() - t0
-    m = check(run_measured([pg_restore, *conn_args, "--no-password", "--exit-on-error",
-                            "-d", PG_RESTORE_DB, str(fc_file)], env=env), "(e) pg_restore")
-    s.pg_restore_s.append(created + m.seconds)
-    s.cpu("e_createdb_pg_restore", m)
-    log(f"{tag} (e) createdb + pg_restore  {created + m.seconds:7.1f} s")
-    server.drop(PG_RESTORE_DB)
+    def e() -> None:
+        server.drop(PG_RESTORE_DB)
+        t0 = time.perf_counter()
+        server.create(PG_RESTORE_DB)
+        created = time.perf_counter() - t0
+        m = check(run_measured([pg_restore, *conn_args, "--no-password", "--exit-on-error",
+                                "-d", PG_RESTORE_DB, str(fc_file)], env=env), "(e) pg_restore")
+        s.pg_restore_s.append(created + m.seconds)
+        s.cpu("e_createdb_pg_restore", m)
+        log(f"{tag} (e) createdb + pg_restore  {created + m.seconds:7.1f} s")
+        server.drop(PG_RESTORE_DB)
+
+    for step in ((a, b, c, d, e) if i % 2 == 0 else (c, b, a, e, d)):
+        step()
+    _delete_backup_files(config.parent / "store", made["backup_id"])
     fc_file.unlink(missing_ok=True)
 
 
@@ -438,6 +455,45 @@ def cleanup(server: Server, config_dir: Path) -> None:
     shutil.rmtree(config_dir / "store", ignore_errors=True)
     for name in ("pg_dump.fc", "child.stdout", "child.stderr"):
         (config_dir / name).unlink(missing_ok=True)
+
+
+# --- how compressible the data is -----------------------------------------------------------
+
+
+def compressibility(server: Server, levels: Sequence[int], percent: float) -> dict[str, Any]:
+    """Size and speed of zstd levels against zlib level 6 (the codec and level inside
+    `pg_dump -Fc`) on a block sample of every user table's COPY text, i.e. of the bytes both
+    formats compress. One thread per codec, so MB/s is per core."""
+    conn = server.connect(SOURCE_DB)
+    parts = []
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT format('%I.%I', schemaname, relname) FROM pg_stat_user_tables"
+                        " ORDER BY 1")
+            tables = [r[0] for r in cur.fetchall()]
+            for table in tables:
+                buf = io.BytesIO()
+                cur.copy_expert(f"COPY (SELECT * FROM {table} TABLESAMPLE SYSTEM ({percent:g})"
+                                ") TO STDOUT", buf)
+                parts.append(buf.getvalue())
+    finally:
+        conn.close()
+    sample = b"".join(parts)
+
+    def timed(fn: Any) -> tuple[int, float]:
+        t0 = time.process_time()
+        size = len(fn(sample))
+        return size, len(sample) / MIB / max(time.process_time() - t0, 1e-9)
+
+    zlib_size, zlib_rate = timed(lambda d: zlib.compress(d, 6))
+    rows = [{"codec": "zlib-6 (pg_dump -Fc)", "over_zlib6": 1.0,
+             "mib_per_cpu_second": round(zlib_rate, 1)}]
+    for level in levels:
+        size, rate = timed(lambda d, lv=level: zstandard.ZstdCompressor(level=lv).compress(d))
+        rows.append({"codec": f"zstd-{level}", "over_zlib6": round(size / zlib_size, 3),
+                     "mib_per_cpu_second": round(rate, 1)})
+    return {"sample_percent": percent, "sample_bytes": len(sample), "tables": len(tables),
+            "zlib6_ratio": round(len(sample) / zlib_size, 2), "codecs": rows}
 
 
 # --- report ----------------------------------------------------------------------------------
@@ -462,16 +518,24 @@ def summarize(s: Samples, source_size: int, runs: int, commands: dict[str, str],
         "backup_peak_rss_mb": max(s.backup_hwm_kb) / 1024,
         "restore_peak_rss_mb": max(s.restore_hwm_kb) / 1024,
     }
+    paired = {
+        "backup_over_pg_dump_fc": _paired(s.backup_s, s.pg_dump_fc_s),
+        "backup_over_pg_dump_z0_devnull": _paired(s.backup_s, s.pg_dump_z0_s),
+        "restore_over_pg_restore": _paired(s.restore_s, s.pg_restore_s),
+    }
+    # Time targets are judged on the median of the per-round ratios (each round's commands
+    # share that round's background noise); sizes and RSS on the values themselves.
+    judged = {**ratios, **paired}
     targets = []
     for key, text, ratio, limit in TARGETS:
-        targets.append({"target": key, "text": text, "value": round(ratios[ratio], 3),
-                        "limit": limit, "pass": ratios[ratio] <= limit})
+        targets.append({"target": key, "text": text, "value": round(judged[ratio], 3),
+                        "limit": limit, "pass": judged[ratio] <= limit})
     return {
         "source_database": SOURCE_DB,
         "source_size_bytes": source_size,
         "runs": runs,
         "zstd_level": zstd_level if zstd_level else "product default",
-        "order": "interleaved per round: a b c d e",
+        "order": "per round: a b c d e, reversed (c b a e d) in odd rounds",
         "commands": commands,
         "median_seconds": {
             "a_drctl_backup": round(backup, 2),
@@ -510,11 +574,7 @@ def summarize(s: Samples, source_size: int, runs: int, commands: dict[str, str],
             "restore_wait4_ru_maxrss": round(max(s.restore_ru_maxrss_kb) / 1024, 1),
         },
         "ratios": {k: round(v, 3) for k, v in ratios.items()},
-        "per_round_ratio_medians": {
-            "backup_over_pg_dump_fc": round(_paired(s.backup_s, s.pg_dump_fc_s), 3),
-            "backup_over_pg_dump_z0_devnull": round(_paired(s.backup_s, s.pg_dump_z0_s), 3),
-            "restore_over_pg_restore": round(_paired(s.restore_s, s.pg_restore_s), 3),
-        },
+        "per_round_ratio_medians": {k: round(v, 3) for k, v in paired.items()},
         "targets": targets,
         "all_pass": all(t["pass"] for t in targets),
     }
@@ -540,7 +600,8 @@ def print_text(r: dict[str, Any]) -> None:
     print(f"sizes: stored {b['stored'] / MIB:,.1f} MiB ({b['stored']:,} bytes), -Fc file "
           f"{b['fc_file'] / MIB:,.1f} MiB ({b['fc_file']:,} bytes)")
     pr = r["per_round_ratio_medians"]
-    print("ratios (of the medians; in brackets the median of the per-round ratios):")
+    print("ratios (of the medians; in brackets the median of the per-round ratios, which the "
+          "time targets use):")
     print(f"  backup / pg_dump -Fc                   {q['backup_over_pg_dump_fc']:.3f} "
           f"[{pr['backup_over_pg_dump_fc']:.3f}]")
     print(f"  backup / (pg_dump -Fc -Z0 > /dev/null) {q['backup_over_pg_dump_z0_devnull']:.3f} "
@@ -553,6 +614,14 @@ def print_text(r: dict[str, Any]) -> None:
           f"{rss['backup_wait4_ru_maxrss']:.1f} MiB)")
     print(f"  restore {rss['restore']:.1f} MiB (runs {rss['restore_runs']}; wait4 ru_maxrss "
           f"{rss['restore_wait4_ru_maxrss']:.1f} MiB)")
+    f = r.get("compressibility")
+    if f:
+        print(f"compressibility of this data ({f['sample_percent']:g}% block sample of every "
+              f"table's COPY text, {f['sample_bytes'] / MIB:.0f} MiB; zlib-6 shrinks it "
+              f"{f['zlib6_ratio']}x):")
+        for row in f["codecs"]:
+            print(f"  {row['codec']:22} size {row['over_zlib6']:.3f} x zlib-6   "
+                  f"{row['mib_per_cpu_second']:7.1f} MiB per CPU second")
     print("targets:")
     for tg in r["targets"]:
         verdict = "PASS" if tg["pass"] else "FAIL"
@@ -572,6 +641,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--zstd-level", type=int, default=None,
                         help="set [compression] zstd_level in the bench config "
                              "(default: leave it out, i.e. the product default)")
+    parser.add_argument("--frontier-levels", default="1,3,9,12,19",
+                        help="zstd levels to weigh against zlib-6 on a sample of the data, to "
+                             "show what any stored-size target costs in CPU ('' skips it; "
+                             "default %(default)s)")
+    parser.add_argument("--frontier-percent", type=float, default=2.0,
+                        help="block sample size for that, in percent (default 2)")
     parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432/postgres",
                         help="PostgreSQL server URL (default: %(default)s)")
     args = parser.parse_args(argv)
@@ -607,6 +682,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         cleanup(server, config.parent)
     report = summarize(samples, source_size, args.runs, commands, args.zstd_level)
+    levels = [int(x) for x in args.frontier_levels.split(",") if x.strip()]
+    if levels:
+        log(f"compressibility: zlib-6 and zstd {levels} on a {args.frontier_percent:g}% sample")
+        report["compressibility"] = compressibility(server, levels, args.frontier_percent)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
