@@ -8,10 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from dr_assets.core.errors import InvalidName
-from dr_assets.core.manifest import VALID_STATUSES
-from dr_assets.core.names import check_app_name, check_backup_id, check_database_name
-from dr_assets.core.pgtools import ConnInfo, database_exists
+from dr_assets.core.names import check_app_name
 from dr_assets.core.prune import build_plan
+from dr_assets.core.restore_request import RestoreRefusal, check_restore_request
 from dr_assets.defs.keys import run_tags
 from dr_assets.defs.partitions import backup_partitions
 from graphql_api.context import Context
@@ -31,6 +30,8 @@ from graphql_api.operations.types import (
 )
 
 Result = Any
+REFUSALS = {"invalid_input": InvalidInput, "backup_not_found": BackupNotFound,
+            "backup_not_restorable": BackupNotRestorable}
 
 
 def _audited(ctx: Context, action: str, args: dict[str, Any], result: Result) -> Result:
@@ -97,37 +98,17 @@ def restore(ctx: Context, backup_id: str, target_database: str, mode: str,
             "force_disconnect": force_disconnect}
     result: Result = _refused(ctx, "restoreBackup", "admin")
     if result is None:
-        try:
-            check_backup_id(backup_id)
-            check_database_name(target_database)
-        except InvalidName as exc:
-            result = InvalidInput(message=str(exc))
-    if result is None:
-        row = ctx.catalog.get_backup(backup_id)
-        if row is None or row.status == "deleted":
-            result = BackupNotFound(message=f"backup {backup_id} was not found")
-        elif row.status not in VALID_STATUSES or not row.manifest:
-            result = BackupNotRestorable(
-                message=f"backup {backup_id} is {row.status}: {row.error or 'not restorable'}")
-        elif not any(c.get("status") == "ok" and c.get("verified_ok") is not False
-                     for c in row.copies.values()):
-            result = BackupNotRestorable(message=f"backup {backup_id} has no copy that passed "
-                                                 "its checksum: restore an older backup")
-        elif mode == "NEW_DATABASE" and row.app in ctx.config.apps and database_exists(
-                ConnInfo.parse(ctx.config.apps[row.app].database_url), target_database):
-            result = InvalidInput(message=f"database {target_database} already exists: "
-                                          "choose a new name, or mode REPLACE to restore in place")
-        elif mode == "REPLACE" and row.app in ctx.config.apps and not database_exists(
-                ConnInfo.parse(ctx.config.apps[row.app].database_url), target_database):
-            result = InvalidInput(message=f"database {target_database} does not exist: "
-                                          "REPLACE needs an existing database")
+        checked = check_restore_request(ctx.config, ctx.catalog, backup_id, target_database,
+                                        mode)
+        if isinstance(checked, RestoreRefusal):
+            result = REFUSALS[checked.kind](message=checked.message)
         else:
             run_config = {"ops": {"restore_backup_op": {"config": {
                 "backup_id": backup_id, "target_database": target_database, "mode": mode,
                 "force_disconnect": force_disconnect, "requested_by": ctx.principal.subject}}}}
             result = _launch(ctx, "restore_job",
                              f"restore of {backup_id} into {target_database} launched",
-                             run_config, run_tags(row.app, "restore"))
+                             run_config, run_tags(checked.app, "restore"))
     return _audited(ctx, "restoreBackup", args, result)
 
 
