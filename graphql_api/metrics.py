@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    disable_created_metrics,
+    generate_latest,
+)
 
 from graphql_api.state import ApiState
+
+disable_created_metrics()  # each scrape builds a fresh registry: *_created would be noise
 
 
 def metrics_text(state: ApiState) -> bytes:

@@ -131,3 +131,6 @@ def test_healthz_and_metrics(stack: Stack) -> None:
                  "dr_health_score", "dr_backup_stored_bytes", "dr_backup_failures_24h",
                  "dr_global_health_score"):
         assert f'{name}{{app="shop"}}' in text or f"{name} " in text, name
+    assert "dr_api_catalog_change_feed_up 1.0" in text
+    assert 'dr_api_response_cache_answers_total{outcome="hit"}' in text
+    assert "_created" not in text
