@@ -157,7 +157,8 @@ class CachingGraphQL:
             return
         body, receive = await _buffer(receive)
         principal = scope.get("state", {}).get("principal")
-        key, kind = request_key(getattr(principal, "role", "public"), body)
+        key, kind = (request_key(getattr(principal, "role", "public"), body)
+                     if body is not None else (None, None))
         if key is None:
             try:
                 await self.app(scope, receive, _with_header(send, b"bypass"))
@@ -219,27 +220,30 @@ def _with_header(send: Send, state: bytes) -> Send:
     return sender
 
 
-async def _buffer(receive: Receive) -> tuple[bytes, Receive]:
-    """Read the whole request body; return it and a `receive` that hands it out again."""
-    parts = []
-    while True:
+async def _buffer(receive: Receive) -> tuple[bytes | None, Receive]:
+    """Read the request body, up to MAX_BODY_BYTES; return it (None when longer) and a
+    `receive` that hands out what was read, then the rest, to the application."""
+    messages: list[Message] = []
+    size = 0
+    while size <= MAX_BODY_BYTES:
         message = await receive()
+        messages.append(message)
         if message["type"] != "http.request":
             break
-        parts.append(message.get("body", b""))
+        size += len(message.get("body", b""))
         if not message.get("more_body", False):
             break
-    body = b"".join(parts)
-    sent = False
+    complete = size <= MAX_BODY_BYTES
+    body = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.request")
+    if complete:
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
 
     async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
+        if messages:
+            return messages.pop(0)
         return await receive()
 
-    return body, replay
+    return (body if complete else None), replay
 
 
 async def _replay(answer: CachedAnswer, send: Send, age: float) -> None:

@@ -99,6 +99,15 @@ def test_live_fields_and_mutations_are_always_executed(stack: Stack, long_cache_
     assert ask(long_cache_api, status)[0] == "miss"  # the mutation dropped what was kept
 
 
+def test_a_large_body_is_executed_not_kept(long_cache_api: str) -> None:
+    padding = {"pad": "x" * 70_000}  # undeclared variables are ignored by GraphQL
+    for _ in range(2):
+        resp = httpx.post(f"{long_cache_api}/graphql", timeout=30, json={
+            "query": "{ globalStatus { healthScore } }", "variables": padding})
+        assert resp.status_code == 200 and resp.headers["x-dr-cache"] == "bypass"
+        assert resp.json()["data"]["globalStatus"]["healthScore"] >= 0
+
+
 def test_what_may_be_cached() -> None:
     body = b'{"query": "{ globalStatus { healthScore } }"}'
     key, kind = request_key("public", body)
