@@ -7,7 +7,7 @@ import dagster as dg
 from dr_assets.core.compliance import ReportPeriod, build_report
 from dr_assets.core.compliance.publish import publish_report
 from dr_assets.core.policy import AppPolicy
-from dr_assets.defs.keys import COMPLIANCE_REPORT_KEY, TAG_KIND, backup_key, drill_key
+from dr_assets.defs.keys import COMPLIANCE_REPORT_KEY, backup_key, drill_key, kind_tags
 from dr_assets.defs.partitions import report_partitions
 from dr_assets.defs.resources import DRResource
 
@@ -63,7 +63,7 @@ def compliance_report_job() -> "dg.UnresolvedAssetJobDefinition":
     return dg.define_asset_job(
         "compliance_report_job", selection=dg.AssetSelection.assets(COMPLIANCE_REPORT_KEY),
         partitions_def=report_partitions(), executor_def=dg.in_process_executor,
-        tags={TAG_KIND: "report"},
+        tags=kind_tags("report"),
         description="Build a month's compliance report and store it beside the backups.")
 
 

@@ -15,6 +15,7 @@ from dr_assets.core.restore import (
     target_server,
 )
 from dr_assets.core.sync import sync_catalog
+from dr_assets.defs.keys import kind_tags
 from dr_assets.defs.resources import DRResource
 
 
@@ -84,19 +85,19 @@ def catalog_sync_op(context: dg.OpExecutionContext, dr: DRResource) -> dg.Output
     return dg.Output(report.to_dict())
 
 
-@dg.job(tags={"dr/kind": "restore"}, executor_def=dg.in_process_executor,
+@dg.job(tags=kind_tags("restore"), executor_def=dg.in_process_executor,
         description="Restore a backup into a new database.")
 def restore_job() -> None:
     restore_backup_op()
 
 
-@dg.job(tags={"dr/kind": "retention"}, executor_def=dg.in_process_executor,
+@dg.job(tags=kind_tags("retention"), executor_def=dg.in_process_executor,
         description="Delete expired backups (never the newest verified).")
 def retention_job() -> None:
     retention_op()
 
 
-@dg.job(tags={"dr/kind": "catalog_sync"}, executor_def=dg.in_process_executor,
+@dg.job(tags=kind_tags("catalog_sync"), executor_def=dg.in_process_executor,
         description="Repair missing copies and rebuild the catalog from the stores.")
 def catalog_sync_job() -> None:
     catalog_sync_op()

@@ -58,6 +58,17 @@ def test_jobs_schedules_and_sensors(repo: dg.RepositoryDefinition) -> None:
     assert {s.name for s in repo.sensor_defs} == {"alert_sensor", "run_failure_alert_sensor"}
 
 
+def test_queued_runs_start_restores_first_then_backups(repo: dg.RepositoryDefinition) -> None:
+    def priority(job: str) -> int:
+        return int(repo.get_job(job).tags["dagster/priority"])
+
+    app = next(iter(CADENCE))
+    order = [priority("restore_job"), priority(f"{app}_backup_job"),
+             priority(f"{app}_drill_job"), priority("retention_job"),
+             priority("catalog_sync_job")]
+    assert order == sorted(order, reverse=True) and order[0] > order[1] > order[2]
+
+
 def test_dagster_definitions_validate_passes() -> None:
     dagster = Path(sys.executable).parent / "dagster"
     proc = subprocess.run([str(dagster), "definitions", "validate", "-w", "workspace.yaml"],
