@@ -3,6 +3,8 @@ the same question, so both share resolvers, rules and audit."""
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any
 
 from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLUnionType
@@ -11,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from graphql_api.context import new_context
+from graphql_api.response_cache import LIVE_FIELDS, CachedAnswer, ResponseCache
 from graphql_api.schema import schema
 
 V1 = "/api/v1/disaster-recovery"
@@ -46,9 +49,35 @@ def field_document(op: str, field: str, args: str = "", params: str = "") -> str
 
 async def run_field(request: Request, op: str, field: str, variables: dict[str, Any] | None = None,
                     args: str = "", params: str = "") -> Response:
+    """The field's answer; queries share the GraphQL endpoint's response cache (same keys by
+    role, same invalidation by the catalog's change feed), mutations drop it."""
+    document = field_document(op, field, args, params)
+    state = request.app.state.api
+    cache: ResponseCache = state.response_cache
+    key = None
+    if op == "query" and cache.enabled and field not in LIVE_FIELDS:
+        key = json.dumps(["rest", request.state.principal.role, document, variables or {}],
+                         sort_keys=True)
+        answer = cache.get(key)
+        if answer is not None:
+            cache.hits += 1
+            return Response(answer.body, media_type="application/json",
+                            headers={"x-dr-cache": "hit"})
+        cache.misses += 1
+    generation = cache.current_generation()
+    response = await _execute(request, op, field, document, variables)
+    if key is not None and response.status_code == 200:
+        cache.put(key, CachedAnswer(200, [], bytes(response.body), time.monotonic(), generation))
+    if op == "mutation":
+        cache.invalidate()
+    response.headers["x-dr-cache"] = "miss" if key is not None else "bypass"
+    return response
+
+
+async def _execute(request: Request, op: str, field: str, document: str,
+                   variables: dict[str, Any] | None) -> Response:
     ctx = new_context(request.app.state.api, request.state.principal, request)
-    result = await schema.execute(field_document(op, field, args, params),
-                                  variable_values=variables, context_value=ctx)
+    result = await schema.execute(document, variable_values=variables, context_value=ctx)
     if result.errors:
         message = "; ".join(e.message for e in result.errors)
         status = 403 if "not allowed" in message else 400

@@ -66,6 +66,27 @@ def test_a_catalog_write_by_another_process_drops_cached_answers_at_once(
         catalog.resolve_alert(alert_id)
 
 
+def test_rest_twins_share_the_cache_and_its_invalidation(stack: Stack,
+                                                         long_cache_api: str) -> None:
+    url = f"{long_cache_api}/api/v1/disaster-recovery/status/global"
+    first, second = httpx.get(url, timeout=30), httpx.get(url, timeout=30)
+    assert second.headers["x-dr-cache"] == "hit" and first.json() == second.json()
+    catalog = DRRuntime.load(str(stack.config_path)).catalog
+    alert_id = catalog.open_alert("shop", f"cache_test_{secrets.token_hex(3)}", "warning", "rest")
+    assert alert_id is not None
+    try:
+        deadline, resp = time.monotonic() + 5, second
+        while resp.headers["x-dr-cache"] == "hit" and time.monotonic() < deadline:
+            time.sleep(0.02)
+            resp = httpx.get(url, timeout=30)
+        assert resp.headers["x-dr-cache"] == "miss"
+        assert resp.json()["activeAlerts"] == first.json()["activeAlerts"] + 1
+    finally:
+        catalog.resolve_alert(alert_id)
+    health = f"{long_cache_api}/api/v1/disaster-recovery/health-check"
+    assert httpx.get(health, timeout=30).headers["x-dr-cache"] == "bypass"
+
+
 def test_a_burst_of_identical_queries_executes_once(stack: Stack, long_cache_api: str) -> None:
     query = unique("{ apps { name healthScore backupCount } }")
     with ThreadPoolExecutor(max_workers=12) as pool:
