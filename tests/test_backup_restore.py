@@ -47,11 +47,23 @@ def test_pagila_restores_identically(
     drop_db(target)  # restore creates it
     out = json.loads(env.drctl("restore", backup["backup_id"], "--target-db", target,
                                "--json").stdout)
-    assert out["target_database"] == target
+    assert out["target_database"] == target and out["loaded_with"] == "stream"
     assert schema_of(target) == schema_of(source)
     source_sums, target_sums = table_checksums(source), table_checksums(target)
     assert len(source_sums) >= 60
     assert target_sums == source_sums
+
+    # In parallel through a spool file: the same database, and no plaintext left behind.
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    parallel = make_db("restored_parallel")
+    drop_db(parallel)
+    out = json.loads(env.drctl("restore", backup["backup_id"], "--target-db", parallel,
+                               "--jobs", "2", "--spool-dir", str(spool), "--json").stdout)
+    assert out["loaded_with"] == "parallel (2 jobs, spooled)"
+    assert schema_of(parallel) == schema_of(source)
+    assert table_checksums(parallel) == source_sums
+    assert list(spool.iterdir()) == []
     # The restore is recorded, and the restored sequences continue where the source was.
     assert run_sql(target, "SELECT last_value FROM rental_rental_id_seq") == run_sql(
         source, "SELECT last_value FROM rental_rental_id_seq")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from dr_assets.cli.backups import (
     cmd_backup,
@@ -83,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--yes", action="store_true", help="confirm --replace")
     r.add_argument("--force-disconnect", action="store_true",
                    help="with --replace: end other sessions on the target")
+    r.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="restore with N parallel pg_restore jobs: the decrypted dump is first "
+                        "written to --spool-dir (needs room for the whole uncompressed dump; "
+                        "mode 0600, removed afterwards); without room it streams (default 1)")
+    r.add_argument("--spool-dir", type=Path, default=None, metavar="DIR",
+                   help="where --jobs spools the dump (default: the system temp directory)")
     r.set_defaults(func=cmd_restore)
 
     c = sub.add_parser("catalog", help="the catalog index")

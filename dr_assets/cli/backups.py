@@ -129,7 +129,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
         target_db = args.target_db or target.dbname
         replaced = restore_in_place(manifest, target_db=target_db, target=target,
                                     stores=rt.stores, keyring=rt.keyring, catalog=catalog,
-                                    force_disconnect=args.force_disconnect, requested_by="drctl")
+                                    force_disconnect=args.force_disconnect, requested_by="drctl",
+                                    jobs=args.jobs, spool_dir=args.spool_dir)
         if catalog is not None:
             _audit(rt, "restore", {"backup_id": manifest.backup_id, "target_database": target_db,
                                    "mode": "REPLACE"}, "ok", f"previous kept as {replaced.swap.previous}")
@@ -142,15 +143,16 @@ def cmd_restore(args: argparse.Namespace) -> int:
     if not args.target_db:
         raise DRError("--target-db is required (or --replace --yes to restore in place)")
     result = restore_backup(manifest, target_db=args.target_db, target=target, stores=rt.stores,
-                            keyring=rt.keyring, catalog=catalog, requested_by="drctl")
+                            keyring=rt.keyring, catalog=catalog, requested_by="drctl",
+                            jobs=args.jobs, spool_dir=args.spool_dir)
     if catalog is not None:
         _audit(rt, "restore", {"backup_id": manifest.backup_id,
                                "target_database": args.target_db, "mode": "NEW_DATABASE"}, "ok")
     emit(args, {**result.to_dict(), "chosen": chosen},
          lambda: f"restored {result.backup_id} into {result.target_database} on "
                  f"{result.target_server} from {result.source_destination} in "
-                 f"{result.seconds:.1f} s: {result.tables} tables, {result.rows} rows, "
-                 "row counts match the manifest")
+                 f"{result.seconds:.1f} s ({result.loaded_with}): {result.tables} tables, "
+                 f"{result.rows} rows, row counts match the manifest")
     return 0
 
 

@@ -4,22 +4,21 @@ then validate row counts against the manifest. Any failure drops what it created
 
 from __future__ import annotations
 
-import fcntl
-import subprocess
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from dr_assets.core.catalog import Catalog
-from dr_assets.core.copies import candidate_stores, check_copy, iter_stored
+from dr_assets.core.copies import candidate_stores, check_copy
 from dr_assets.core.errors import DRError, IntegrityError, RestoreError, StoreError
 from dr_assets.core.keys import Keyring
 from dr_assets.core.manifest import BackupManifest
 from dr_assets.core.names import check_database_name
+from dr_assets.core.pg_load import STREAMED, check_spool_dir, load
 from dr_assets.core.pgtools import (
     ConnInfo,
     connection,
@@ -28,16 +27,15 @@ from dr_assets.core.pgtools import (
     database_exists,
     drop_database,
     find_tool,
-    last_lines,
     server_major,
 )
 from dr_assets.core.policy import DRConfig
 from dr_assets.core.replace import SwapResult, drop_quietly, pre_restore_name, scratch_for, swap_databases
 from dr_assets.core.stores.base import Store
-from dr_assets.core.stream import BackupDecoder
 
 MODE_NEW = "NEW_DATABASE"
 MODE_REPLACE = "REPLACE"
+MAX_JOBS = 32
 
 
 @dataclass(frozen=True)
@@ -51,6 +49,7 @@ class RestoreResult:
     tables: int
     rows: int
     skipped_copies: dict[str, str] = field(default_factory=dict)
+    loaded_with: str = STREAMED
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -63,55 +62,6 @@ def row_count_mismatches(expected: dict[str, int], actual: dict[str, int]) -> li
         if got != want:
             out.append(f"{table}: expected {want} rows, found {'no table' if got is None else got}")
     return out
-
-
-PIPE_BYTES = 1 << 20
-F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ (Linux), named in the fcntl module from Python 3.10
-
-
-def widen_pipe(fd: int) -> None:
-    """Give a pipe 1 MiB of buffer instead of 64 KiB, so the writer decodes ahead while the
-    reader is busy and neither waits on the other for every 64 KiB (Linux; elsewhere, or
-    above /proc/sys/fs/pipe-max-size, the default stays)."""
-    with suppress(OSError):
-        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", F_SETPIPE_SZ), PIPE_BYTES)
-
-
-def _pipe_into_pg_restore(
-    args: list[str], env: dict[str, str], store: Store, manifest: BackupManifest, data_key: bytes
-) -> None:
-    proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, env=env)
-    assert proc.stdin is not None and proc.stderr is not None
-    widen_pipe(proc.stdin.fileno())
-    errors: list[bytes] = []
-    reader = threading.Thread(target=lambda: errors.append(proc.stderr.read()),  # type: ignore[union-attr]
-                              daemon=True)
-    reader.start()
-    decoder = BackupDecoder(data_key, store.describe(manifest.object_key))
-    broken = False
-    try:
-        for block in iter_stored(store, manifest):
-            for raw in decoder.write(block):
-                proc.stdin.write(raw)
-        for raw in decoder.finish():
-            proc.stdin.write(raw)
-    except BrokenPipeError:
-        broken = True
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
-    finally:
-        try:
-            proc.stdin.close()
-        except BrokenPipeError:
-            broken = True
-    code = proc.wait()
-    reader.join()
-    if code != 0 or broken:
-        stderr = errors[0].decode(errors="replace") if errors else ""
-        raise RestoreError(f"pg_restore failed (exit {code}): {last_lines(stderr)}")
 
 
 def target_server(config: DRConfig, manifest: BackupManifest, target_url: str | None) -> ConnInfo:
@@ -135,9 +85,15 @@ def restore_backup(
     requested_by: str | None = None,
     run_id: str | None = None,
     mode: str = MODE_NEW,
+    jobs: int = 1,
+    spool_dir: Path | None = None,
 ) -> RestoreResult:
-    """Restore into a database that must not exist yet; nothing is left behind on failure."""
+    """Restore into a database that must not exist yet; nothing is left behind on failure.
+    jobs > 1 spools the decrypted dump to `spool_dir` and restores in parallel (pg_load)."""
     check_database_name(target_db)
+    if not 1 <= jobs <= MAX_JOBS:
+        raise RestoreError(f"jobs must be between 1 and {MAX_JOBS}")
+    check_spool_dir(spool_dir)
     if database_exists(target, target_db):
         raise RestoreError(
             f"database {target_db} already exists on {target.host}:{target.port}: "
@@ -147,7 +103,8 @@ def restore_backup(
         manifest.encryption.wrapped_key, manifest.backup_id
     )
     with _recorded(catalog, manifest, target_db, mode, requested_by, run_id) as outcome:
-        result = _restore(manifest, target_db, target, stores, data_key, time.monotonic())
+        result = _restore(manifest, target_db, target, stores, data_key, time.monotonic(),
+                          jobs, spool_dir)
         outcome.source = result.source_destination
     return result
 
@@ -180,7 +137,8 @@ def _recorded(catalog: Catalog | None, manifest: BackupManifest, target_db: str,
 
 
 def _restore(manifest: BackupManifest, target_db: str, target: ConnInfo, stores: list[Store],
-             data_key: bytes, t0: float) -> RestoreResult:
+             data_key: bytes, t0: float, jobs: int = 1, spool_dir: Path | None = None
+             ) -> RestoreResult:
     pg_restore = find_tool("pg_restore", server_major(target))
     args = [pg_restore, *target.tool_args(), "--no-password", "--exit-on-error",
             "-d", target_db]
@@ -192,7 +150,7 @@ def _restore(manifest: BackupManifest, target_db: str, target: ConnInfo, stores:
             continue
         create_database(target, target_db)
         try:
-            _pipe_into_pg_restore(args, target.tool_env(), store, manifest, data_key)
+            how = load(args, target.tool_env(), store, manifest, data_key, jobs, spool_dir)
             with connection(target.with_db(target_db)) as conn:
                 counts = count_rows(conn)
             mismatches = row_count_mismatches(manifest.row_counts, counts)
@@ -212,7 +170,7 @@ def _restore(manifest: BackupManifest, target_db: str, target: ConnInfo, stores:
             backup_id=manifest.backup_id, app=manifest.app, target_database=target_db,
             target_server=f"{target.host}:{target.port}", source_destination=store.name,
             seconds=time.monotonic() - t0, tables=len(counts), rows=sum(counts.values()),
-            skipped_copies=skipped,
+            skipped_copies=skipped, loaded_with=how,
         )
     raise RestoreError(
         f"no good copy of backup {manifest.backup_id} to restore from: "
@@ -243,6 +201,8 @@ def restore_in_place(
     force_disconnect: bool = False,
     requested_by: str | None = None,
     run_id: str | None = None,
+    jobs: int = 1,
+    spool_dir: Path | None = None,
 ) -> InPlaceResult:
     """Restore into a scratch database, validate, then swap it in; the original is kept."""
     check_database_name(target_db)
@@ -253,7 +213,7 @@ def restore_in_place(
     scratch = scratch_for(target_db, at)
     with _recorded(catalog, manifest, target_db, MODE_REPLACE, requested_by, run_id) as outcome:
         restored = restore_backup(manifest, target_db=scratch, target=target, stores=stores,
-                                  keyring=keyring, catalog=None)
+                                  keyring=keyring, catalog=None, jobs=jobs, spool_dir=spool_dir)
         outcome.source = restored.source_destination
         try:
             swap = swap_databases(target, target_db, scratch, pre_restore_name(target_db, at),
