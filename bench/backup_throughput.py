@@ -9,6 +9,7 @@ round, so slow disk spells and checkpoints do not always hit the same command):
   (c) pg_dump -Fc -Z0 >/dev/null  the dump alone: the floor for (a)
   (d) drctl restore ID            verify the copy, decrypt, decompress, pg_restore, count rows
   (e) CREATE DATABASE + pg_restore -d NEWDB FILE(b)
+  (f) drctl restore ID --jobs 2   the opt-in parallel restore (spooled), for information
 
 and prints wall-time medians, ratios, sizes and the peak RSS of the drctl process, with
 one PASS/FAIL line per target (time ratios: the median of the per-round ratios). Then it
@@ -58,6 +59,7 @@ CATALOG_DB = "dr_bench_catalog"
 RESTORE_DB = "dr_bench_restore_drctl"
 PG_RESTORE_DB = "dr_bench_restore_pg"
 DATA_VERSION = 1  # bump when the generated data changes; a mismatch rebuilds the source
+RESTORE_JOBS = 2  # (f): the opt-in parallel restore, one job per core here
 PGBENCH_SCALE = 45  # ~675 MB with indexes
 EVENT_ROWS = 1_800_000  # ~740 MB with its index
 EVENT_BATCH = 300_000
@@ -350,6 +352,7 @@ class Samples:
     pg_dump_fc_s: list[float] = field(default_factory=list)
     pg_dump_z0_s: list[float] = field(default_factory=list)
     restore_s: list[float] = field(default_factory=list)
+    restore_jobs_s: list[float] = field(default_factory=list)
     pg_restore_s: list[float] = field(default_factory=list)
     stored_bytes: list[int] = field(default_factory=list)
     raw_bytes: list[int] = field(default_factory=list)
@@ -423,6 +426,21 @@ def one_round(i: int, runs: int, server: Server, config: Path, pg_dump: str, pg_
             f"{doc['rows']:,} rows, RSS {m.vm_hwm_kb / 1024:.0f} MiB")
         server.drop(RESTORE_DB)
 
+    def f() -> None:
+        server.drop(RESTORE_DB)
+        spool = CACHE / "spool"
+        spool.mkdir(exist_ok=True)
+        m = check(run_measured([drctl, "--config", str(config), "restore", made["backup_id"],
+                                "--target-db", RESTORE_DB, "--jobs", str(RESTORE_JOBS),
+                                "--spool-dir", str(spool), "--json"]),
+                  "(f) drctl restore --jobs")
+        doc = json.loads(m.stdout)
+        s.restore_jobs_s.append(m.seconds)
+        s.cpu("f_drctl_restore_jobs", m)
+        log(f"{tag} (f) drctl restore --jobs {RESTORE_JOBS} {m.seconds:7.1f} s  "
+            f"({doc['loaded_with']})")
+        server.drop(RESTORE_DB)
+
     def e() -> None:
         server.drop(PG_RESTORE_DB)
         t0 = time.perf_counter()
@@ -435,7 +453,7 @@ def one_round(i: int, runs: int, server: Server, config: Path, pg_dump: str, pg_
         log(f"{tag} (e) createdb + pg_restore  {created + m.seconds:7.1f} s")
         server.drop(PG_RESTORE_DB)
 
-    for step in ((a, b, c, d, e) if i % 2 == 0 else (c, b, a, e, d)):
+    for step in ((a, b, c, d, e, f) if i % 2 == 0 else (c, b, a, f, e, d)):
         step()
     _delete_backup_files(config.parent / "store", made["backup_id"])
     fc_file.unlink(missing_ok=True)
@@ -519,6 +537,7 @@ def summarize(s: Samples, source_size: int, runs: int, commands: dict[str, str],
         "restore_peak_rss_mb": max(s.restore_hwm_kb) / 1024,
     }
     paired = {
+        "parallel_restore_over_pg_restore": _paired(s.restore_jobs_s, s.pg_restore_s),
         "backup_over_pg_dump_fc": _paired(s.backup_s, s.pg_dump_fc_s),
         "backup_over_pg_dump_z0_devnull": _paired(s.backup_s, s.pg_dump_z0_s),
         "restore_over_pg_restore": _paired(s.restore_s, s.pg_restore_s),
@@ -535,7 +554,7 @@ def summarize(s: Samples, source_size: int, runs: int, commands: dict[str, str],
         "source_size_bytes": source_size,
         "runs": runs,
         "zstd_level": zstd_level if zstd_level else "product default",
-        "order": "per round: a b c d e, reversed (c b a e d) in odd rounds",
+        "order": "per round: a b c d e f, in odd rounds c b a f e d",
         "commands": commands,
         "median_seconds": {
             "a_drctl_backup": round(backup, 2),
@@ -543,6 +562,7 @@ def summarize(s: Samples, source_size: int, runs: int, commands: dict[str, str],
             "c_pg_dump_fc_z0_devnull": round(z0, 2),
             "d_drctl_restore": round(restore, 2),
             "e_createdb_pg_restore": round(pg_restore, 2),
+            "f_drctl_restore_jobs": round(med(s.restore_jobs_s), 2),
         },
         "samples_seconds": {
             "a_drctl_backup": [round(x, 2) for x in s.backup_s],
@@ -552,6 +572,7 @@ def summarize(s: Samples, source_size: int, runs: int, commands: dict[str, str],
             "d_drctl_restore": [round(x, 2) for x in s.restore_s],
             "d_drctl_restore_reported": [round(x, 2) for x in s.restore_reported_s],
             "e_createdb_pg_restore": [round(x, 2) for x in s.pg_restore_s],
+            "f_drctl_restore_jobs": [round(x, 2) for x in s.restore_jobs_s],
         },
         "client_cpu_seconds_median": {
             "note": "user+sys of the command and the children it waited for (pg_dump, "
@@ -591,6 +612,7 @@ def print_text(r: dict[str, Any]) -> None:
         ("c_pg_dump_fc_z0_devnull", "(c) pg_dump -Fc -Z0 > /dev/null"),
         ("d_drctl_restore", "(d) drctl restore"),
         ("e_createdb_pg_restore", "(e) CREATE DATABASE + pg_restore -d"),
+        ("f_drctl_restore_jobs", f"(f) drctl restore --jobs {RESTORE_JOBS} (opt-in)"),
     ]
     cpu = r["client_cpu_seconds_median"]
     for key, label in labels:
@@ -609,6 +631,8 @@ def print_text(r: dict[str, Any]) -> None:
     print(f"  stored size / -Fc file size            {q['stored_over_fc_file']:.3f}")
     print(f"  restore / pg_restore                   {q['restore_over_pg_restore']:.3f} "
           f"[{pr['restore_over_pg_restore']:.3f}]")
+    print(f"  restore --jobs {RESTORE_JOBS} / pg_restore          "
+          f"[{pr['parallel_restore_over_pg_restore']:.3f}]  (opt-in, not a target)")
     print(f"peak RSS ({rss['method']}):")
     print(f"  backup {rss['backup']:.1f} MiB (runs {rss['backup_runs']}; wait4 ru_maxrss "
           f"{rss['backup_wait4_ru_maxrss']:.1f} MiB)")
@@ -671,6 +695,8 @@ def main(argv: Sequence[str] | None = None) -> int:
              "--json",
         "e": f"CREATE DATABASE {PG_RESTORE_DB}; {pg_restore} --exit-on-error "
              f"-d {PG_RESTORE_DB} {fc_rel}",
+        "f": f"drctl --config {config.relative_to(ROOT)} restore ID --target-db {RESTORE_DB} "
+             f"--jobs {RESTORE_JOBS} --spool-dir {(CACHE / 'spool').relative_to(ROOT)} --json",
     }
     log("warm-up (not counted): pg_dump -Fc -Z0 > /dev/null")
     check(run_measured([pg_dump, *server.info.tool_args(), "--no-password", "-Fc", "-Z0",
