@@ -50,6 +50,8 @@ ROOT = HERE.parent
 WORK = HERE / ".cache" / "api_load"
 sys.path.insert(0, str(ROOT))
 
+from pgserver import Server  # noqa: E402
+
 from dr_assets.core.audit import GENESIS, AuditEntry, entry_hash  # noqa: E402
 from dr_assets.core.catalog import Catalog  # noqa: E402
 from dr_assets.core.catalog.schema import MIGRATIONS  # noqa: E402
@@ -61,7 +63,6 @@ from dr_assets.core.manifest import (  # noqa: E402
     iso,
     object_key,
 )
-from dr_assets.core.pgtools import ConnInfo  # noqa: E402
 from dr_assets.core.policy import load_config  # noqa: E402
 from dr_assets.core.tokens import mint_token  # noqa: E402
 
@@ -115,33 +116,6 @@ def log(msg: str) -> None:
 
 
 # --- the catalog: one year of history ---------------------------------------------------------
-
-
-class Server:
-    def __init__(self, url: str) -> None:
-        self.info = ConnInfo.parse(url)
-
-    def url(self, db: str) -> str:
-        return self.info.with_db(db).safe_url
-
-    def connect(self, db: str = "postgres") -> Any:
-        conn = psycopg2.connect(**self.info.with_db(db).connect_kwargs())
-        conn.autocommit = True
-        return conn
-
-    def execute(self, statement: sql.Composable | str, db: str = "postgres") -> None:
-        conn = self.connect(db)
-        try:
-            with conn.cursor() as cur:
-                cur.execute(statement)
-        finally:
-            conn.close()
-
-    def drop(self, db: str) -> None:
-        self.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(db)))
-
-    def create(self, db: str) -> None:
-        self.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db)))
 
 
 def _sha(rng: random.Random) -> str:

@@ -44,14 +44,15 @@ from typing import Any
 
 import psycopg2
 import zstandard
-from psycopg2 import sql
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 CACHE = HERE / ".cache" / "backup_throughput"
 sys.path.insert(0, str(ROOT))
 
-from dr_assets.core.pgtools import ConnInfo, find_tool  # noqa: E402
+from pgserver import Server  # noqa: E402
+
+from dr_assets.core.pgtools import find_tool  # noqa: E402
 
 APP = "bench_source"
 SOURCE_DB = "dr_bench_source"
@@ -148,59 +149,6 @@ def check(m: Measured, what: str) -> Measured:
 
 
 # --- the database server ----------------------------------------------------------------------
-
-
-class Server:
-    def __init__(self, url: str) -> None:
-        self.info = ConnInfo.parse(url)
-
-    def url(self, db: str) -> str:
-        return self.info.with_db(db).safe_url
-
-    def connect(self, db: str = "postgres") -> Any:
-        conn = psycopg2.connect(**self.info.with_db(db).connect_kwargs())
-        conn.autocommit = True
-        return conn
-
-    def scalar(self, query: str, params: tuple[Any, ...] = (), db: str = "postgres") -> Any:
-        conn = self.connect(db)
-        try:
-            with conn.cursor() as cur:
-                cur.execute(query, params)
-                row = cur.fetchone()
-                return row[0] if row else None
-        finally:
-            conn.close()
-
-    def exists(self, db: str) -> bool:
-        return bool(self.scalar("SELECT 1 FROM pg_database WHERE datname = %s", (db,)))
-
-    def create(self, db: str) -> None:
-        conn = self.connect()
-        try:
-            with conn.cursor() as cur:
-                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db)))
-        finally:
-            conn.close()
-
-    def drop(self, db: str) -> None:
-        conn = self.connect()
-        try:
-            with conn.cursor() as cur:
-                cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-                            .format(sql.Identifier(db)))
-        finally:
-            conn.close()
-
-    def major(self) -> int:
-        conn = self.connect()
-        try:
-            return int(conn.server_version) // 10000
-        finally:
-            conn.close()
-
-    def db_size(self, db: str) -> int:
-        return int(self.scalar("SELECT pg_database_size(%s)", (db,)))
 
 
 def find_pgbench(major: int) -> str:

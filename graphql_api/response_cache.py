@@ -38,13 +38,18 @@ MAX_BODY_BYTES = 64 * 1024  # larger bodies are executed, never cached
 MAX_ENTRIES = 512
 
 
+# (catalog change feed's generation, mutations through this API): an answer is good only
+# while both are what they were when it was computed.
+Generation = tuple[int, int]
+
+
 @dataclass(frozen=True)
 class CachedAnswer:
     status: int
     headers: list[tuple[bytes, bytes]]
     body: bytes
     stored_at: float
-    generation: int
+    generation: Generation
 
 
 @lru_cache(maxsize=1024)
@@ -69,8 +74,6 @@ def operation_kind(query: str, operation_name: str | None) -> str | None:
 
 def request_key(role: str, body: bytes) -> tuple[str | None, str | None]:
     """(cache key or None, operation kind) for a POST body."""
-    if len(body) > MAX_BODY_BYTES:
-        return None, None
     try:
         doc = json.loads(body)
     except ValueError:
@@ -89,15 +92,13 @@ def request_key(role: str, body: bytes) -> tuple[str | None, str | None]:
 
 
 class ResponseCache:
-    def __init__(self, max_age: float, generation: Callable[[], int],
-                 clock: Callable[[], float] = time.monotonic, max_entries: int = MAX_ENTRIES
-                 ) -> None:
+    def __init__(self, max_age: float, feed_generation: Callable[[], int],
+                 max_entries: int = MAX_ENTRIES) -> None:
         self.max_age = max_age
-        self.generation = generation
-        self.clock = clock
+        self.feed_generation = feed_generation
         self.max_entries = max_entries
         self._entries: OrderedDict[str, CachedAnswer] = OrderedDict()
-        self._local_generation = 0  # moved by mutations through this API
+        self._mutations = 0
         self.hits = 0
         self.misses = 0
 
@@ -105,29 +106,40 @@ class ResponseCache:
     def enabled(self) -> bool:
         return self.max_age > 0
 
-    def current_generation(self) -> int:
-        return self.generation() * 1_000_003 + self._local_generation
+    def generation(self) -> Generation:
+        return self.feed_generation(), self._mutations
 
     def get(self, key: str) -> CachedAnswer | None:
         answer = self._entries.get(key)
         if answer is None:
             return None
-        if (self.clock() - answer.stored_at >= self.max_age
-                or answer.generation != self.current_generation()):
+        if (time.monotonic() - answer.stored_at >= self.max_age
+                or answer.generation != self.generation()):
             self._entries.pop(key, None)
             return None
         return answer
 
-    def put(self, key: str, answer: CachedAnswer) -> None:
-        if answer.generation != self.current_generation():
-            return  # the catalog changed while it was computed
-        self._entries[key] = answer
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+    def count(self, hit: bool) -> None:
+        if hit:
+            self.hits += 1
+        else:
+            self.misses += 1
+
+    def keep(self, key: str, generation: Generation, status: int,
+             headers: list[tuple[bytes, bytes]], body: bytes, store: bool = True
+             ) -> CachedAnswer:
+        """The answer computed at `generation`; kept for later callers when `store` and the
+        catalog did not change while it was computed."""
+        answer = CachedAnswer(status, headers, body, time.monotonic(), generation)
+        if store and generation == self.generation():
+            self._entries[key] = answer
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+        return answer
 
     def invalidate(self) -> None:
-        self._local_generation += 1
+        self._mutations += 1
         self._entries.clear()
 
 
@@ -169,18 +181,17 @@ class CachingGraphQL:
         answer = cache.get(key)
         if answer is None and key in self._inflight:
             answer = await asyncio.shield(self._inflight[key])
+        cache.count(hit=answer is not None)
         if answer is not None:
-            cache.hits += 1
             await _replay(answer, send, age=time.monotonic() - answer.stored_at)
             return
-        cache.misses += 1
         await self._execute(cache, key, scope, receive, send)
 
     async def _execute(self, cache: ResponseCache, key: str, scope: Scope, receive: Receive,
                        send: Send) -> None:
         future: asyncio.Future[CachedAnswer | None] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
-        generation = cache.current_generation()
+        generation = cache.generation()
         status, headers, chunks = 200, [], []
         out = _with_header(send, b"miss")
 
@@ -197,10 +208,9 @@ class CachingGraphQL:
         try:
             await self.app(scope, receive, capture)
             body = b"".join(chunks)
-            if status == 200:
-                answer = CachedAnswer(status, headers, body, time.monotonic(), generation)
-                if _cacheable(status, body):
-                    cache.put(key, answer)
+            if status == 200:  # shared with callers waiting on it; kept only when clean
+                answer = cache.keep(key, generation, status, headers, body,
+                                    store=_cacheable(status, body))
         finally:
             if self._inflight.get(key) is future:
                 del self._inflight[key]

@@ -4,7 +4,6 @@ the same question, so both share resolvers, rules and audit."""
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLUnionType
@@ -13,7 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from graphql_api.context import new_context
-from graphql_api.response_cache import LIVE_FIELDS, CachedAnswer, ResponseCache
+from graphql_api.response_cache import LIVE_FIELDS, ResponseCache
 from graphql_api.schema import schema
 
 V1 = "/api/v1/disaster-recovery"
@@ -59,15 +58,14 @@ async def run_field(request: Request, op: str, field: str, variables: dict[str, 
         key = json.dumps(["rest", request.state.principal.role, document, variables or {}],
                          sort_keys=True)
         answer = cache.get(key)
+        cache.count(hit=answer is not None)
         if answer is not None:
-            cache.hits += 1
             return Response(answer.body, media_type="application/json",
                             headers={"x-dr-cache": "hit"})
-        cache.misses += 1
-    generation = cache.current_generation()
+    generation = cache.generation()
     response = await _execute(request, op, field, document, variables)
     if key is not None and response.status_code == 200:
-        cache.put(key, CachedAnswer(200, [], bytes(response.body), time.monotonic(), generation))
+        cache.keep(key, generation, 200, [], bytes(response.body))
     if op == "mutation":
         cache.invalidate()
     response.headers["x-dr-cache"] = "miss" if key is not None else "bypass"

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
 
@@ -24,6 +25,15 @@ from dr_assets.core.stream import BackupDecoder
 
 SPOOL_HEADROOM = 256 << 20  # free space left over after the spool file, at least
 STREAMED = "stream"
+
+
+def decoded(store: Store, manifest: BackupManifest, data_key: bytes) -> Iterator[bytes]:
+    """The backup's pg_dump archive, read from `store`, authenticated chunk by chunk,
+    decrypted and inflated; raises IntegrityError on a bad copy."""
+    decoder = BackupDecoder(data_key, store.describe(manifest.object_key))
+    for block in iter_stored(store, manifest):
+        yield from decoder.write(block)
+    yield from decoder.finish()
 
 
 def loaded_with(jobs: int) -> str:
@@ -62,12 +72,8 @@ def _spool_and_restore(args: list[str], env: dict[str, str], store: Store,
     fd, name = tempfile.mkstemp(prefix=f".{manifest.backup_id}.", suffix=".dump", dir=directory)
     spool = Path(name)  # mkstemp: mode 0600, a fresh name; removed whatever happens
     try:
-        decoder = BackupDecoder(data_key, store.describe(manifest.object_key))
         with os.fdopen(fd, "wb") as out:
-            for block in iter_stored(store, manifest):
-                for raw in decoder.write(block):
-                    out.write(raw)
-            for raw in decoder.finish():
+            for raw in decoded(store, manifest, data_key):
                 out.write(raw)
         proc = subprocess.run([*args, "--jobs", str(jobs), str(spool)], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
@@ -101,13 +107,9 @@ def stream_into_pg_restore(
     reader = threading.Thread(target=lambda: errors.append(proc.stderr.read()),  # type: ignore[union-attr]
                               daemon=True)
     reader.start()
-    decoder = BackupDecoder(data_key, store.describe(manifest.object_key))
     broken = False
     try:
-        for block in iter_stored(store, manifest):
-            for raw in decoder.write(block):
-                proc.stdin.write(raw)
-        for raw in decoder.finish():
+        for raw in decoded(store, manifest, data_key):
             proc.stdin.write(raw)
     except BrokenPipeError:
         broken = True

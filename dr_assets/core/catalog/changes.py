@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import select
 import threading
-from collections.abc import Callable
 
 import psycopg2
 
@@ -26,11 +25,9 @@ from dr_assets.core.pgtools import ConnInfo, connect
 
 
 class ChangeFeed:
-    def __init__(self, info: ConnInfo, retry_seconds: float = 1.0,
-                 on_change: Callable[[], None] | None = None) -> None:
+    def __init__(self, info: ConnInfo, retry_seconds: float = 1.0) -> None:
         self.info = info
         self.retry_seconds = retry_seconds
-        self.on_change = on_change
         self.generation = 0
         self.connected = False
         self.notifications = 0
@@ -56,8 +53,6 @@ class ChangeFeed:
 
     def _bump(self) -> None:
         self.generation += 1  # only this thread writes it; readers compare for equality
-        if self.on_change is not None:
-            self.on_change()
 
     def _run(self) -> None:
         while not self._stop.is_set():
