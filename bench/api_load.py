@@ -52,11 +52,12 @@ sys.path.insert(0, str(ROOT))
 
 from pgserver import Server  # noqa: E402
 
-from dr_assets.core.audit import GENESIS, AuditEntry, entry_hash  # noqa: E402
+from dr_assets.core.access.audit_chain import GENESIS, AuditEntry, entry_hash  # noqa: E402
+from dr_assets.core.access.tokens import mint_token  # noqa: E402
 from dr_assets.core.catalog import Catalog  # noqa: E402
 from dr_assets.core.catalog.schema import MIGRATIONS  # noqa: E402
-from dr_assets.core.keys import generate_key_file  # noqa: E402
-from dr_assets.core.manifest import (  # noqa: E402
+from dr_assets.core.format.keys import generate_key_file  # noqa: E402
+from dr_assets.core.format.manifest import (  # noqa: E402
     BackupManifest,
     DestinationResult,
     EncryptionInfo,
@@ -64,7 +65,6 @@ from dr_assets.core.manifest import (  # noqa: E402
     object_key,
 )
 from dr_assets.core.policy import load_config  # noqa: E402
-from dr_assets.core.tokens import mint_token  # noqa: E402
 
 CATALOG_DB = "dr_bench_api"
 SEED = 20261126

@@ -20,7 +20,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
-from dr_assets.core.tokens import AuthError
+from dr_assets.core.access.tokens import AuthError
 from graphql_api.auth import principal_from
 from graphql_api.context import Context, new_context
 from graphql_api.metrics import metrics_text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import HTTPConnection
 
-from dr_assets.core.tokens import ANONYMOUS, AuthError, Principal, TokenVerifier
+from dr_assets.core.access.tokens import ANONYMOUS, AuthError, Principal, TokenVerifier
 
 
 def principal_from(conn: HTTPConnection, verifier: TokenVerifier) -> Principal:

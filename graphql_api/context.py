@@ -10,9 +10,9 @@ from typing import Any
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info as StrawberryInfo
 
+from dr_assets.core.access.tokens import Principal
 from dr_assets.core.catalog import Catalog
 from dr_assets.core.policy import DRConfig
-from dr_assets.core.tokens import Principal
 from graphql_api.state import ApiState
 
 

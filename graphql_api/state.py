@@ -7,10 +7,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from dr_assets.core.access.tokens import TokenVerifier
 from dr_assets.core.catalog.changes import ChangeFeed
+from dr_assets.core.health.estate import EstateStatus, estate_status
 from dr_assets.core.runtime import DRRuntime
-from dr_assets.core.status import EstateStatus, estate_status
-from dr_assets.core.tokens import TokenVerifier
 from graphql_api.launcher import DagsterLauncher
 from graphql_api.response_cache import ResponseCache
 

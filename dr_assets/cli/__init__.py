@@ -27,9 +27,9 @@ from dr_assets.cli.operations import (
     cmd_token,
 )
 from dr_assets.cli.report import cmd_report
+from dr_assets.core.access.tokens import ROLES
 from dr_assets.core.compliance import FORMATS
 from dr_assets.core.errors import DRError
-from dr_assets.core.tokens import ROLES
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,16 +8,16 @@ import sys
 from typing import Any
 
 from dr_assets.cli.output import emit, human, progress_printer
-from dr_assets.core.backup import run_backup
-from dr_assets.core.copies import find_manifest, newest_at_or_before, scan_stores
+from dr_assets.core.backup.take import run_backup
+from dr_assets.core.copies.locate import find_manifest, newest_at_or_before, scan_stores
+from dr_assets.core.copies.sync import sync_catalog
+from dr_assets.core.copies.verify import verify_backup
 from dr_assets.core.errors import DRError
-from dr_assets.core.manifest import BackupManifest, parse_time
-from dr_assets.core.pgtools import ConnInfo
-from dr_assets.core.replace import rollback
-from dr_assets.core.restore import restore_backup, restore_in_place, target_server
+from dr_assets.core.format.manifest import BackupManifest, parse_time
+from dr_assets.core.pg.tools import ConnInfo
+from dr_assets.core.restore.in_place import rollback
+from dr_assets.core.restore.restore import restore_backup, restore_in_place, target_server
 from dr_assets.core.runtime import DRRuntime
-from dr_assets.core.sync import sync_catalog
-from dr_assets.core.verify import verify_backup
 
 
 def cmd_backup(args: argparse.Namespace) -> int:

@@ -6,14 +6,14 @@ import argparse
 from pathlib import Path
 
 from dr_assets.cli.output import emit, human
-from dr_assets.core.drill import run_drill
+from dr_assets.core.access.tokens import AuthError, load_jwt_secret, mint_token
+from dr_assets.core.drills.drill import run_drill
 from dr_assets.core.errors import DRError
-from dr_assets.core.keys import generate_key_file
-from dr_assets.core.pgtools import ConnInfo
-from dr_assets.core.prune import apply_retention
+from dr_assets.core.format.keys import generate_key_file
+from dr_assets.core.health.estate import estate_status
+from dr_assets.core.pg.tools import ConnInfo
+from dr_assets.core.retention.apply import apply_retention
 from dr_assets.core.runtime import DRRuntime
-from dr_assets.core.status import estate_status
-from dr_assets.core.tokens import AuthError, load_jwt_secret, mint_token
 
 
 def cmd_key_generate(args: argparse.Namespace) -> int:

@@ -1,1 +1,14 @@
-"""The DR engine: plain Python over plain data, no Dagster or GraphQL imports."""
+"""The DR engine: plain Python over plain data, no Dagster, GraphQL or CLI imports.
+
+Rooms by domain, on floors; a module imports only from its own floor or below (checked by
+tests/core/test_rooms.py):
+
+    0  errors, names, statuses          exceptions, identifiers, status words
+    1  policy, runs, format/, pg/,      dr.toml, the run contract, the byte format,
+       stores/, access/                 PostgreSQL tools, storage, tokens + audit chain
+    2  catalog/                         the SQL index and its typed rows
+    3  copies/                          stored copies: find, verify, publish, sync
+    4  backup/, restore/, drills/,      the operations, health and compliance evidence
+       retention/, health/, compliance/
+    5  runtime                          wires a config to its keyring, stores and catalog
+"""

@@ -31,7 +31,7 @@ class AppPolicy:
 
     @property
     def database_name(self) -> str:
-        from dr_assets.core.pgtools import ConnInfo
+        from dr_assets.core.pg.tools import ConnInfo
 
         return ConnInfo.parse(self.database_url).dbname
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from dr_assets.core.catalog import Catalog
-from dr_assets.core.keys import Keyring, load_keyring
+from dr_assets.core.format.keys import Keyring, load_keyring
 from dr_assets.core.policy import DRConfig, load_config
 from dr_assets.core.stores import open_stores
 from dr_assets.core.stores.base import Store

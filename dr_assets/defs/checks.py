@@ -8,10 +8,10 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from dr_assets.core.copies import find_manifest
+from dr_assets.core.copies.locate import find_manifest
+from dr_assets.core.copies.verify import verify_backup
+from dr_assets.core.health.estate import estate_status
 from dr_assets.core.policy import AppPolicy
-from dr_assets.core.status import estate_status
-from dr_assets.core.verify import verify_backup
 from dr_assets.defs.keys import CHECKSUM_VERIFIED, RPO_FRESH, backup_key
 from dr_assets.defs.resources import DRResource
 

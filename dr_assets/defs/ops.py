@@ -5,16 +5,16 @@ from typing import Literal
 
 import dagster as dg
 
-from dr_assets.core.copies import find_manifest
-from dr_assets.core.prune import apply_retention
-from dr_assets.core.restore import (
+from dr_assets.core.copies.locate import find_manifest
+from dr_assets.core.copies.sync import sync_catalog
+from dr_assets.core.restore.restore import (
     MODE_NEW,
     MODE_REPLACE,
     restore_backup,
     restore_in_place,
     target_server,
 )
-from dr_assets.core.sync import sync_catalog
+from dr_assets.core.retention.apply import apply_retention
 from dr_assets.defs.keys import kind_tags
 from dr_assets.defs.resources import DRResource
 

@@ -3,8 +3,8 @@
 
 import dagster as dg
 
-from dr_assets.core.alerting import evaluate, open_run_failure, reconcile
-from dr_assets.core.status import estate_status
+from dr_assets.core.health.alerting import evaluate, open_run_failure, reconcile
+from dr_assets.core.health.estate import estate_status
 from dr_assets.defs.keys import TAG_APP, TAG_KIND
 from dr_assets.defs.resources import DRResource
 

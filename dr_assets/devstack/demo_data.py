@@ -15,7 +15,7 @@ import psycopg2.errors
 from psycopg2 import sql
 
 from dr_assets.core.names import check_database_name
-from dr_assets.core.pgtools import ConnInfo, connection, database_exists, user_tables
+from dr_assets.core.pg.tools import ConnInfo, connection, database_exists, user_tables
 
 LOADING_SUFFIX = "__loading"
 

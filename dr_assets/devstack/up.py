@@ -23,14 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from dr_assets.core.backup import run_backup
+from dr_assets.core.access.tokens import load_jwt_secret, mint_token
+from dr_assets.core.backup.take import run_backup
 from dr_assets.core.errors import DRError, MasterKeyError, StoreError
-from dr_assets.core.keys import generate_key_file, read_key_file
-from dr_assets.core.manifest import COPY_OK, VALID_STATUSES, object_key
-from dr_assets.core.pgtools import ConnInfo, connection, database_exists
+from dr_assets.core.format.keys import generate_key_file, read_key_file
+from dr_assets.core.format.manifest import COPY_OK, VALID_STATUSES, object_key
+from dr_assets.core.pg.tools import ConnInfo, connection, database_exists
 from dr_assets.core.policy import DestinationConfig, DRConfig, load_config
 from dr_assets.core.runtime import DRRuntime
-from dr_assets.core.tokens import load_jwt_secret, mint_token
 from dr_assets.devstack import dagster_runs, seaweed
 from dr_assets.devstack.dagster_stack import (
     LOCATION,

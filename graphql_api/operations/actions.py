@@ -9,8 +9,8 @@ from typing import Any
 
 from dr_assets.core.errors import InvalidName
 from dr_assets.core.names import check_app_name
-from dr_assets.core.prune import build_plan
-from dr_assets.core.restore_request import RestoreRefusal, check_restore_request
+from dr_assets.core.restore.requests import RestoreRefusal, check_restore_request
+from dr_assets.core.retention.apply import build_plan
 from dr_assets.defs.keys import run_tags
 from dr_assets.defs.partitions import backup_partitions
 from graphql_api.context import Context

@@ -7,7 +7,7 @@ from datetime import timedelta
 import strawberry
 
 from dr_assets.core.errors import DRError, StoreError
-from dr_assets.core.timeline import backup_timeline
+from dr_assets.core.health.timeline import backup_timeline
 from graphql_api.context import Context, Info
 from graphql_api.status.types import (
     AppBackupTimeline,

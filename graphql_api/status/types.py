@@ -7,9 +7,9 @@ from typing import Any
 
 import strawberry
 
-from dr_assets.core.health import AppHealth
+from dr_assets.core.health.scores import AppHealth
+from dr_assets.core.health.timeline import AppTimeline
 from dr_assets.core.policy import AppPolicy
-from dr_assets.core.timeline import AppTimeline
 from graphql_api.scalars import BigInt
 
 

@@ -15,7 +15,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from dr_assets.core.errors import CatalogError, ReportError
-from dr_assets.core.timeline import backup_timeline
+from dr_assets.core.health.timeline import backup_timeline
 from graphql_api.state import ApiState
 from graphql_api.status_page.timeline_svg import render_timeline_svg
 

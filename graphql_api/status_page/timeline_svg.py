@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
-from dr_assets.core.timeline import AppTimeline
+from dr_assets.core.health.timeline import AppTimeline
 
 WIDTH = 1000
 LABEL_W = 190

@@ -9,8 +9,8 @@ import time
 import jwt
 
 from dr_assets.core.policy import load_config
-from tests.api.helpers import gql
-from tests.stack import JWT_SECRET, Stack
+from tests.support.api import gql
+from tests.support.stack import JWT_SECRET, Stack
 
 
 def _claims(stack: Stack, **over: object) -> dict[str, object]:
@@ -23,7 +23,7 @@ def _claims(stack: Stack, **over: object) -> dict[str, object]:
 
 
 def _audit_count(stack: Stack) -> int:
-    from tests.conftest import run_sql
+    from tests.support.pg import run_sql
 
     return int(run_sql(stack.catalog_db, "SELECT count(*) FROM dr.audit_log")[0][0])  # type: ignore[arg-type]
 
@@ -61,7 +61,7 @@ def test_bad_tokens_are_refused_with_401(stack: Stack) -> None:
         assert resp.json()["errors"][0]["message"], name
     # Every refusal is in the audit log, and no secret or token text is.
     assert _audit_count(stack) == before + len(bad)
-    from tests.conftest import run_sql
+    from tests.support.pg import run_sql
 
     rows = run_sql(stack.catalog_db, "SELECT arguments::text, detail FROM dr.audit_log")
     assert not any(JWT_SECRET in str(r) for r in rows)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dr_assets.core.compliance import ReportPeriod, build_report
 from dr_assets.core.runtime import DRRuntime
-from tests.api.helpers import data, gql
-from tests.stack import Stack
+from tests.support.api import data, gql
+from tests.support.stack import Stack
 
 QUERY = """query($from: Date!, $to: Date!) { complianceReport(from: $from, to: $to) {
     periodFrom periodTo windowsTotal windowsCovered windowsMissed rpoCoveragePct

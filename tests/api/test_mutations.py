@@ -7,9 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.api.helpers import data, wait_run
-from tests.conftest import db_exists, drop_db, run_sql
-from tests.stack import Stack
+from tests.support.api import data, wait_run
+from tests.support.pg import db_exists, drop_db, run_sql
+from tests.support.stack import Stack
 
 CREATE = """mutation($app: String!) { createBackup(app: $app) { __typename
   ... on RunLaunched { runId job } ... on UnknownApp { message } ... on NotAllowed { message }

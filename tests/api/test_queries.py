@@ -7,12 +7,12 @@ from typing import Any
 
 import httpx
 
-from dr_assets.core.backup import run_backup
+from dr_assets.core.backup.take import run_backup
+from dr_assets.core.copies.verify import verify_backup
 from dr_assets.core.runtime import DRRuntime
-from dr_assets.core.verify import verify_backup
 from graphql_api.export_schema import SDL_PATH, sdl
-from tests.api.helpers import data, gql
-from tests.stack import Stack
+from tests.support.api import data, gql
+from tests.support.stack import Stack
 
 
 def _seed(stack: Stack, n: int) -> list[str]:

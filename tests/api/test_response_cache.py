@@ -16,7 +16,7 @@ import pytest
 
 from dr_assets.core.runtime import DRRuntime
 from graphql_api.response_cache import request_key
-from tests.stack import Stack, start_api
+from tests.support.stack import Stack, start_api
 
 LONG_TTL = 60  # answers would live a minute: only the change feed can explain a fresh one
 

@@ -12,13 +12,13 @@ from typing import Any
 
 import httpx
 
-from dr_assets.core.backup import run_backup
-from dr_assets.core.drill import run_drill
+from dr_assets.core.backup.take import run_backup
+from dr_assets.core.copies.verify import verify_backup
+from dr_assets.core.drills.drill import run_drill
 from dr_assets.core.runtime import DRRuntime
-from dr_assets.core.verify import verify_backup
-from tests.api.helpers import data
-from tests.browser import Browser
-from tests.stack import Stack, free_port
+from tests.support.api import data
+from tests.support.browser import Browser
+from tests.support.stack import Stack, free_port
 
 QUERY = """{ globalStatus { healthScore status appsTotal appsMeetingRpo appsMeetingRto
     storageBytes backups24h { succeeded failed } activeAlerts }

@@ -12,8 +12,8 @@ from dr_assets.definitions import build_definitions
 from dr_assets.defs.compliance import compliance_report_asset
 from dr_assets.defs.keys import COMPLIANCE_REPORT_KEY
 from dr_assets.defs.resources import DRResource
-from tests.compliance_month import EXPECTED_SUMMARY, seed_october, two_apps
-from tests.conftest import DREnv
+from tests.support.compliance_month import EXPECTED_SUMMARY, seed_october, two_apps
+from tests.support.env import DREnv
 
 OCTOBER = ReportPeriod.parse("2026-10-01", "2026-10-31")
 

@@ -12,13 +12,14 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from dr_assets.core.manifest import manifest_key, object_key
+from dr_assets.core.format.manifest import manifest_key, object_key
 from dr_assets.definitions import build_definitions
 from dr_assets.defs import assets, checks
 from dr_assets.defs.keys import run_tags
 from dr_assets.defs.resources import DRResource
 from dr_assets.defs.sensors import alert_sensor, run_failure_alert_sensor
-from tests.conftest import DREnv, load_pagila, run_sql
+from tests.support.env import DREnv
+from tests.support.pg import load_pagila, run_sql
 
 PARTITION = "2026-11-25-00:00"
 

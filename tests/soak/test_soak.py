@@ -14,13 +14,13 @@ from pathlib import Path
 
 import httpx
 
-from dr_assets.core.backup import run_backup
+from dr_assets.core.backup.take import run_backup
+from dr_assets.core.copies.sync import sync_catalog
+from dr_assets.core.copies.verify import verify_backup
 from dr_assets.core.runtime import DRRuntime
-from dr_assets.core.sync import sync_catalog
-from dr_assets.core.verify import verify_backup
-from tests.conftest import DREnv
-from tests.faults import fill
-from tests.stack import Stack
+from tests.support.env import DREnv
+from tests.support.faults import fill
+from tests.support.stack import Stack
 
 SECONDS = float(os.environ.get("DR_SOAK_SECONDS", "60"))
 

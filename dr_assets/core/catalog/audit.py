@@ -7,7 +7,14 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from dr_assets.core.audit import GENESIS, AuditEntry, ChainReport, entry_hash, scrub, verify_chain
+from dr_assets.core.access.audit_chain import (
+    GENESIS,
+    AuditEntry,
+    ChainReport,
+    entry_hash,
+    scrub,
+    verify_chain,
+)
 from dr_assets.core.catalog.connection import CatalogConnection, lock_key
 
 

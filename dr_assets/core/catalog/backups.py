@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from dr_assets.core.catalog.connection import CatalogConnection
-from dr_assets.core.manifest import (
+from dr_assets.core.format.manifest import (
     COPY_OK,
     DELETED,
     FAILED,

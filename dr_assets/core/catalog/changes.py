@@ -21,7 +21,7 @@ import psycopg2
 
 from dr_assets.core.catalog.schema import CHANGE_CHANNEL
 from dr_assets.core.errors import ToolError
-from dr_assets.core.pgtools import ConnInfo, connect
+from dr_assets.core.pg.tools import ConnInfo, connect
 
 
 class ChangeFeed:

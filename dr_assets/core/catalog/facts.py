@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from dr_assets.core.catalog.connection import CatalogConnection
-from dr_assets.core.health import (
+from dr_assets.core.catalog.rows import (
     INTEGRITY_NEWEST_FAILED,
     INTEGRITY_OK,
     INTEGRITY_OLDER_FAILED,

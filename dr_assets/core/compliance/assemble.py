@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from dr_assets.core.audit import ChainReport
+from dr_assets.core.access.audit_chain import ChainReport
 from dr_assets.core.catalog import Catalog
 from dr_assets.core.compliance.period import ReportPeriod
 from dr_assets.core.compliance.report import (

@@ -1,0 +1,262 @@
+"""Take one backup: pg_dump in a snapshot, streamed through zstd, AES-256-GCM and
+SHA-256 into every destination at once, with per-table row counts from the same snapshot.
+
+A backup becomes visible only when its manifest is written after its object; a failure
+before that leaves no manifest, no object and a catalog row marked failed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import IO, Any, cast
+
+import psycopg2
+import psycopg2.extensions
+
+from dr_assets.core.catalog import Catalog
+from dr_assets.core.copies.publish import publish_manifest
+from dr_assets.core.errors import BackupError, DRError
+from dr_assets.core.format.keys import Keyring
+from dr_assets.core.format.manifest import (
+    COPY_FAILED,
+    COPY_OK,
+    BackupManifest,
+    DestinationResult,
+    EncryptionInfo,
+    iso,
+    object_key,
+)
+from dr_assets.core.format.stream import BackupEncoder
+from dr_assets.core.names import new_backup_id
+from dr_assets.core.pg.tools import (
+    ConnInfo,
+    connect,
+    count_rows,
+    find_tool,
+    last_lines,
+    tool_version,
+)
+from dr_assets.core.policy import DRConfig
+from dr_assets.core.stores.base import Store
+from dr_assets.core.stores.mirrored import MirroredWriter
+
+READ_BLOCK = 1 << 20
+Progress = Callable[[int, int, float], None]
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    manifest: BackupManifest
+    duration_seconds: float
+
+    @property
+    def backup_id(self) -> str:
+        return self.manifest.backup_id
+
+    @property
+    def status(self) -> str:
+        return self.manifest.status
+
+    def to_dict(self) -> dict[str, Any]:
+        m = self.manifest
+        return {
+            "backup_id": m.backup_id,
+            "app": m.app,
+            "status": m.status,
+            "started_at": m.started_at,
+            "finished_at": m.finished_at,
+            "duration_seconds": round(self.duration_seconds, 3),
+            "raw_bytes": m.raw_bytes,
+            "stored_bytes": m.stored_bytes,
+            "sha256": m.sha256,
+            "key_id": m.encryption.key_id,
+            "row_counts": m.row_counts,
+            "destinations": {n: d.__dict__ for n, d in m.destinations.items()},
+            "dagster_run_id": m.dagster_run_id,
+            "dagster_partition": m.dagster_partition,
+        }
+
+
+@dataclass
+class _Snapshot:
+    """A REPEATABLE READ transaction whose snapshot pg_dump imports and we count rows in."""
+
+    conn: psycopg2.extensions.connection
+    snapshot_id: str
+    server_version: str
+    counts: dict[str, int] = field(default_factory=dict)
+    error: BaseException | None = None
+
+    @classmethod
+    def open(cls, info: ConnInfo) -> _Snapshot:
+        conn = connect(info, autocommit=False)
+        conn.set_session(isolation_level="REPEATABLE READ", readonly=True)
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_export_snapshot(), current_setting('server_version')")
+            row = cur.fetchone()
+        assert row is not None
+        return cls(conn=conn, snapshot_id=row[0], server_version=row[1])
+
+    def count_in_background(self) -> threading.Thread:
+        def work() -> None:
+            try:
+                self.counts = count_rows(self.conn)
+            except BaseException as exc:
+                self.error = exc
+
+        thread = threading.Thread(target=work, name="row-counts", daemon=True)
+        thread.start()
+        return thread
+
+    def close(self) -> None:
+        """End the snapshot; a connection the server already cut is fine to lose."""
+        with contextlib.suppress(psycopg2.Error):
+            self.conn.rollback()
+        with contextlib.suppress(psycopg2.Error):
+            self.conn.close()
+
+
+def _drain_stderr(stream: IO[bytes], sink: list[bytes]) -> threading.Thread:
+    def work() -> None:
+        sink.append(stream.read())
+
+    t = threading.Thread(target=work, daemon=True)
+    t.start()
+    return t
+
+
+def run_backup(
+    config: DRConfig,
+    app: str,
+    *,
+    keyring: Keyring,
+    stores: list[Store],
+    catalog: Catalog,
+    run_id: str | None = None,
+    partition: str | None = None,
+    progress: Progress | None = None,
+) -> BackupResult:
+    policy = config.app(app)
+    info = ConnInfo.parse(policy.database_url)
+    with catalog.app_lock(app, "backup"):
+        started = datetime.now(UTC)
+        backup_id = new_backup_id(app, started)
+        catalog.begin_backup(backup_id, app, started, run_id, partition)
+        try:
+            return _take(config, app, backup_id, started, info, keyring, stores, catalog,
+                         run_id, partition, progress)
+        except BaseException as exc:
+            message = str(exc) if isinstance(exc, DRError) else f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, KeyboardInterrupt):
+                message = "interrupted"
+            catalog.fail_backup(backup_id, message, datetime.now(UTC))
+            if isinstance(exc, DRError):
+                raise
+            if isinstance(exc, Exception):
+                raise BackupError(f"backup {backup_id} of {app} failed: {message}") from exc
+            raise
+
+
+def _take(
+    config: DRConfig, app: str, backup_id: str, started: datetime, info: ConnInfo,
+    keyring: Keyring, stores: list[Store], catalog: Catalog, run_id: str | None,
+    partition: str | None, progress: Progress | None,
+) -> BackupResult:
+    t0 = time.monotonic()
+    snapshot = _Snapshot.open(info)
+    major = int(snapshot.server_version.split(".")[0].split()[0])
+    pg_dump = find_tool("pg_dump", major)
+    data_key = os.urandom(32)
+    master = keyring.current
+    encoder = BackupEncoder(data_key, config.encryption.chunk_size, config.zstd_level)
+    okey = object_key(backup_id)
+    writer = MirroredWriter.open(stores, okey)
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        if not writer.healthy:
+            raise BackupError(f"backup {backup_id} of {app}: no destination accepted it: "
+                              + "; ".join(writer.errors.values()))
+        proc = subprocess.Popen(
+            [pg_dump, *info.tool_args(), "-Fc", "-Z0", f"--snapshot={snapshot.snapshot_id}",
+             "--no-password", "-d", info.dbname],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=info.tool_env(),
+        )
+        assert proc.stdout is not None and proc.stderr is not None
+        err_sink: list[bytes] = []
+        err_thread = _drain_stderr(proc.stderr, err_sink)
+        counter = snapshot.count_in_background()
+        last_report = 0.0
+        dump_out = cast(io.BufferedReader, proc.stdout)
+        while block := dump_out.read1(READ_BLOCK):
+            for piece in encoder.write(block):
+                writer.write(piece)
+            if not writer.healthy:
+                raise BackupError(f"backup {backup_id} of {app}: every destination failed: "
+                                  + "; ".join(writer.errors.values()))
+            if progress and time.monotonic() - last_report > 0.5:
+                last_report = time.monotonic()
+                progress(encoder.raw_bytes, encoder.stored_bytes, last_report - t0)
+        code = proc.wait()
+        err_thread.join()
+        if code != 0:
+            stderr = err_sink[0].decode(errors="replace") if err_sink else ""
+            raise BackupError(f"pg_dump of {app} ({info.safe_url}) failed with exit {code}: "
+                              f"{last_lines(stderr)}")
+        for piece in encoder.finish():
+            writer.write(piece)
+        counter.join()
+        if snapshot.error is not None:
+            raise BackupError(f"counting rows of {app} in the dump's snapshot failed: "
+                              f"{snapshot.error}")
+        writer.commit()
+        if not writer.healthy:
+            raise BackupError(f"backup {backup_id} of {app}: every destination failed: "
+                              + "; ".join(writer.errors.values()))
+        if progress:
+            progress(encoder.raw_bytes, encoder.stored_bytes, time.monotonic() - t0)
+    except BaseException:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        writer.abort()
+        snapshot.close()
+        raise
+    snapshot.close()
+
+    finished = datetime.now(UTC)
+    destinations: dict[str, DestinationResult] = {}
+    for store in stores:
+        if store in writer.healthy:
+            destinations[store.name] = DestinationResult(
+                status=COPY_OK, stored_bytes=encoder.stored_bytes, uploaded_at=iso(finished),
+                location=store.describe(okey),
+            )
+        else:
+            destinations[store.name] = DestinationResult(
+                status=COPY_FAILED, error=writer.errors.get(store.name, "unknown error"),
+                location=store.describe(okey),
+            )
+    manifest = BackupManifest(
+        app=app, backup_id=backup_id, started_at=iso(started), finished_at=iso(finished),
+        source_database=info.dbname, source_host=f"{info.host}:{info.port}",
+        server_version=snapshot.server_version, pg_dump_version=tool_version(pg_dump),
+        encryption=EncryptionInfo(
+            key_id=master.key_id, wrapped_key=master.wrap(data_key, backup_id),
+            chunk_size=config.encryption.chunk_size,
+        ),
+        raw_bytes=encoder.raw_bytes, stored_bytes=encoder.stored_bytes, sha256=encoder.sha256,
+        row_counts=snapshot.counts, destinations=destinations,
+        dagster_run_id=run_id, dagster_partition=partition,
+        compression={"algorithm": "zstd", "level": config.zstd_level},
+    )
+    manifest = publish_manifest(manifest, stores)
+    catalog.record_manifest(manifest)
+    return BackupResult(manifest=manifest, duration_seconds=time.monotonic() - t0)

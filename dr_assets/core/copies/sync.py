@@ -1,0 +1,142 @@
+"""Reconcile the stores with each other and the catalog with the stores.
+
+For every manifest found in any store: copy the backup to the destinations that lack a
+good copy (verifying the SHA-256 on the way), rewrite the manifests with the new copy
+states, and upsert the catalog row. Catalog rows whose backup no longer exists anywhere
+are marked deleted; backups stuck in `running` are marked failed; leftovers of
+interrupted uploads are removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from dr_assets.core.catalog import Catalog
+from dr_assets.core.copies.locate import candidate_stores, check_copy, scan_stores
+from dr_assets.core.copies.publish import publish_manifest
+from dr_assets.core.errors import DRError, IntegrityError
+from dr_assets.core.format.manifest import (
+    COPY_FAILED,
+    COPY_OK,
+    VALID_STATUSES,
+    BackupManifest,
+    DestinationResult,
+    iso,
+    object_key,
+)
+from dr_assets.core.stores.base import Store
+
+STALE_SECONDS = 6 * 3600
+
+
+@dataclass
+class SyncReport:
+    backups_found: int = 0
+    catalog_upserts: int = 0
+    copies_repaired: list[str] = field(default_factory=list)
+    repair_failures: list[str] = field(default_factory=list)
+    marked_deleted: list[str] = field(default_factory=list)
+    marked_failed: list[str] = field(default_factory=list)
+    partials_removed: int = 0
+    unreadable: list[str] = field(default_factory=list)
+    unreachable_stores: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+def _copy_between(src: Store, dst: Store, manifest: BackupManifest) -> None:
+    """Stream src's copy into dst, refusing to commit unless the SHA-256 matches."""
+    key = object_key(manifest.backup_id)
+    writer = dst.open_writer(key)
+    sha = hashlib.sha256()
+    try:
+        for block in src.iter_object(key):
+            sha.update(block)
+            writer.write(block)
+        if sha.hexdigest() != manifest.sha256:
+            raise IntegrityError(f"{src.describe(key)} changed while copying (checksum mismatch)")
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+
+
+def repair_copies(manifest: BackupManifest, stores: list[Store],
+                  report: SyncReport | None = None) -> BackupManifest:
+    """Give every configured destination a verified copy, if one good copy exists."""
+    good: Store | None = None
+    for store in candidate_stores(manifest, stores):
+        if check_copy(store, manifest).ok:
+            good = store
+            break
+    if good is None:
+        return manifest
+    changed = False
+    for store in stores:
+        current = manifest.destinations.get(store.name)
+        if current is not None and current.status == COPY_OK and store.size(
+            object_key(manifest.backup_id)
+        ) == manifest.stored_bytes:
+            continue
+        if store is good:
+            continue
+        try:
+            _copy_between(good, store, manifest)
+            verified = check_copy(store, manifest)
+            if not verified.ok:
+                raise IntegrityError(verified.error or "copy failed verification")
+        except DRError as exc:
+            if report is not None:
+                report.repair_failures.append(f"{manifest.backup_id} -> {store.name}: {exc}")
+            if current is None:
+                manifest = manifest.with_destination(
+                    store.name, DestinationResult(status=COPY_FAILED, error=str(exc)))
+                changed = True
+            continue
+        manifest = manifest.with_destination(
+            store.name,
+            DestinationResult(status=COPY_OK, stored_bytes=manifest.stored_bytes,
+                              uploaded_at=iso(datetime.now(UTC)),
+                              location=store.describe(object_key(manifest.backup_id))),
+        )
+        changed = True
+        if report is not None:
+            report.copies_repaired.append(f"{manifest.backup_id} -> {store.name}")
+    if changed:
+        manifest = publish_manifest(manifest, stores)
+    return manifest
+
+
+def sync_catalog(stores: list[Store], catalog: Catalog, repair: bool = True) -> SyncReport:
+    report = SyncReport()
+
+    def clean(store: Store) -> None:
+        report.partials_removed += store.cleanup_partials(older_than_seconds=3600)
+
+    scan = scan_stores(stores, before_listing=clean)
+    found = scan.manifests
+    report.unreadable += scan.unreadable
+    report.unreachable_stores += scan.unreachable
+    report.backups_found = len(found)
+    for backup_id in sorted(found):
+        manifest = found[backup_id]
+        if repair:
+            try:
+                manifest = repair_copies(manifest, stores, report)
+            except DRError as exc:
+                report.repair_failures.append(f"{backup_id}: {exc}")
+        catalog.record_manifest(manifest)
+        report.catalog_upserts += 1
+    if not report.unreachable_stores:
+        for row in catalog.list_backups(statuses=list(VALID_STATUSES)):
+            if row.backup_id not in found:
+                catalog.mark_deleted(row.backup_id, "no longer present in any store")
+                report.marked_deleted.append(row.backup_id)
+    for backup_id in catalog.stale_running(STALE_SECONDS):
+        if backup_id not in found:
+            catalog.fail_backup(backup_id, "interrupted: never completed", datetime.now(UTC))
+            report.marked_failed.append(backup_id)
+    return report

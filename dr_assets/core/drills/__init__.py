@@ -1,0 +1,4 @@
+"""Restore drills: prove the newest verified backup restores within the RTO.
+
+May import: restore, copies and the floors below.
+"""

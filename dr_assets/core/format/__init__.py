@@ -1,0 +1,5 @@
+"""The stored byte format, a contract that outlives code versions: the chunked zstd +
+AES-256-GCM stream, the versioned manifest, master keys and wrapped data keys.
+
+May import: errors, names, policy.
+"""

@@ -1,0 +1,165 @@
+"""Alert conditions (pure), their reconciliation with the catalog, and webhook delivery.
+
+An alert is opened once per (app, kind), delivered to every configured webhook as JSON
+with a Slack-compatible `text`, and resolved by itself when its condition clears.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from dr_assets.core.catalog import Catalog
+from dr_assets.core.catalog.rows import AppFacts
+from dr_assets.core.health.scores import DRILL_WINDOW, AppHealth, readiness_fraction
+from dr_assets.core.policy import AppPolicy, WebhookConfig
+
+WARNING, CRITICAL = "warning", "critical"
+GLOBAL = "*"
+# Kinds the evaluator owns; run-failure alerts are opened by the run-failure sensor.
+BACKUP_FAILED = "backup_failed"
+BACKUP_DEGRADED = "backup_degraded"
+HEALTH_LOW = "health_low"
+RPO_VIOLATED = "rpo_violated"
+RTO_VIOLATED = "rto_violated"
+STORAGE_QUOTA = "storage_quota"
+EVALUATED_KINDS = (BACKUP_FAILED, BACKUP_DEGRADED, HEALTH_LOW, RPO_VIOLATED, RTO_VIOLATED,
+                   STORAGE_QUOTA)
+RUN_FAILED = "run_failed"
+
+
+@dataclass(frozen=True)
+class AlertCondition:
+    app: str
+    kind: str
+    severity: str
+    message: str
+
+
+def evaluate(
+    policies: Mapping[str, AppPolicy],
+    facts: Mapping[str, AppFacts],
+    health: Mapping[str, AppHealth],
+    now: datetime,
+    storage_quota_bytes: int | None = None,
+    quota_threshold: float = 0.9,
+) -> list[AlertCondition]:
+    """Every alert condition that holds now (DESIGN.md section 9)."""
+    out: list[AlertCondition] = []
+    for name, policy in policies.items():
+        f, h = facts[name], health[name]
+        severity = CRITICAL if policy.critical else WARNING
+        if f.failures_24h:
+            out.append(AlertCondition(name, BACKUP_FAILED, severity,
+                                      f"{name}: {f.failures_24h} backup(s) failed in the last 24 h"))
+        if f.newest_status == "degraded":
+            out.append(AlertCondition(name, BACKUP_DEGRADED, WARNING,
+                                      f"{name}: the newest backup is missing a copy on one "
+                                      "destination: run `drctl catalog sync` once it is back"))
+        if policy.critical and h.score < 80:
+            out.append(AlertCondition(name, HEALTH_LOW, CRITICAL,
+                                      f"{name}: health score {h.score:.0f} is under 80"))
+        if not h.rpo_met:
+            age = ("no verified backup" if h.backup_age_hours is None
+                   else f"newest verified backup is {h.backup_age_hours:.1f} h old")
+            out.append(AlertCondition(name, RPO_VIOLATED, severity,
+                                      f"{name}: RPO of {policy.rpo_hours:g} h violated ({age})"))
+        if readiness_fraction(f.last_drill, policy.rto_hours, now) < 1.0:
+            d = f.last_drill
+            if d is None or now - d.finished_at > DRILL_WINDOW:
+                why = "no restore drill passed in the last 30 days"
+            elif not d.passed:
+                why = "the last restore drill failed"
+            else:
+                why = (f"the last drill restored in {(d.restore_seconds or 0) / 3600:.2f} h, "
+                       f"over the RTO of {policy.rto_hours:g} h")
+            out.append(AlertCondition(name, RTO_VIOLATED, severity, f"{name}: RTO at risk: {why}"))
+    if storage_quota_bytes:
+        used = sum(f.stored_bytes for f in facts.values())
+        if used > storage_quota_bytes * quota_threshold:
+            out.append(AlertCondition(
+                GLOBAL, STORAGE_QUOTA, WARNING,
+                f"backup storage at {used / storage_quota_bytes:.0%} of its quota "
+                f"({used} of {storage_quota_bytes} bytes)"))
+    return out
+
+
+@dataclass
+class AlertChanges:
+    opened: list[dict[str, Any]] = field(default_factory=list)
+    resolved: list[dict[str, Any]] = field(default_factory=list)
+    delivery_errors: list[str] = field(default_factory=list)
+
+
+def reconcile(catalog: Catalog, conditions: Sequence[AlertCondition],
+              webhooks: Sequence[WebhookConfig] = ()) -> AlertChanges:
+    """Open alerts for new conditions, resolve evaluator-owned alerts whose condition cleared."""
+    changes = AlertChanges()
+    holding = {(c.app, c.kind) for c in conditions}
+    for c in conditions:
+        alert_id = catalog.open_alert(c.app, c.kind, c.severity, c.message)
+        if alert_id is not None:
+            changes.opened.append({"id": alert_id, **c.__dict__})
+    for alert in catalog.open_alerts():
+        if alert["kind"] in EVALUATED_KINDS and (alert["app"], alert["kind"]) not in holding:
+            catalog.resolve_alert(alert["id"])
+            changes.resolved.append(alert)
+    for alert in changes.opened:
+        err = deliver(webhooks, alert, "opened")
+        catalog.mark_delivered(alert["id"], err)
+        if err:
+            changes.delivery_errors.append(err)
+    for alert in changes.resolved:
+        err = deliver(webhooks, alert, "resolved")
+        if err:
+            changes.delivery_errors.append(err)
+    return changes
+
+
+def webhook_body(alert: Mapping[str, Any], event: str) -> dict[str, Any]:
+    icon = ":rotating_light:" if event == "opened" else ":white_check_mark:"
+    return {
+        "text": f"{icon} [{alert['severity']}] {alert['message']} ({event})",
+        "event": event,
+        "alert": {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in alert.items()},
+    }
+
+
+def deliver(webhooks: Sequence[WebhookConfig], alert: Mapping[str, Any], event: str,
+            timeout: float = 5) -> str | None:
+    """POST to every webhook; returns a summary of failures, or None when all succeeded."""
+    errors = []
+    body = json.dumps(webhook_body(alert, event)).encode()
+    for hook in webhooks:
+        req = urllib.request.Request(hook.url, data=body, method="POST",  # noqa: S310
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310
+                resp.read()
+        except (urllib.error.URLError, OSError) as exc:
+            errors.append(f"{_safe_url(hook.url)}: {exc}")
+    return "; ".join(errors) if errors else None
+
+
+def _safe_url(url: str) -> str:
+    """Webhook URLs often carry a token in the path: show scheme and host only."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}"
+
+
+def open_run_failure(catalog: Catalog, app: str, job: str, run_id: str, error: str,
+                     webhooks: Sequence[WebhookConfig] = ()) -> int | None:
+    """An alert for a failed backup, drill or restore run (opened by the run-failure sensor)."""
+    message = f"{app}: Dagster run {run_id} of {job} failed: {error}"
+    alert_id = catalog.open_alert(app, f"{RUN_FAILED}:{job}", CRITICAL, message)
+    if alert_id is not None:
+        alert = {"id": alert_id, "app": app, "kind": f"{RUN_FAILED}:{job}", "severity": CRITICAL,
+                 "message": message}
+        catalog.mark_delivered(alert_id, deliver(webhooks, alert, "opened"))
+    return alert_id

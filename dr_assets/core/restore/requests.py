@@ -1,0 +1,70 @@
+"""Whether a restore asked for from outside (the API, a REST POST) may be launched.
+
+The checks run before a Dagster run is started, so a bad request is answered at once and
+changes nothing: a malformed id or database name, a backup that is unknown, deleted,
+failed or without a copy that passed its checksum, a new-database target that exists, or
+an in-place target that does not. The restore itself checks again when it runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from dr_assets.core.catalog import Catalog
+from dr_assets.core.errors import InvalidName
+from dr_assets.core.format.manifest import VALID_STATUSES
+from dr_assets.core.names import check_backup_id, check_database_name
+from dr_assets.core.pg.tools import ConnInfo, database_exists
+from dr_assets.core.policy import DRConfig
+from dr_assets.core.restore.restore import MODE_NEW, MODE_REPLACE
+
+RefusalKind = Literal["invalid_input", "backup_not_found", "backup_not_restorable"]
+
+
+@dataclass(frozen=True)
+class RestoreRefusal:
+    kind: RefusalKind
+    message: str
+
+
+@dataclass(frozen=True)
+class RestoreRequest:
+    app: str
+
+
+def check_restore_request(config: DRConfig, catalog: Catalog, backup_id: str,
+                          target_database: str, mode: str
+                          ) -> RestoreRequest | RestoreRefusal:
+    try:
+        check_backup_id(backup_id)
+        check_database_name(target_database)
+    except InvalidName as exc:
+        return RestoreRefusal("invalid_input", str(exc))
+    if mode not in (MODE_NEW, MODE_REPLACE):
+        return RestoreRefusal("invalid_input", f"unknown mode {mode!r}: use {MODE_NEW} or "
+                                               f"{MODE_REPLACE}")
+    row = catalog.get_backup(backup_id)
+    if row is None or row.status == "deleted":
+        return RestoreRefusal("backup_not_found", f"backup {backup_id} was not found")
+    if row.status not in VALID_STATUSES or not row.manifest:
+        return RestoreRefusal("backup_not_restorable",
+                              f"backup {backup_id} is {row.status}: "
+                              f"{row.error or 'not restorable'}")
+    if not any(c.get("status") == "ok" and c.get("verified_ok") is not False
+               for c in row.copies.values()):
+        return RestoreRefusal("backup_not_restorable",
+                              f"backup {backup_id} has no copy that passed its checksum: "
+                              "restore an older backup")
+    if row.app in config.apps:
+        exists = database_exists(ConnInfo.parse(config.apps[row.app].database_url),
+                                 target_database)
+        if mode == MODE_NEW and exists:
+            return RestoreRefusal("invalid_input",
+                                  f"database {target_database} already exists: choose a new "
+                                  "name, or mode REPLACE to restore in place")
+        if mode == MODE_REPLACE and not exists:
+            return RestoreRefusal("invalid_input",
+                                  f"database {target_database} does not exist: REPLACE needs "
+                                  "an existing database")
+    return RestoreRequest(app=row.app)

@@ -1,0 +1,233 @@
+"""Restore a backup into a new database: verify a copy, decrypt, decompress, pg_restore,
+then validate row counts against the manifest. Any failure drops what it created.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from dr_assets.core.catalog import Catalog
+from dr_assets.core.copies.locate import candidate_stores, check_copy
+from dr_assets.core.errors import DRError, IntegrityError, RestoreError, StoreError
+from dr_assets.core.format.keys import Keyring
+from dr_assets.core.format.manifest import BackupManifest
+from dr_assets.core.names import check_database_name
+from dr_assets.core.pg.tools import (
+    ConnInfo,
+    connection,
+    count_rows,
+    create_database,
+    database_exists,
+    drop_database,
+    find_tool,
+    server_major,
+)
+from dr_assets.core.policy import DRConfig
+from dr_assets.core.restore.in_place import (
+    SwapResult,
+    drop_quietly,
+    pre_restore_name,
+    scratch_for,
+    swap_databases,
+)
+from dr_assets.core.restore.loading import STREAMED, check_spool_dir, load
+from dr_assets.core.stores.base import Store
+
+MODE_NEW = "NEW_DATABASE"
+MODE_REPLACE = "REPLACE"
+MAX_JOBS = 32
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    backup_id: str
+    app: str
+    target_database: str
+    target_server: str
+    source_destination: str
+    seconds: float
+    tables: int
+    rows: int
+    skipped_copies: dict[str, str] = field(default_factory=dict)
+    loaded_with: str = STREAMED
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def row_count_mismatches(expected: dict[str, int], actual: dict[str, int]) -> list[str]:
+    out = []
+    for table, want in sorted(expected.items()):
+        got = actual.get(table)
+        if got != want:
+            out.append(f"{table}: expected {want} rows, found {'no table' if got is None else got}")
+    return out
+
+
+def target_server(config: DRConfig, manifest: BackupManifest, target_url: str | None) -> ConnInfo:
+    """Where a restore goes: the given server, else the app's own server."""
+    if target_url:
+        return ConnInfo.parse(target_url)
+    policy = config.apps.get(manifest.app)
+    if policy is None:
+        raise RestoreError(f"app {manifest.app} is not in the config: give a target server URL")
+    return ConnInfo.parse(policy.database_url)
+
+
+def restore_backup(
+    manifest: BackupManifest,
+    *,
+    target_db: str,
+    target: ConnInfo,
+    stores: list[Store],
+    keyring: Keyring,
+    catalog: Catalog | None = None,
+    requested_by: str | None = None,
+    run_id: str | None = None,
+    mode: str = MODE_NEW,
+    jobs: int = 1,
+    spool_dir: Path | None = None,
+) -> RestoreResult:
+    """Restore into a database that must not exist yet; nothing is left behind on failure.
+    jobs > 1 spools the decrypted dump to `spool_dir` and restores in parallel (pg_load)."""
+    check_database_name(target_db)
+    if not 1 <= jobs <= MAX_JOBS:
+        raise RestoreError(f"jobs must be between 1 and {MAX_JOBS}")
+    check_spool_dir(spool_dir)
+    if database_exists(target, target_db):
+        raise RestoreError(
+            f"database {target_db} already exists on {target.host}:{target.port}: "
+            "choose a new name (in-place replacement is a separate, explicit mode)"
+        )
+    data_key = keyring.get(manifest.encryption.key_id).unwrap(
+        manifest.encryption.wrapped_key, manifest.backup_id
+    )
+    with _recorded(catalog, manifest, target_db, mode, requested_by, run_id) as outcome:
+        result = _restore(manifest, target_db, target, stores, data_key, time.monotonic(),
+                          jobs, spool_dir)
+        outcome.source = result.source_destination
+    return result
+
+
+@dataclass
+class _Outcome:
+    source: str | None = None
+
+
+@contextmanager
+def _recorded(catalog: Catalog | None, manifest: BackupManifest, target_db: str, mode: str,
+              requested_by: str | None, run_id: str | None) -> Iterator[_Outcome]:
+    """Records the restore in the catalog and holds the backup's lease while it runs, so
+    retention cannot delete a backup that is being read."""
+    outcome = _Outcome()
+    if catalog is None:
+        yield outcome
+        return
+    restore_id = catalog.begin_restore(manifest.backup_id, manifest.app, target_db, mode,
+                                       requested_by, run_id)
+    t0 = time.monotonic()
+    try:
+        with catalog.backup_lease(manifest.backup_id):
+            yield outcome
+    except BaseException as exc:
+        catalog.finish_restore(restore_id, False, time.monotonic() - t0, None, False,
+                               str(exc) if isinstance(exc, DRError) else repr(exc))
+        raise
+    catalog.finish_restore(restore_id, True, time.monotonic() - t0, outcome.source, True, None)
+
+
+def _restore(manifest: BackupManifest, target_db: str, target: ConnInfo, stores: list[Store],
+             data_key: bytes, t0: float, jobs: int = 1, spool_dir: Path | None = None
+             ) -> RestoreResult:
+    pg_restore = find_tool("pg_restore", server_major(target))
+    args = [pg_restore, *target.tool_args(), "--no-password", "--exit-on-error",
+            "-d", target_db]
+    skipped: dict[str, str] = {}
+    for store in candidate_stores(manifest, stores):
+        check = check_copy(store, manifest)
+        if not check.ok:
+            skipped[store.name] = check.error or "failed its check"
+            continue
+        create_database(target, target_db)
+        try:
+            how = load(args, target.tool_env(), store, manifest, data_key, jobs, spool_dir)
+            with connection(target.with_db(target_db)) as conn:
+                counts = count_rows(conn)
+            mismatches = row_count_mismatches(manifest.row_counts, counts)
+            if mismatches:
+                raise RestoreError(
+                    f"restored {target_db} does not match backup {manifest.backup_id}: "
+                    + "; ".join(mismatches[:5])
+                )
+        except (IntegrityError, StoreError) as exc:
+            drop_database(target, target_db)
+            skipped[store.name] = str(exc)
+            continue
+        except BaseException:
+            drop_database(target, target_db)
+            raise
+        return RestoreResult(
+            backup_id=manifest.backup_id, app=manifest.app, target_database=target_db,
+            target_server=f"{target.host}:{target.port}", source_destination=store.name,
+            seconds=time.monotonic() - t0, tables=len(counts), rows=sum(counts.values()),
+            skipped_copies=skipped, loaded_with=how,
+        )
+    raise RestoreError(
+        f"no good copy of backup {manifest.backup_id} to restore from: "
+        + "; ".join(f"{n}: {e}" for n, e in skipped.items())
+        + (": restore an older backup" if skipped else "")
+    )
+
+
+@dataclass(frozen=True)
+class InPlaceResult:
+    restore: RestoreResult
+    swap: SwapResult
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.restore.to_dict(), "target_database": self.swap.database,
+                "previous_database": self.swap.previous,
+                "sessions_ended": self.swap.sessions_ended}
+
+
+def restore_in_place(
+    manifest: BackupManifest,
+    *,
+    target_db: str,
+    target: ConnInfo,
+    stores: list[Store],
+    keyring: Keyring,
+    catalog: Catalog | None = None,
+    force_disconnect: bool = False,
+    requested_by: str | None = None,
+    run_id: str | None = None,
+    jobs: int = 1,
+    spool_dir: Path | None = None,
+) -> InPlaceResult:
+    """Restore into a scratch database, validate, then swap it in; the original is kept."""
+    check_database_name(target_db)
+    if not database_exists(target, target_db):
+        raise RestoreError(f"database {target_db} does not exist on {target.host}:{target.port}: "
+                           "restore into a new database instead")
+    at = datetime.now(UTC)
+    scratch = scratch_for(target_db, at)
+    with _recorded(catalog, manifest, target_db, MODE_REPLACE, requested_by, run_id) as outcome:
+        restored = restore_backup(manifest, target_db=scratch, target=target, stores=stores,
+                                  keyring=keyring, catalog=None, jobs=jobs, spool_dir=spool_dir)
+        outcome.source = restored.source_destination
+        try:
+            swap = swap_databases(target, target_db, scratch, pre_restore_name(target_db, at),
+                                  force_disconnect)
+        except BaseException as exc:
+            drop_quietly(target, scratch)
+            if isinstance(exc, RestoreError):
+                raise
+            raise RestoreError(f"swapping {scratch} in for {target_db} failed ({exc}): "
+                               f"the original {target_db} is untouched") from exc
+    return InPlaceResult(restore=restored, swap=swap)

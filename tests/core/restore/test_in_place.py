@@ -1,0 +1,98 @@
+"""In-place restore swaps a validated copy in and keeps the original; rollback swaps back;
+--as-of picks the newest backup at or before an instant."""
+
+from __future__ import annotations
+
+import json
+
+import psycopg2
+
+from dr_assets.core.backup.take import run_backup
+from dr_assets.core.copies.verify import verify_backup
+from tests.support.env import DREnv
+from tests.support.pg import PG_URL, db_exists, drop_db, run_sql
+
+
+def _backup(env: DREnv) -> str:
+    rt = env.runtime()
+    m = run_backup(rt.config, "shop", keyring=rt.keyring, stores=rt.stores,
+                   catalog=rt.catalog).manifest
+    verify_backup(m, rt.stores, rt.catalog)
+    return m.backup_id
+
+
+def _databases(prefix: str) -> list[str]:
+    return [str(r[0]) for r in run_sql("postgres", "SELECT datname FROM pg_database WHERE "
+                                                   f"datname LIKE '{prefix}%' ORDER BY 1")]
+
+
+def test_replace_refuses_while_connected_then_swaps_and_rolls_back(dr_env: DREnv) -> None:
+    db = dr_env.apps["shop"]
+    backup_id = _backup(dr_env)
+    run_sql(db, "DELETE FROM orders WHERE id > 100")  # the 'disaster'
+    holder = psycopg2.connect(f"{PG_URL}/{db}")  # an application still connected
+    try:
+        proc = dr_env.drctl("restore", backup_id, "--replace", "--yes", check=False)
+        assert proc.returncode == 1 and "session(s) are connected" in proc.stderr
+        assert "untouched" in proc.stderr
+        assert run_sql(db, "SELECT count(*) FROM orders") == [(100,)]
+        assert _databases(f"{db}_restore_") == []  # the scratch copy is gone
+
+        proc = dr_env.drctl("restore", backup_id, "--replace", "--yes", "--force-disconnect",
+                            "--json")
+        out = json.loads(proc.stdout)
+        assert out["sessions_ended"] == 1 and out["target_database"] == db
+    finally:
+        holder.close()
+    assert run_sql(db, "SELECT count(*) FROM orders") == [(20000,)]
+    [kept] = _databases(f"{db}_pre_restore_")
+    assert kept == out["previous_database"]
+    assert run_sql(kept, "SELECT count(*) FROM orders") == [(100,)]
+    restores = dr_env.runtime().catalog.list_restores(limit=1)
+    assert restores[0]["mode"] == "REPLACE" and restores[0]["status"] == "succeeded"
+
+    assert dr_env.drctl("rollback", "shop", check=False).returncode == 1  # needs --yes
+    out = json.loads(dr_env.drctl("rollback", "shop", "--yes", "--json").stdout)
+    assert run_sql(db, "SELECT count(*) FROM orders") == [(100,)]
+    assert db_exists(out["previous"]) and "_rolled_back_" in out["previous"]
+    for name in _databases(f"{db}_"):
+        drop_db(name)
+
+
+def test_failed_replace_leaves_the_original_untouched(dr_env: DREnv) -> None:
+    db = dr_env.apps["shop"]
+    backup_id = _backup(dr_env)
+    run_sql(db, "INSERT INTO customers (name) VALUES ('after the backup')")
+    for store in dr_env.runtime().stores:  # every copy unreadable: the restore must fail
+        from dr_assets.core.format.manifest import object_key
+
+        store.put_bytes(object_key(backup_id), b"corrupt")
+    proc = dr_env.drctl("restore", backup_id, "--replace", "--yes", "--force-disconnect",
+                        check=False)
+    assert proc.returncode == 1 and "no good copy" in proc.stderr
+    assert run_sql(db, "SELECT count(*) FROM customers") == [(3001,)]
+    assert _databases(f"{db}_") == []
+
+
+def test_as_of_restores_the_newest_backup_at_or_before(dr_env: DREnv) -> None:
+    first, second = _backup(dr_env), _backup(dr_env)
+    catalog_db = dr_env.catalog_db
+    run_sql(catalog_db, f"UPDATE dr.backups SET started_at = '2026-11-20T05:00:00Z' "
+                        f"WHERE backup_id = '{first}'")
+    run_sql(catalog_db, f"UPDATE dr.backups SET started_at = '2026-11-20T07:00:00Z' "
+                        f"WHERE backup_id = '{second}'")
+    target = f"{dr_env.apps['shop']}_asof"
+    try:
+        proc = dr_env.drctl("restore", "shop", "--as-of", "2026-11-20T06:00:00Z",
+                            "--target-db", target, "--json")
+        out = json.loads(proc.stdout)
+        assert out["backup_id"] == first
+        assert f"at or before 2026-11-20T06:00:00Z: {first}, taken at" in out["chosen"]
+    finally:
+        drop_db(target)
+    proc = dr_env.drctl("restore", "shop", "--as-of", "2020-01-01T00:00:00Z", "--target-db",
+                        target, check=False)
+    assert proc.returncode == 1 and "no verified backup taken at or before" in proc.stderr
+    proc = dr_env.drctl("restore", "shop", "--as-of", "yesterday", "--target-db", target,
+                        check=False)
+    assert proc.returncode == 1 and "is not a time" in proc.stderr

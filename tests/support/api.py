@@ -1,0 +1,40 @@
+"""Small HTTP helpers for API tests (real requests over loopback)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from tests.support.stack import Stack
+
+
+def gql(stack: Stack, query: str, variables: dict[str, Any] | None = None,
+        token: str | None = None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.post(f"{stack.api_url}/graphql", json={"query": query, "variables": variables},
+                      headers=headers, timeout=60)
+
+
+def data(stack: Stack, query: str, variables: dict[str, Any] | None = None,
+         token: str | None = None) -> dict[str, Any]:
+    resp = gql(stack, query, variables, token)
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert not body.get("errors"), body["errors"]
+    return body["data"]  # type: ignore[no-any-return]
+
+
+def wait_run(stack: Stack, run_id: str, token: str, timeout: float = 180) -> str:
+    deadline = time.monotonic() + timeout
+    status = "?"
+    while time.monotonic() < deadline:
+        out = data(stack, "query($id: String!) { run(id: $id) { __typename "
+                          "... on RunStatus { status } ... on DagsterUnavailable { message } } }",
+                   {"id": run_id}, token)
+        status = out["run"].get("status", out["run"].get("message"))
+        if status in ("SUCCESS", "FAILURE", "CANCELED"):
+            return str(status)
+        time.sleep(1)
+    raise AssertionError(f"run {run_id} still {status} after {timeout:.0f} s")

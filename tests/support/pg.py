@@ -1,0 +1,99 @@
+"""The local PostgreSQL server as tests see it: admin statements, throwaway databases,
+and the comparisons restore tests make (schema dump, per-table row checksums)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import psycopg2
+import psycopg2.extensions
+from psycopg2 import sql
+
+PG_URL = os.environ.get("DR_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432")
+REPO = Path(__file__).resolve().parents[2]
+PAGILA_SCHEMA = REPO.parent / "shared" / "fixtures" / "pagila" / "pagila-schema.sql"
+PAGILA_ROWS = Path(__file__).resolve().parents[1] / "fixtures" / "pagila_rows.sql"
+
+
+def pg_admin() -> psycopg2.extensions.connection:
+    conn = psycopg2.connect(f"{PG_URL}/postgres")
+    conn.autocommit = True
+    return conn
+
+
+def admin_exec(statement: sql.Composable | str) -> None:
+    conn = pg_admin()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(statement)
+    finally:
+        conn.close()
+
+
+def drop_db(name: str) -> None:
+    admin_exec(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def db_exists(name: str) -> bool:
+    conn = pg_admin()
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+        found = cur.fetchone() is not None
+    conn.close()
+    return found
+
+
+def psql(db: str, *args: str) -> str:
+    return subprocess.run(
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", f"{PG_URL}/{db}", *args],
+        check=True, capture_output=True, text=True,
+    ).stdout
+
+
+def run_sql(db: str, statement: str) -> list[tuple[object, ...]]:
+    conn = psycopg2.connect(f"{PG_URL}/{db}")
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(statement)
+        rows = cur.fetchall() if cur.description else []
+    conn.close()
+    return rows
+
+
+def load_pagila(db: str) -> None:
+    psql(db, "-f", str(PAGILA_SCHEMA))
+    psql(db, "-f", str(PAGILA_ROWS))
+
+
+def schema_of(db: str) -> str:
+    """pg_dump --schema-only without the header lines that name the database or version."""
+    out = subprocess.run(
+        ["pg_dump", "--schema-only", "--no-comments", "-d", f"{PG_URL}/{db}"],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    return "\n".join(line for line in out.splitlines()
+                     if not line.startswith(("-- Dumped", "\\restrict", "\\unrestrict")))
+
+
+def table_checksums(db: str) -> dict[str, tuple[int, str]]:
+    """Row count and an order-independent checksum of every user table's rows."""
+    tables = run_sql(db, """
+        SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+          AND n.nspname NOT LIKE 'pg_toast%' ORDER BY 1, 2""")
+    out: dict[str, tuple[int, str]] = {}
+    for schema, table in tables:
+        q = sql.SQL(
+            "SELECT count(*), coalesce(md5(string_agg(md5(t::text), '' ORDER BY md5(t::text))), '')"
+            " FROM ONLY {}.{} t"
+        ).format(sql.Identifier(str(schema)), sql.Identifier(str(table)))
+        conn = psycopg2.connect(f"{PG_URL}/{db}")
+        with conn.cursor() as cur:
+            cur.execute(q)
+            row = cur.fetchone()
+        conn.close()
+        assert row is not None
+        out[f"{schema}.{table}"] = (int(row[0]), str(row[1]))
+    return out
