@@ -10,7 +10,6 @@ was reused by something else is left alone.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from collections.abc import Sequence
@@ -30,12 +29,7 @@ def gone(rec: ProcessRecord, timeout: float = 5) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dr_assets.devstack.down",
-                                     description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--config", help="path to dr.toml (default: $DR_CONFIG or the nearest "
-                        "dr.toml in this folder or above)")
-    args = parser.parse_args(argv)
-    paths = Paths.discover(args.config)
+    paths = Paths.from_args("down", __doc__, argv)
     run = RunDir(paths)
     stopped: list[str] = []
     for name in stop_order(run.names()):

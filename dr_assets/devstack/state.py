@@ -8,6 +8,7 @@ can tell our process from an unrelated one that later reused the PID.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -39,6 +40,15 @@ class Paths:
             if (folder / DEFAULT_CONFIG).is_file():
                 return cls(root=folder, config=folder / DEFAULT_CONFIG)
         return cls(root=here, config=here / DEFAULT_CONFIG)
+
+    @classmethod
+    def from_args(cls, command: str, doc: str | None, argv: Sequence[str] | None) -> Paths:
+        """The paths of `python -m dr_assets.devstack.COMMAND [--config dr.toml]`."""
+        parser = argparse.ArgumentParser(prog=f"python -m dr_assets.devstack.{command}",
+                                         description=doc.splitlines()[0] if doc else None)
+        parser.add_argument("--config", help="path to dr.toml (default: $DR_CONFIG or the "
+                            "nearest dr.toml in this folder or above)")
+        return cls.discover(parser.parse_args(argv).config)
 
     @property
     def dr_dir(self) -> Path:

@@ -13,7 +13,6 @@ dr.toml; `make down` stops what this started.
 
 from __future__ import annotations
 
-import argparse
 import os
 import secrets
 import sys
@@ -460,12 +459,7 @@ def summary(config: DRConfig, report: Report, dagster: DagsterStatus, api: ApiSt
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dr_assets.devstack.up",
-                                     description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--config", help="path to dr.toml (default: $DR_CONFIG or the nearest "
-                        "dr.toml in this folder or above)")
-    args = parser.parse_args(argv)
-    paths = Paths.discover(args.config)
+    paths = Paths.from_args("up", __doc__, argv)
     try:
         config = load_config(paths.config)
         print(f"make up: dev stack of {paths.root} ({paths.show(paths.config)})", flush=True)
