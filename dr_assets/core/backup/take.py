@@ -36,14 +36,11 @@ from dr_assets.core.format.manifest import (
 )
 from dr_assets.core.format.stream import BackupEncoder
 from dr_assets.core.names import new_backup_id
-from dr_assets.core.pg.tools import (
-    ConnInfo,
-    connect,
-    count_rows,
-    find_tool,
-    last_lines,
-    tool_version,
-)
+from dr_assets.core.pg.binaries import find_tool, tool_version
+from dr_assets.core.pg.command import last_lines
+from dr_assets.core.pg.conninfo import ConnInfo
+from dr_assets.core.pg.databases import count_rows
+from dr_assets.core.pg.sessions import connect
 from dr_assets.core.policy import DRConfig
 from dr_assets.core.stores.base import Store
 from dr_assets.core.stores.mirrored import MirroredWriter

@@ -20,7 +20,7 @@ from dr_assets.core.copies.locate import iter_stored
 from dr_assets.core.errors import RestoreError
 from dr_assets.core.format.manifest import BackupManifest
 from dr_assets.core.format.stream import BackupDecoder
-from dr_assets.core.pg.tools import last_lines
+from dr_assets.core.pg.command import last_lines
 from dr_assets.core.stores.base import Store
 
 SPOOL_HEADROOM = 256 << 20  # free space left over after the spool file, at least
