@@ -52,7 +52,7 @@ sys.path.insert(0, str(ROOT))
 
 from pgserver import Server  # noqa: E402
 
-from dr_assets.core.pg.tools import find_tool  # noqa: E402
+from dr_assets.core.pg.binaries import find_tool  # noqa: E402
 
 APP = "bench_source"
 SOURCE_DB = "dr_bench_source"

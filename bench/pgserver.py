@@ -7,7 +7,7 @@ from typing import Any
 import psycopg2
 from psycopg2 import sql
 
-from dr_assets.core.pg.tools import ConnInfo
+from dr_assets.core.pg.conninfo import ConnInfo
 
 
 class Server:

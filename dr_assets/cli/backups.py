@@ -14,7 +14,7 @@ from dr_assets.core.copies.sync import sync_catalog
 from dr_assets.core.copies.verify import verify_backup
 from dr_assets.core.errors import DRError
 from dr_assets.core.format.manifest import BackupManifest, parse_time
-from dr_assets.core.pg.tools import ConnInfo
+from dr_assets.core.pg.conninfo import ConnInfo
 from dr_assets.core.restore.in_place import rollback
 from dr_assets.core.restore.restore import restore_backup, restore_in_place, target_server
 from dr_assets.core.runtime import DRRuntime

@@ -11,7 +11,7 @@ from dr_assets.core.drills.drill import run_drill
 from dr_assets.core.errors import DRError
 from dr_assets.core.format.keys import generate_key_file
 from dr_assets.core.health.estate import estate_status
-from dr_assets.core.pg.tools import ConnInfo
+from dr_assets.core.pg.conninfo import ConnInfo
 from dr_assets.core.retention.apply import apply_retention
 from dr_assets.core.runtime import DRRuntime
 

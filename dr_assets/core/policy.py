@@ -12,6 +12,7 @@ from typing import Any
 
 from dr_assets.core.errors import ConfigError, InvalidName
 from dr_assets.core.names import check_app_name
+from dr_assets.core.pg.conninfo import ConnInfo
 
 DEFAULT_CONFIG = "dr.toml"
 _VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
@@ -31,8 +32,6 @@ class AppPolicy:
 
     @property
     def database_name(self) -> str:
-        from dr_assets.core.pg.tools import ConnInfo
-
         return ConnInfo.parse(self.database_url).dbname
 
 

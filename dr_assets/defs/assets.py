@@ -5,7 +5,7 @@ import dagster as dg
 
 from dr_assets.core.backup.take import run_backup
 from dr_assets.core.drills.drill import run_drill
-from dr_assets.core.pg.tools import ConnInfo
+from dr_assets.core.pg.conninfo import ConnInfo
 from dr_assets.core.policy import AppPolicy
 from dr_assets.defs.keys import RTO_MET, backup_key, database_key, drill_key
 from dr_assets.defs.partitions import backup_partitions

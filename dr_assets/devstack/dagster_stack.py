@@ -22,7 +22,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from dr_assets.core.errors import DRError
-from dr_assets.core.pg.tools import ConnInfo, create_database, database_exists
+from dr_assets.core.pg.conninfo import ConnInfo
+from dr_assets.core.pg.databases import create_database, database_exists
 from dr_assets.core.policy import DRConfig
 from dr_assets.devstack.net import graphql, http_status, listening, port_owner, process_cwd
 from dr_assets.devstack.report import Report

@@ -15,7 +15,9 @@ import psycopg2.errors
 from psycopg2 import sql
 
 from dr_assets.core.names import check_database_name
-from dr_assets.core.pg.tools import ConnInfo, connection, database_exists, user_tables
+from dr_assets.core.pg.conninfo import ConnInfo
+from dr_assets.core.pg.databases import database_exists, user_tables
+from dr_assets.core.pg.sessions import connection
 
 LOADING_SUFFIX = "__loading"
 

@@ -27,7 +27,9 @@ from dr_assets.core.backup.take import run_backup
 from dr_assets.core.errors import DRError, MasterKeyError, StoreError
 from dr_assets.core.format.keys import generate_key_file, read_key_file
 from dr_assets.core.format.manifest import COPY_OK, VALID_STATUSES, object_key
-from dr_assets.core.pg.tools import ConnInfo, connection, database_exists
+from dr_assets.core.pg.conninfo import ConnInfo
+from dr_assets.core.pg.databases import database_exists
+from dr_assets.core.pg.sessions import connection
 from dr_assets.core.policy import DestinationConfig, DRConfig, load_config
 from dr_assets.core.runtime import DRRuntime
 from dr_assets.devstack import dagster_runs, seaweed

@@ -22,7 +22,7 @@ from dr_assets.core.errors import BackupError, RestoreError
 from dr_assets.core.format.manifest import object_key
 from dr_assets.core.health.alerting import evaluate, reconcile
 from dr_assets.core.health.estate import estate_status
-from dr_assets.core.pg.tools import ConnInfo
+from dr_assets.core.pg.conninfo import ConnInfo
 from dr_assets.core.restore.restore import restore_backup, restore_in_place
 from dr_assets.core.retention.apply import apply_retention
 from tests.support.env import BUCKET, DREnv, write_config

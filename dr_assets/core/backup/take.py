@@ -8,15 +8,13 @@ before that leaves no manifest, no object and a catalog row marked failed.
 from __future__ import annotations
 
 import contextlib
-import io
 import os
-import subprocess
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import IO, Any, cast
+from typing import Any
 
 import psycopg2
 import psycopg2.extensions
@@ -36,14 +34,11 @@ from dr_assets.core.format.manifest import (
 )
 from dr_assets.core.format.stream import BackupEncoder
 from dr_assets.core.names import new_backup_id
-from dr_assets.core.pg.tools import (
-    ConnInfo,
-    connect,
-    count_rows,
-    find_tool,
-    last_lines,
-    tool_version,
-)
+from dr_assets.core.pg.binaries import find_tool, tool_version
+from dr_assets.core.pg.command import ToolFailed, spawned
+from dr_assets.core.pg.conninfo import ConnInfo
+from dr_assets.core.pg.databases import count_rows
+from dr_assets.core.pg.sessions import connect
 from dr_assets.core.policy import DRConfig
 from dr_assets.core.stores.base import Store
 from dr_assets.core.stores.mirrored import MirroredWriter
@@ -124,15 +119,6 @@ class _Snapshot:
             self.conn.close()
 
 
-def _drain_stderr(stream: IO[bytes], sink: list[bytes]) -> threading.Thread:
-    def work() -> None:
-        sink.append(stream.read())
-
-    t = threading.Thread(target=work, daemon=True)
-    t.start()
-    return t
-
-
 def run_backup(
     config: DRConfig,
     app: str,
@@ -179,37 +165,30 @@ def _take(
     encoder = BackupEncoder(data_key, config.encryption.chunk_size, config.zstd_level)
     okey = object_key(backup_id)
     writer = MirroredWriter.open(stores, okey)
-    proc: subprocess.Popen[bytes] | None = None
     try:
         if not writer.healthy:
             raise BackupError(f"backup {backup_id} of {app}: no destination accepted it: "
                               + "; ".join(writer.errors.values()))
-        proc = subprocess.Popen(
-            [pg_dump, *info.tool_args(), "-Fc", "-Z0", f"--snapshot={snapshot.snapshot_id}",
-             "--no-password", "-d", info.dbname],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=info.tool_env(),
-        )
-        assert proc.stdout is not None and proc.stderr is not None
-        err_sink: list[bytes] = []
-        err_thread = _drain_stderr(proc.stderr, err_sink)
-        counter = snapshot.count_in_background()
-        last_report = 0.0
-        dump_out = cast(io.BufferedReader, proc.stdout)
-        while block := dump_out.read1(READ_BLOCK):
-            for piece in encoder.write(block):
-                writer.write(piece)
-            if not writer.healthy:
-                raise BackupError(f"backup {backup_id} of {app}: every destination failed: "
-                                  + "; ".join(writer.errors.values()))
-            if progress and time.monotonic() - last_report > 0.5:
-                last_report = time.monotonic()
-                progress(encoder.raw_bytes, encoder.stored_bytes, last_report - t0)
-        code = proc.wait()
-        err_thread.join()
-        if code != 0:
-            stderr = err_sink[0].decode(errors="replace") if err_sink else ""
-            raise BackupError(f"pg_dump of {app} ({info.safe_url}) failed with exit {code}: "
-                              f"{last_lines(stderr)}")
+        try:
+            with spawned(
+                [pg_dump, *info.tool_args(), "-Fc", "-Z0", f"--snapshot={snapshot.snapshot_id}",
+                 "--no-password", "-d", info.dbname],
+                env=info.tool_env(), stdout=True,
+            ) as dump:
+                counter = snapshot.count_in_background()
+                last_report = 0.0
+                while block := dump.stdout.read1(READ_BLOCK):
+                    for piece in encoder.write(block):
+                        writer.write(piece)
+                    if not writer.healthy:
+                        raise BackupError(f"backup {backup_id} of {app}: every destination "
+                                          "failed: " + "; ".join(writer.errors.values()))
+                    if progress and time.monotonic() - last_report > 0.5:
+                        last_report = time.monotonic()
+                        progress(encoder.raw_bytes, encoder.stored_bytes, last_report - t0)
+        except ToolFailed as failed:
+            raise BackupError(f"pg_dump of {app} ({info.safe_url}) failed with exit "
+                              f"{failed.exit_code}: {failed.last_lines}") from failed
         for piece in encoder.finish():
             writer.write(piece)
         counter.join()
@@ -223,9 +202,6 @@ def _take(
         if progress:
             progress(encoder.raw_bytes, encoder.stored_bytes, time.monotonic() - t0)
     except BaseException:
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()
         writer.abort()
         snapshot.close()
         raise

@@ -21,7 +21,8 @@ import psycopg2
 
 from dr_assets.core.catalog.schema import CHANGE_CHANNEL
 from dr_assets.core.errors import ToolError
-from dr_assets.core.pg.tools import ConnInfo, connect
+from dr_assets.core.pg.conninfo import ConnInfo
+from dr_assets.core.pg.sessions import connect
 
 
 class ChangeFeed:

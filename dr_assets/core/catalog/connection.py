@@ -15,7 +15,8 @@ from psycopg2 import sql
 
 from dr_assets.core.catalog.schema import MIGRATIONS
 from dr_assets.core.errors import CatalogError, LockBusy, ToolError
-from dr_assets.core.pg.tools import ConnInfo, connect, connection
+from dr_assets.core.pg.conninfo import ConnInfo
+from dr_assets.core.pg.sessions import connect, connection
 
 _MASK64 = (1 << 64) - 1
 

@@ -15,7 +15,8 @@ from dr_assets.core.catalog import Catalog
 from dr_assets.core.copies.locate import find_manifest
 from dr_assets.core.errors import BackupNotFound, DRError
 from dr_assets.core.format.keys import Keyring
-from dr_assets.core.pg.tools import ConnInfo, database_exists, drop_database
+from dr_assets.core.pg.conninfo import ConnInfo
+from dr_assets.core.pg.databases import database_exists, drop_database
 from dr_assets.core.policy import AppPolicy
 from dr_assets.core.restore.restore import restore_backup
 from dr_assets.core.stores.base import Store

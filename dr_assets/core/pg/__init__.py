@@ -1,5 +1,7 @@
-"""PostgreSQL's own tools and connections behind one wrapper: binaries found by major
-version, pg_dump/pg_restore spawned with passwords only in the child's environment.
+"""PostgreSQL from the outside: where a server is (conninfo), sessions and the database
+statements the engine runs (sessions, databases), the client tools of a server's major
+version (binaries) and the one wrapper every tool is spawned through, passwords only in
+the child's environment (command).
 
 May import: errors, names.
 """

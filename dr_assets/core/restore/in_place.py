@@ -15,7 +15,9 @@ from psycopg2 import sql
 
 from dr_assets.core.errors import DRError, RestoreError
 from dr_assets.core.names import check_database_name
-from dr_assets.core.pg.tools import ConnInfo, connection, database_exists, drop_database
+from dr_assets.core.pg.conninfo import ConnInfo
+from dr_assets.core.pg.databases import database_exists, drop_database
+from dr_assets.core.pg.sessions import connection
 
 STAMP = "%Y%m%d%H%M%S"
 

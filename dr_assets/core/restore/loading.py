@@ -6,21 +6,17 @@ uncompressed dump and holds the decrypted dump on disk for the restore's duratio
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
-import subprocess
 import tempfile
-import threading
 from collections.abc import Iterator
-from contextlib import suppress
 from pathlib import Path
 
 from dr_assets.core.copies.locate import iter_stored
 from dr_assets.core.errors import RestoreError
 from dr_assets.core.format.manifest import BackupManifest
 from dr_assets.core.format.stream import BackupDecoder
-from dr_assets.core.pg.tools import last_lines
+from dr_assets.core.pg.command import ToolFailed, run, spawned
 from dr_assets.core.stores.base import Store
 
 SPOOL_HEADROOM = 256 << 20  # free space left over after the spool file, at least
@@ -57,12 +53,15 @@ def load(args: list[str], env: dict[str, str], store: Store, manifest: BackupMan
     """Run pg_restore (`args` without an input) on the backup; returns how it was loaded.
     With jobs > 1 and room in `spool_dir` (default: the system temp dir) the dump is
     spooled and restored in parallel, else streamed."""
-    if jobs > 1:
-        directory = spool_dir or Path(tempfile.gettempdir())
-        if spool_room(directory, manifest):
-            _spool_and_restore(args, env, store, manifest, data_key, jobs, directory)
-            return loaded_with(jobs)
-    stream_into_pg_restore(args, env, store, manifest, data_key)
+    try:
+        if jobs > 1:
+            directory = spool_dir or Path(tempfile.gettempdir())
+            if spool_room(directory, manifest):
+                _spool_and_restore(args, env, store, manifest, data_key, jobs, directory)
+                return loaded_with(jobs)
+        stream_into_pg_restore(args, env, store, manifest, data_key)
+    except ToolFailed as failed:
+        raise RestoreError(str(failed)) from failed
     return STREAMED
 
 
@@ -75,57 +74,14 @@ def _spool_and_restore(args: list[str], env: dict[str, str], store: Store,
         with os.fdopen(fd, "wb") as out:
             for raw in decoded(store, manifest, data_key):
                 out.write(raw)
-        proc = subprocess.run([*args, "--jobs", str(jobs), str(spool)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
-        if proc.returncode != 0:
-            raise RestoreError(f"pg_restore failed (exit {proc.returncode}): "
-                               f"{last_lines(proc.stderr.decode(errors='replace'))}")
+        run([*args, "--jobs", str(jobs), str(spool)], env=env)
     finally:
         spool.unlink(missing_ok=True)
-
-
-PIPE_BYTES = 1 << 20
-F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ (Linux), named in the fcntl module from Python 3.10
-
-
-def widen_pipe(fd: int) -> None:
-    """Give a pipe 1 MiB of buffer instead of 64 KiB, so the writer decodes ahead while the
-    reader is busy and neither waits on the other for every 64 KiB (Linux; elsewhere, or
-    above /proc/sys/fs/pipe-max-size, the default stays)."""
-    with suppress(OSError):
-        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", F_SETPIPE_SZ), PIPE_BYTES)
 
 
 def stream_into_pg_restore(
     args: list[str], env: dict[str, str], store: Store, manifest: BackupManifest, data_key: bytes
 ) -> None:
-    proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, env=env)
-    assert proc.stdin is not None and proc.stderr is not None
-    widen_pipe(proc.stdin.fileno())
-    errors: list[bytes] = []
-    reader = threading.Thread(target=lambda: errors.append(proc.stderr.read()),  # type: ignore[union-attr]
-                              daemon=True)
-    reader.start()
-    broken = False
-    try:
-        for raw in decoded(store, manifest, data_key):
-            proc.stdin.write(raw)
-    except BrokenPipeError:
-        broken = True
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
-    finally:
-        try:
-            proc.stdin.close()
-        except BrokenPipeError:
-            broken = True
-    code = proc.wait()
-    reader.join()
-    if code != 0 or broken:
-        stderr = errors[0].decode(errors="replace") if errors else ""
-        raise RestoreError(f"pg_restore failed (exit {code}): {last_lines(stderr)}")
-
-
+    """pg_restore reading the decoded dump from its stdin, a 1 MiB pipe (widen_pipe)."""
+    with spawned(args, env=env, stdin=True) as pg_restore:
+        pg_restore.feed(decoded(store, manifest, data_key))

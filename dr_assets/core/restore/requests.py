@@ -15,7 +15,8 @@ from dr_assets.core.catalog import Catalog
 from dr_assets.core.errors import InvalidName
 from dr_assets.core.format.manifest import VALID_STATUSES
 from dr_assets.core.names import check_backup_id, check_database_name
-from dr_assets.core.pg.tools import ConnInfo, database_exists
+from dr_assets.core.pg.conninfo import ConnInfo
+from dr_assets.core.pg.databases import database_exists
 from dr_assets.core.policy import DRConfig
 from dr_assets.core.restore.restore import MODE_NEW, MODE_REPLACE
 

@@ -18,16 +18,10 @@ from dr_assets.core.errors import DRError, IntegrityError, RestoreError, StoreEr
 from dr_assets.core.format.keys import Keyring
 from dr_assets.core.format.manifest import BackupManifest
 from dr_assets.core.names import check_database_name
-from dr_assets.core.pg.tools import (
-    ConnInfo,
-    connection,
-    count_rows,
-    create_database,
-    database_exists,
-    drop_database,
-    find_tool,
-    server_major,
-)
+from dr_assets.core.pg.binaries import find_tool
+from dr_assets.core.pg.conninfo import ConnInfo
+from dr_assets.core.pg.databases import count_rows, create_database, database_exists, drop_database
+from dr_assets.core.pg.sessions import connection, server_major
 from dr_assets.core.policy import DRConfig
 from dr_assets.core.restore.in_place import (
     SwapResult,

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from dr_assets.core.catalog import Catalog
 from dr_assets.core.catalog.changes import ChangeFeed
-from dr_assets.core.pg.tools import ConnInfo
+from dr_assets.core.pg.conninfo import ConnInfo
 from tests.support.pg import run_sql
 
 

@@ -12,7 +12,7 @@ from dr_assets.core.backup.take import run_backup
 from dr_assets.core.copies.locate import find_manifest
 from dr_assets.core.errors import InvalidName, RestoreError
 from dr_assets.core.format.manifest import manifest_key, object_key
-from dr_assets.core.pg.tools import ConnInfo
+from dr_assets.core.pg.conninfo import ConnInfo
 from dr_assets.core.restore.restore import restore_backup
 from dr_assets.devstack.seaweed import SeaweedServer
 from tests.support.env import BUCKET, DREnv, write_config

@@ -12,7 +12,7 @@ from dr_assets.core.copies.verify import verify_backup
 from dr_assets.core.errors import BackupNotFound, IntegrityError, MasterKeyError, RestoreError
 from dr_assets.core.format.keys import Keyring, generate_key_file
 from dr_assets.core.format.manifest import manifest_key, object_key
-from dr_assets.core.pg.tools import ConnInfo
+from dr_assets.core.pg.conninfo import ConnInfo
 from dr_assets.core.restore.restore import restore_backup
 from tests.support.env import BUCKET, DREnv
 from tests.support.pg import PG_URL, db_exists, drop_db, run_sql

@@ -11,7 +11,7 @@ import pytest
 from dr_assets.core.backup.take import run_backup
 from dr_assets.core.errors import RestoreError
 from dr_assets.core.format.manifest import object_key
-from dr_assets.core.pg.tools import ConnInfo
+from dr_assets.core.pg.conninfo import ConnInfo
 from dr_assets.core.restore import loading as pg_load
 from dr_assets.core.restore.restore import restore_backup
 from tests.support.env import DREnv

@@ -1,0 +1,51 @@
+"""PostgreSQL's client tools on this machine: the binary of a server's major version (or
+the closest newer one) and the version a binary reports, asked once per binary.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from functools import cache
+from pathlib import Path
+
+from dr_assets.core.errors import ToolError
+from dr_assets.core.pg.command import run
+
+_PG_LIB = Path("/usr/lib/postgresql")
+
+
+@cache
+def tool_version(path: str) -> str:
+    """What `path --version` prints, e.g. "pg_dump (PostgreSQL) 15.6"."""
+    return run([path, "--version"]).strip()
+
+
+def _major_version(path: str) -> int:
+    try:
+        out = tool_version(path)
+    except ToolError:
+        return 0  # a binary that cannot say its version is no candidate
+    match = re.search(r"(\d+)(?:\.\d+)?", out)
+    return int(match.group(1)) if match else 0
+
+
+def find_tool(tool: str, server_major_version: int) -> str:
+    """The tool of the server's major version, else the closest newer one, else an error."""
+    candidates: list[tuple[int, str]] = []
+    if _PG_LIB.is_dir():
+        for d in _PG_LIB.iterdir():
+            binary = d / "bin" / tool
+            if d.name.isdigit() and binary.exists():
+                candidates.append((int(d.name), str(binary)))
+    on_path = shutil.which(tool)
+    if on_path:
+        candidates.append((_major_version(on_path), on_path))
+    usable = sorted(c for c in candidates if c[0] >= server_major_version)
+    if not usable:
+        found = ", ".join(f"{v}" for v, _ in sorted(candidates)) or "none"
+        raise ToolError(
+            f"no {tool} for PostgreSQL {server_major_version} (found versions: {found}): "
+            f"install postgresql-client-{server_major_version}"
+        )
+    return usable[0][1]
