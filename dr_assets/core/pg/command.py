@@ -153,6 +153,7 @@ def spawned(
     stdin: bool = False,
     stdout: bool = False,
     allowed: Collection[int] = (0,),
+    cwd: Path | None = None,
 ) -> Iterator[Child]:
     """Run `argv` for the length of the block. Pass passwords in `env` (e.g.
     ConnInfo.tool_env()), never in argv: a command line is visible to every local user.
@@ -164,7 +165,7 @@ def spawned(
         proc = subprocess.Popen(
             list(argv), env=None if env is None else dict(env), stderr=subprocess.PIPE,
             stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
-            stdout=subprocess.PIPE if stdout else subprocess.DEVNULL,
+            stdout=subprocess.PIPE if stdout else subprocess.DEVNULL, cwd=cwd,
         )
     except OSError as exc:
         raise ToolError(f"{tool} could not be started: {exc.strerror or exc}") from exc
@@ -180,9 +181,9 @@ def spawned(
 
 
 def run(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
-        allowed: Collection[int] = (0,)) -> str:
+        allowed: Collection[int] = (0,), cwd: Path | None = None) -> str:
     """Run a tool to its end; what it printed on stdout, as text (`--version` and the like,
     or nothing from a tool that writes elsewhere)."""
-    with spawned(argv, env=env, stdout=True, allowed=allowed) as child:
+    with spawned(argv, env=env, stdout=True, allowed=allowed, cwd=cwd) as child:
         out = child.stdout.read()
     return out.decode(errors="replace")

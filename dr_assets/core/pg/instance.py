@@ -17,7 +17,6 @@ import pwd
 import shutil
 import signal
 import socket
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -26,7 +25,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from dr_assets.core.errors import ToolError
-from dr_assets.core.pg.tools import ConnInfo, last_lines
+from dr_assets.core.pg.binaries import tool_version
+from dr_assets.core.pg.command import ToolFailed, last_lines, run
+from dr_assets.core.pg.conninfo import ConnInfo
 
 PREFIX = "dr-instance-"
 MARKER = "dr-instance.json"
@@ -56,9 +57,11 @@ def server_bindir(major: int, bindir: Path | None = None) -> Path:
 
 
 def _major_of(binary: Path) -> int:
-    out = subprocess.run([str(binary), "--version"], capture_output=True, text=True,
-                         check=False).stdout
-    digits = out.split()[-1].split(".")[0] if out.split() else ""
+    try:
+        words = tool_version(str(binary)).split()
+    except ToolError:
+        return 0
+    digits = words[-1].split(".")[0] if words else ""
     return int(digits) if digits.isdigit() else 0
 
 
@@ -115,18 +118,15 @@ class ThrowawayInstance:
     def conninfo(self) -> ConnInfo:
         return ConnInfo(host="127.0.0.1", port=self.port, user="postgres", dbname="postgres")
 
-    def _run(self, args: Sequence[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        argv = list(args)
-        if self.os_user:
-            argv = ["runuser", "-u", self.os_user, "--", *argv]
-        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False,
-                              cwd=self.root)
+    def _run(self, args: Sequence[str]) -> str:
+        return run(as_user(self.os_user, args), cwd=self.root)
 
     def _checked(self, what: str, args: Sequence[str]) -> None:
-        proc = self._run(args)
-        if proc.returncode != 0:
+        try:
+            self._run(args)
+        except ToolFailed as exc:
             raise ToolError(f"throwaway PostgreSQL {self.major}: {what} failed (exit "
-                            f"{proc.returncode}): {last_lines(proc.stderr or proc.stdout)}")
+                            f"{exc.exit_code}): {exc.last_lines}") from None
 
     def init(self) -> None:
         self._checked("initdb", [str(self.bindir / "initdb"), "-D", str(self.data_dir), "-A",
@@ -141,15 +141,16 @@ class ThrowawayInstance:
             options = [f"-p {self.port}", f"-k {self.root}", "-c listen_addresses=127.0.0.1",
                        "-c wal_level=replica"]
             options += [f"-c {k}={v}" for k, v in self.settings.items()]
-            proc = self._run([str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "-l",
-                              str(self.root / "server.log"), "-o", " ".join(options), "-w",
-                              "-t", str(START_TIMEOUT_SECONDS), "start"],
-                             timeout=START_TIMEOUT_SECONDS + 10)
-            if proc.returncode == 0:
+            try:
+                self._run([str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "-l",
+                           str(self.root / "server.log"), "-o", " ".join(options), "-w",
+                           "-t", str(START_TIMEOUT_SECONDS), "start"])
+            except ToolFailed as exc:
+                last_error = self.server_log_tail() or exc.stderr
+            else:
                 self.started_in_seconds = time.monotonic() - t0
                 self._write_marker()
                 return
-            last_error = self.server_log_tail() or proc.stderr
             if "could not bind" not in last_error and "in use" not in last_error:
                 break  # another process took the port between our probe and the bind
         raise ToolError(f"throwaway PostgreSQL {self.major} did not start: "
@@ -175,11 +176,9 @@ class ThrowawayInstance:
 def stop_and_remove(root: Path, bindir: Path | None, os_user: str | None) -> None:
     pid_file = root / "data" / "postmaster.pid"
     if pid_file.exists() and bindir is not None:
-        argv = [str(bindir / "pg_ctl"), "-D", str(root / "data"), "-m", "immediate", "-w",
-                "-t", "30", "stop"]
-        if os_user:
-            argv = ["runuser", "-u", os_user, "--", *argv]
-        subprocess.run(argv, capture_output=True, timeout=60, check=False, cwd=root)
+        with contextlib.suppress(ToolError):  # not running, or stuck: the kill below decides
+            run(as_user(os_user, [str(bindir / "pg_ctl"), "-D", str(root / "data"), "-m",
+                                  "immediate", "-w", "-t", "30", "stop"]), cwd=root)
     _kill_postmaster(root)
     shutil.rmtree(root, ignore_errors=True)
 
@@ -230,13 +229,18 @@ def throwaway_instance(major: int, *, parent: Path | None = None, bindir: Path |
         instance.stop()
 
 
+def as_user(user: str | None, argv: Sequence[str]) -> list[str]:
+    """argv run as `user` (the server refuses root), or as it is when not root."""
+    return ["runuser", "-u", user, "--", *argv] if user else list(argv)
+
+
 def _check_reachable(root: Path, user: str) -> None:
-    probe = subprocess.run(["runuser", "-u", user, "--", "test", "-w", str(root)],
-                           capture_output=True, check=False)
-    if probe.returncode != 0:
+    try:
+        run(as_user(user, ["test", "-w", str(root)]))
+    except ToolFailed:
         raise ToolError(f"the PostgreSQL server user {user} cannot reach {root.parent}: put "
                         "throwaway instances in a directory every user can traverse (the "
-                        "system temporary directory by default)")
+                        "system temporary directory by default)") from None
 
 
 def _owner_alive(marker: dict[str, object]) -> bool:

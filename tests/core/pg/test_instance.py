@@ -18,8 +18,9 @@ import psycopg2
 import pytest
 
 from dr_assets.core.errors import ToolError
+from dr_assets.core.pg.conninfo import ConnInfo
 from dr_assets.core.pg.instance import MARKER, PREFIX, remove_orphans, throwaway_instance
-from dr_assets.core.pg.tools import ConnInfo, connection, server_major
+from dr_assets.core.pg.sessions import connection, server_major
 from tests.support.pg import PG_URL
 
 MAJOR = server_major(ConnInfo.parse(PG_URL))
