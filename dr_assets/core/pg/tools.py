@@ -10,7 +10,7 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import cache
@@ -151,18 +151,6 @@ def find_tool(tool: str, server_major_version: int) -> str:
 def tool_version(path: str) -> str:
     out = subprocess.run([path, "--version"], capture_output=True, text=True, check=False)
     return out.stdout.strip()
-
-
-def run_tool(
-    args: Sequence[str], env: dict[str, str], allowed: Sequence[int] = (0,), timeout: float = 600
-) -> subprocess.CompletedProcess[str]:
-    """Run a short PostgreSQL tool; its stderr becomes the error message on failure."""
-    proc = subprocess.run(list(args), env=env, capture_output=True, text=True, timeout=timeout,
-                          check=False)
-    if proc.returncode not in allowed:
-        raise ToolError(f"{Path(args[0]).name} failed (exit {proc.returncode}): "
-                        f"{last_lines(proc.stderr)}")
-    return proc
 
 
 def last_lines(text: str, n: int = 3) -> str:
