@@ -24,9 +24,5 @@ class IsViewer(_RoleAtLeast):
     role = "viewer"
 
 
-class IsOperator(_RoleAtLeast):
-    role = "operator"
-
-
 class IsAdmin(_RoleAtLeast):
     role = "admin"

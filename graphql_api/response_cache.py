@@ -1,10 +1,10 @@
-"""Whole-answer caching for GraphQL queries that many dashboards ask at once.
+"""The API's one answer cache: GraphQL queries, their REST twins and the estate's health.
 
 Executive dashboards poll the same few queries (globalStatus, executiveSummary, the first page
 of backups) every few seconds; each answer is the same for every caller of the same role.
 Like a full response cache in front of a GraphQL server, this keeps the exact bytes of an
-answer, keyed by (role, query, operation name, variables), and serves them without parsing,
-validating or executing anything:
+answer, keyed by (surface, role, query, operation name, variables), and serves them without
+parsing, validating or executing anything:
 
 - only `query` operations whose root fields all come from the catalog (`run` asks Dagster,
   `healthCheck` probes the stores: they are always executed), and only HTTP 200 answers
@@ -15,6 +15,10 @@ validating or executing anything:
 - callers that miss on the same key at the same moment wait for one execution (single
   flight), so a burst of dashboards costs one query of the catalog, not twenty.
 
+`/graphql` reaches it through CachingGraphQL (an ASGI layer), the REST twins through
+`answer`/`bypass` directly. The estate's health, which many of those queries share, is kept
+here too (`value`), under the same rule but its own time limit.
+
 Authentication is not cached: the bearer token is verified on every request before this
 runs (AuthMiddleware), and the principal's role is part of the key.
 """
@@ -23,14 +27,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 
 from graphql import FieldNode, GraphQLError, OperationDefinitionNode, get_operation_ast, parse
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LIVE_FIELDS = frozenset({"run", "healthCheck"})  # answered from outside the catalog
@@ -41,13 +47,24 @@ MAX_ENTRIES = 512
 # (catalog change feed's generation, mutations through this API): an answer is good only
 # while both are what they were when it was computed.
 Generation = tuple[int, int]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class CachedAnswer:
+class Answer:
+    """An HTTP answer as executed."""
+
     status: int
-    headers: list[tuple[bytes, bytes]]
+    headers: tuple[tuple[bytes, bytes], ...]
     body: bytes
+    clean: bool  # no errors in it: later callers with the same key may be served it
+
+
+@dataclass(frozen=True)
+class Kept(Generic[T]):
+    """A value, with when and at which generation it was computed."""
+
+    value: T
     stored_at: float
     generation: Generation
 
@@ -72,8 +89,19 @@ def operation_kind(query: str, operation_name: str | None) -> str | None:
     return "query"
 
 
+def answer_key(surface: str, role: str, query: str, operation_name: str | None,
+               variables: dict[str, Any] | None) -> tuple[str | None, str | None]:
+    """(cache key or None when never kept, operation kind) of an operation asked through
+    `surface` ("graphql" or "rest": their bodies differ, so they never share an entry)."""
+    kind = operation_kind(query, operation_name)
+    if kind != "query":
+        return None, kind
+    return json.dumps([surface, role, query, operation_name, variables or {}],
+                      sort_keys=True), kind
+
+
 def request_key(role: str, body: bytes) -> tuple[str | None, str | None]:
-    """(cache key or None, operation kind) for a POST body."""
+    """(cache key or None, operation kind) for a GraphQL POST body."""
     try:
         doc = json.loads(body)
     except ValueError:
@@ -85,19 +113,20 @@ def request_key(role: str, body: bytes) -> tuple[str | None, str | None]:
     if (name is not None and not isinstance(name, str)) or (
             variables is not None and not isinstance(variables, dict)):
         return None, None
-    kind = operation_kind(doc["query"], name)
-    if kind != "query":
-        return None, kind
-    return json.dumps([role, doc["query"], name, variables or {}], sort_keys=True), kind
+    return answer_key("graphql", role, doc["query"], name, variables)
 
 
 class ResponseCache:
+    """Lookup, single flight, keep-if-current and invalidation; see the module docstring."""
+
     def __init__(self, max_age: float, feed_generation: Callable[[], int],
                  max_entries: int = MAX_ENTRIES) -> None:
         self.max_age = max_age
         self.feed_generation = feed_generation
         self.max_entries = max_entries
-        self._entries: OrderedDict[str, CachedAnswer] = OrderedDict()
+        self._entries: OrderedDict[str, Kept[Any]] = OrderedDict()
+        self._inflight: dict[str, asyncio.Future[Kept[Answer] | None]] = {}
+        self._computing = threading.Lock()
         self._mutations = 0
         self.hits = 0
         self.misses = 0
@@ -109,41 +138,81 @@ class ResponseCache:
     def generation(self) -> Generation:
         return self.feed_generation(), self._mutations
 
-    def get(self, key: str) -> CachedAnswer | None:
-        answer = self._entries.get(key)
-        if answer is None:
+    def _fresh(self, key: str, max_age: float) -> Kept[Any] | None:
+        kept = self._entries.get(key)
+        if kept is None:
             return None
-        if (time.monotonic() - answer.stored_at >= self.max_age
-                or answer.generation != self.generation()):
+        if time.monotonic() - kept.stored_at >= max_age or kept.generation != self.generation():
             self._entries.pop(key, None)
             return None
-        return answer
+        return kept
 
-    def count(self, hit: bool) -> None:
-        if hit:
+    def _keep(self, key: str, kept: Kept[Any]) -> None:
+        """Keep what was computed only if nothing was written or mutated meanwhile."""
+        if kept.generation != self.generation():
+            return
+        self._entries[key] = kept
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    async def answer(self, key: str, execute: Callable[[], Awaitable[Answer]]) -> Response:
+        """The answer for `key`, marked in X-DR-Cache: kept (hit, with its Age), computed
+        for a caller that asked first (hit), or executed now (miss)."""
+        kept = self._fresh(key, self.max_age)
+        if kept is None and key in self._inflight:
+            kept = await asyncio.shield(self._inflight[key])
+        if kept is not None:
             self.hits += 1
-        else:
-            self.misses += 1
+            return _response(kept.value, b"hit", age=time.monotonic() - kept.stored_at)
+        self.misses += 1
+        return _response(await self._execute(key, execute), b"miss")
 
-    def keep(self, key: str, generation: Generation, status: int,
-             headers: list[tuple[bytes, bytes]], body: bytes, store: bool = True
-             ) -> CachedAnswer:
-        """The answer computed at `generation`; kept for later callers when `store` and the
-        catalog did not change while it was computed."""
-        answer = CachedAnswer(status, headers, body, time.monotonic(), generation)
-        if store and generation == self.generation():
-            self._entries[key] = answer
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
-        return answer
+    async def _execute(self, key: str, execute: Callable[[], Awaitable[Answer]]) -> Answer:
+        future: asyncio.Future[Kept[Answer] | None] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        kept: Kept[Answer] | None = None
+        try:
+            generation = self.generation()
+            answer = await execute()
+            if answer.status == 200:  # shared with callers waiting on it; kept only when clean
+                kept = Kept(answer, time.monotonic(), generation)
+                if answer.clean:
+                    self._keep(key, kept)
+            return answer
+        finally:
+            if self._inflight.get(key) is future:
+                del self._inflight[key]
+            future.set_result(kept)
+
+    async def bypass(self, kind: str | None, execute: Callable[[], Awaitable[T]]) -> T:
+        """Execute what is never kept; a mutation then drops everything kept (even when it
+        failed part way: it may have written)."""
+        try:
+            return await execute()
+        finally:
+            if kind == "mutation":
+                self.invalidate()
+
+    def value(self, key: str, compute: Callable[[], T], max_age: float) -> T:
+        """An in-process value kept like an answer but for `max_age` seconds, whether answers
+        are kept or not; threads asking at once wait for one computation."""
+        kept = self._fresh(key, max_age)
+        if kept is None:
+            with self._computing:
+                kept = self._fresh(key, max_age)
+                if kept is None:
+                    generation = self.generation()
+                    kept = Kept(compute(), time.monotonic(), generation)
+                    self._keep(key, kept)
+        return cast(T, kept.value)
 
     def invalidate(self) -> None:
         self._mutations += 1
         self._entries.clear()
 
 
-def _cacheable(status: int, body: bytes) -> bool:
+def _clean(status: int, body: bytes) -> bool:
     if status != 200:
         return False
     try:
@@ -153,18 +222,27 @@ def _cacheable(status: int, body: bytes) -> bool:
     return isinstance(doc, dict) and not doc.get("errors") and doc.get("data") is not None
 
 
+def _response(answer: Answer, state: bytes, age: float | None = None) -> Response:
+    response = Response(answer.body, status_code=answer.status)
+    response.raw_headers = [*answer.headers, (b"x-dr-cache", state)]
+    if age is not None:
+        response.raw_headers.append((b"age", str(int(age)).encode()))
+    return response
+
+
 class CachingGraphQL:
     """ASGI wrapper around the GraphQL endpoint; see the module docstring."""
 
-    def __init__(self, app: ASGIApp, cache: Callable[[Scope], ResponseCache | None]) -> None:
+    def __init__(self, app: ASGIApp, cache: Callable[[Scope], ResponseCache]) -> None:
         self.app = app
         self.cache_for = cache
-        self._inflight: dict[str, asyncio.Future[CachedAnswer | None]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
         cache = self.cache_for(scope)
-        if scope["type"] != "http" or scope["method"] != "POST" or cache is None \
-                or not cache.enabled:
+        if not cache.enabled:
             await self.app(scope, receive, send)
             return
         body, receive = await _buffer(receive)
@@ -172,28 +250,13 @@ class CachingGraphQL:
         key, kind = (request_key(getattr(principal, "role", "public"), body)
                      if body is not None else (None, None))
         if key is None:
-            try:
-                await self.app(scope, receive, _with_header(send, b"bypass"))
-            finally:
-                if kind == "mutation":
-                    cache.invalidate()
+            await cache.bypass(kind, lambda: self.app(scope, receive, _with_header(send, b"bypass")))
             return
-        answer = cache.get(key)
-        if answer is None and key in self._inflight:
-            answer = await asyncio.shield(self._inflight[key])
-        cache.count(hit=answer is not None)
-        if answer is not None:
-            await _replay(answer, send, age=time.monotonic() - answer.stored_at)
-            return
-        await self._execute(cache, key, scope, receive, send)
+        response = await cache.answer(key, lambda: self._captured(scope, receive))
+        await response(scope, receive, send)
 
-    async def _execute(self, cache: ResponseCache, key: str, scope: Scope, receive: Receive,
-                       send: Send) -> None:
-        future: asyncio.Future[CachedAnswer | None] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = future
-        generation = cache.generation()
+    async def _captured(self, scope: Scope, receive: Receive) -> Answer:
         status, headers, chunks = 200, [], []
-        out = _with_header(send, b"miss")
 
         async def capture(message: Message) -> None:
             nonlocal status, headers
@@ -202,24 +265,14 @@ class CachingGraphQL:
                 headers = list(message.get("headers", []))
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
-            await out(message)
 
-        answer: CachedAnswer | None = None
-        try:
-            await self.app(scope, receive, capture)
-            body = b"".join(chunks)
-            if status == 200:  # shared with callers waiting on it; kept only when clean
-                answer = cache.keep(key, generation, status, headers, body,
-                                    store=_cacheable(status, body))
-        finally:
-            if self._inflight.get(key) is future:
-                del self._inflight[key]
-            future.set_result(answer)
+        await self.app(scope, receive, capture)
+        body = b"".join(chunks)
+        return Answer(status, tuple(headers), body, clean=_clean(status, body))
 
 
 def _with_header(send: Send, state: bytes) -> Send:
-    """`send` that tells, in X-DR-Cache, whether the answer was executed (miss), served from
-    the cache (hit) or is never cached (bypass)."""
+    """`send` that adds `X-DR-Cache: state` to the answer's headers as they go out."""
 
     async def sender(message: Message) -> None:
         if message["type"] == "http.response.start":
@@ -254,10 +307,3 @@ async def _buffer(receive: Receive) -> tuple[bytes | None, Receive]:
         return await receive()
 
     return (body if complete else None), replay
-
-
-async def _replay(answer: CachedAnswer, send: Send, age: float) -> None:
-    headers: list[Any] = [*answer.headers, (b"x-dr-cache", b"hit"),
-                          (b"age", str(int(age)).encode())]
-    await send({"type": "http.response.start", "status": answer.status, "headers": headers})
-    await send({"type": "http.response.body", "body": answer.body})

@@ -3,7 +3,6 @@ the same question, so both share resolvers, rules and audit."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLUnionType
@@ -12,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from graphql_api.context import new_context
-from graphql_api.response_cache import LIVE_FIELDS, ResponseCache
+from graphql_api.response_cache import Answer, ResponseCache, answer_key
 from graphql_api.schema import schema
 
 V1 = "/api/v1/disaster-recovery"
@@ -48,28 +47,26 @@ def field_document(op: str, field: str, args: str = "", params: str = "") -> str
 
 async def run_field(request: Request, op: str, field: str, variables: dict[str, Any] | None = None,
                     args: str = "", params: str = "") -> Response:
-    """The field's answer; queries share the GraphQL endpoint's response cache (same keys by
-    role, same invalidation by the catalog's change feed), mutations drop it."""
+    """The field's answer, through the GraphQL endpoint's response cache: queries are kept by
+    role and invalidated alike, concurrent misses execute once, mutations drop what is kept."""
     document = field_document(op, field, args, params)
-    state = request.app.state.api
-    cache: ResponseCache = state.response_cache
-    key = None
-    if op == "query" and cache.enabled and field not in LIVE_FIELDS:
-        key = json.dumps(["rest", request.state.principal.role, document, variables or {}],
-                         sort_keys=True)
-        answer = cache.get(key)
-        cache.count(hit=answer is not None)
-        if answer is not None:
-            return Response(answer.body, media_type="application/json",
-                            headers={"x-dr-cache": "hit"})
-    generation = cache.generation()
-    response = await _execute(request, op, field, document, variables)
-    if key is not None and response.status_code == 200:
-        cache.keep(key, generation, 200, [], bytes(response.body))
-    if op == "mutation":
-        cache.invalidate()
-    response.headers["x-dr-cache"] = "miss" if key is not None else "bypass"
-    return response
+    cache: ResponseCache = request.app.state.api.response_cache
+    key, kind = answer_key("rest", request.state.principal.role, document, None, variables)
+
+    async def execute() -> Response:
+        return await _execute(request, op, field, document, variables)
+
+    if key is None or not cache.enabled:
+        response = await cache.bypass(kind, execute)
+        response.headers["x-dr-cache"] = "bypass"
+        return response
+
+    async def answer() -> Answer:
+        response = await execute()  # REST refusals and errors answer with another status
+        return Answer(response.status_code, tuple(response.raw_headers), bytes(response.body),
+                      clean=response.status_code == 200)
+
+    return await cache.answer(key, answer)
 
 
 async def _execute(request: Request, op: str, field: str, document: str,

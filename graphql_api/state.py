@@ -1,11 +1,9 @@
 """What the API holds for its lifetime: the runtime, the token verifier, the launcher, the
-catalog's change feed and the caches it keeps fresh."""
+catalog's change feed and the answer cache it keeps fresh."""
 
 from __future__ import annotations
 
-import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from dr_assets.core.access.tokens import TokenVerifier
 from dr_assets.core.catalog.changes import ChangeFeed
@@ -24,30 +22,14 @@ class ApiState:
     launcher: DagsterLauncher
     changes: ChangeFeed
     response_cache: ResponseCache
-    _status: tuple[float, int, EstateStatus] | None = field(default=None, repr=False)
-    _status_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def _fresh_status(self) -> EstateStatus | None:
-        cached = self._status
-        if (cached is not None and time.monotonic() - cached[0] < STATUS_TTL_SECONDS
-                and cached[1] == self.changes.generation):
-            return cached[2]
-        return None
 
     def estate(self) -> EstateStatus:
         """Estate health, computed at most once a second however many dashboards ask, and
-        again as soon as the catalog changes: the catalog is not queried per request."""
-        status = self._fresh_status()
-        if status is not None:
-            return status
-        with self._status_lock:
-            status = self._fresh_status()
-            if status is not None:
-                return status
-            generation = self.changes.generation
-            status = estate_status(self.runtime.config, self.runtime.catalog)
-            self._status = (time.monotonic(), generation, status)
-            return status
+        again as soon as the catalog changes or a mutation goes through: the catalog is not
+        queried per request."""
+        return self.response_cache.value(
+            "estate", lambda: estate_status(self.runtime.config, self.runtime.catalog),
+            STATUS_TTL_SECONDS)
 
     @classmethod
     def load(cls, config_path: str | None = None) -> ApiState:

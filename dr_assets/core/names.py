@@ -40,12 +40,6 @@ def check_backup_id(backup_id: str) -> str:
     return backup_id
 
 
-def app_of_backup_id(backup_id: str) -> str:
-    match = _BACKUP_ID.match(check_backup_id(backup_id))
-    assert match is not None
-    return match.group("app")
-
-
 def time_of_backup_id(backup_id: str) -> datetime:
     match = _BACKUP_ID.match(check_backup_id(backup_id))
     assert match is not None

@@ -3,19 +3,25 @@ catalog (by any process) drops the shared answers at once, long before they expi
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
+from starlette.responses import JSONResponse, Response
 
 from dr_assets.core.runtime import DRRuntime
-from graphql_api.response_cache import request_key
+from graphql_api import rest
+from graphql_api import state as api_state
+from graphql_api.response_cache import Answer, ResponseCache, request_key
+from graphql_api.state import ApiState
 from tests.support.stack import Stack, start_api
 
 LONG_TTL = 60  # answers would live a minute: only the change feed can explain a fresh one
@@ -93,6 +99,98 @@ def test_a_burst_of_identical_queries_executes_once(stack: Stack, long_cache_api
         answers = list(pool.map(lambda _: ask(long_cache_api, query), range(12)))
     assert len({json.dumps(a[1], sort_keys=True) for a in answers}) == 1
     assert sorted(a[0] for a in answers).count("miss") == 1, [a[0] for a in answers]
+
+
+def test_a_burst_of_identical_rest_requests_is_answered_once(stack: Stack,
+                                                            long_cache_api: str) -> None:
+    url = f"{long_cache_api}/api/v1/dashboard/executive-summary"
+    headers = {"Authorization": f"Bearer {stack.token('viewer')}"}
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        answers = list(pool.map(lambda _: httpx.get(url, headers=headers, timeout=30), range(12)))
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.content for a in answers}) == 1
+    states = [a.headers["x-dr-cache"] for a in answers]
+    assert states.count("miss") == 1, states
+    assert all("age" in a.headers for a in answers if a.headers["x-dr-cache"] == "hit")
+
+
+def test_concurrent_misses_wait_for_one_execution() -> None:
+    """The single flight GraphQL and REST share: twelve callers, one execution, and an
+    answer with errors goes to the callers that waited for it but is not kept."""
+    cache = ResponseCache(60, lambda: 0)
+    executions = []
+
+    async def execute() -> Answer:
+        executions.append(1)
+        await asyncio.sleep(0.05)  # the others arrive while this one runs
+        return Answer(200, ((b"content-type", b"application/json"),), b'{"ok": 1}',
+                      clean=len(executions) > 1)
+
+    async def burst() -> list[str]:
+        responses = await asyncio.gather(*(cache.answer("k", execute) for _ in range(12)))
+        return [r.headers["x-dr-cache"] for r in responses]
+
+    assert sorted(asyncio.run(burst())) == ["hit"] * 11 + ["miss"]
+    assert len(executions) == 1 and (cache.hits, cache.misses) == (11, 1)
+    assert asyncio.run(burst()).count("miss") == 1 and len(executions) == 2  # not kept: unclean
+    assert asyncio.run(burst()) == ["hit"] * 12 and len(executions) == 2  # clean: kept
+
+
+def test_concurrent_rest_misses_execute_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Deterministic where a real burst is not (the resolvers hold the event loop, so real
+    requests seldom overlap an execution): here each execution lets the others in. A
+    mutation through REST then drops what was kept."""
+    executions = []
+
+    async def execute(request: object, op: str, field: str, document: str,
+                      variables: object) -> Response:
+        executions.append(field)
+        await asyncio.sleep(0.05)
+        return JSONResponse({"healthScore": 100})
+
+    monkeypatch.setattr(rest, "_execute", execute)
+    cache = ResponseCache(LONG_TTL, lambda: 0)
+    request = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(api=SimpleNamespace(
+        response_cache=cache))), state=SimpleNamespace(principal=SimpleNamespace(role="admin")),
+        path_params={"app_name": "shop"})
+
+    async def burst() -> list[Response]:
+        return list(await asyncio.gather(*(rest.executive_summary(request) for _ in range(12))))
+
+    responses = asyncio.run(burst())
+    assert executions == ["executiveSummary"]
+    assert sorted(r.headers["x-dr-cache"] for r in responses) == ["hit"] * 11 + ["miss"]
+    assert {bytes(r.body) for r in responses} == {b'{"healthScore":100}'}
+    assert asyncio.run(rest.executive_summary(request)).headers["x-dr-cache"] == "hit"
+    assert asyncio.run(rest.post_backup(request)).headers["x-dr-cache"] == "bypass"
+    assert asyncio.run(rest.executive_summary(request)).headers["x-dr-cache"] == "miss"
+    assert executions == ["executiveSummary", "createBackup", "executiveSummary"]
+
+
+@pytest.mark.parametrize("answer_seconds", [LONG_TTL, 0])  # kept even with answers off
+def test_estate_follows_the_answers_invalidation(answer_seconds: float,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    computed: list[object] = []
+
+    def estate_status(config: object, catalog: object) -> object:
+        computed.append(object())
+        return computed[-1]
+
+    monkeypatch.setattr(api_state, "estate_status", estate_status)
+    feed = [0]
+    cache = ResponseCache(answer_seconds, lambda: feed[0])
+    state = ApiState(runtime=SimpleNamespace(config=None, catalog=None), verifier=None,
+                     launcher=None, changes=None, response_cache=cache)
+    first = state.estate()
+    assert state.estate() is first and len(computed) == 1
+    feed[0] += 1  # a catalog write by any process
+    second = state.estate()
+    assert second is not first and state.estate() is second
+    cache.invalidate()  # a mutation through this API
+    third = state.estate()
+    assert third is not second and state.estate() is third
+    monkeypatch.setattr(api_state, "STATUS_TTL_SECONDS", 0.0)  # and its own time limit
+    assert state.estate() is not third
 
 
 def test_roles_never_share_answers_and_errors_are_not_kept(stack: Stack,

@@ -15,7 +15,6 @@ from dr_assets.core.errors import IntegrityError, MasterKeyError
 from dr_assets.core.policy import EncryptionConfig
 
 KEY_BYTES = 32
-WRAP_ALGORITHM = "AES-256-GCM"
 
 
 @dataclass(frozen=True)

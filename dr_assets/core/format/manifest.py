@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dr_assets.core.errors import IntegrityError
+from dr_assets.core.format.stream import NONCE_SCHEME
 from dr_assets.core.names import check_backup_id, time_of_backup_id
 
 FORMAT_VERSION = 1
@@ -66,7 +67,7 @@ class EncryptionInfo:
     chunk_size: int
     algorithm: str = "AES-256-GCM"
     key_wrap: str = "AES-256-GCM"
-    nonce_scheme: str = "index64-final32"
+    nonce_scheme: str = NONCE_SCHEME
     stream_format: str = "pgdr-1"
 
 

@@ -210,9 +210,3 @@ def encode_all(blocks: Iterable[bytes], key: bytes, chunk_size: int, level: int 
     out = [p for b in blocks for p in enc.write(b)]
     return b"".join(out + enc.finish())
 
-
-def decode_iter(stored: Iterable[bytes], key: bytes, where: str) -> Iterator[bytes]:
-    dec = BackupDecoder(key, where)
-    for block in stored:
-        yield from dec.write(block)
-    yield from dec.finish()
