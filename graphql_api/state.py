@@ -9,7 +9,7 @@ from dr_assets.core.access.tokens import TokenVerifier
 from dr_assets.core.catalog.changes import ChangeFeed
 from dr_assets.core.health.estate import EstateStatus, estate_status
 from dr_assets.core.runtime import DRRuntime
-from graphql_api.launcher import DagsterLauncher
+from dr_assets.launcher import DagsterLauncher
 from graphql_api.response_cache import ResponseCache
 
 STATUS_TTL_SECONDS = 1.0

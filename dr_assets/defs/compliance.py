@@ -7,7 +7,8 @@ import dagster as dg
 from dr_assets.core.compliance import ReportPeriod, build_report
 from dr_assets.core.compliance.publish import publish_report
 from dr_assets.core.policy import AppPolicy
-from dr_assets.defs.keys import COMPLIANCE_REPORT_KEY, backup_key, drill_key, kind_tags
+from dr_assets.core.runs import COMPLIANCE_REPORT_JOB, KIND_REPORT, kind_tags
+from dr_assets.defs.keys import COMPLIANCE_REPORT_KEY, backup_key, drill_key
 from dr_assets.defs.partitions import report_partitions
 from dr_assets.defs.resources import DRResource
 
@@ -61,9 +62,9 @@ def _summary_table(summary: list[dict[str, object]]) -> str:
 
 def compliance_report_job() -> "dg.UnresolvedAssetJobDefinition":
     return dg.define_asset_job(
-        "compliance_report_job", selection=dg.AssetSelection.assets(COMPLIANCE_REPORT_KEY),
+        COMPLIANCE_REPORT_JOB, selection=dg.AssetSelection.assets(COMPLIANCE_REPORT_KEY),
         partitions_def=report_partitions(), executor_def=dg.in_process_executor,
-        tags=kind_tags("report"),
+        tags=kind_tags(KIND_REPORT),
         description="Build a month's compliance report and store it beside the backups.")
 
 

@@ -5,16 +5,17 @@ from __future__ import annotations
 import dagster as dg
 
 from dr_assets.core.policy import AppPolicy
-from dr_assets.defs.keys import backup_key, drill_key, run_tags
+from dr_assets.core.runs import KIND_BACKUP, KIND_DRILL, backup_job_name, drill_job_name, run_tags
+from dr_assets.defs.keys import backup_key, drill_key
 from dr_assets.defs.partitions import backup_partitions
 
 
 def backup_job(policy: AppPolicy) -> dg.UnresolvedAssetJobDefinition:
     return dg.define_asset_job(
-        f"{policy.name}_backup_job",
+        backup_job_name(policy.name),
         selection=dg.AssetSelection.assets(backup_key(policy.name)),
         partitions_def=backup_partitions(policy),
-        tags=run_tags(policy.name, "backup"),
+        tags=run_tags(policy.name, KIND_BACKUP),
         executor_def=dg.in_process_executor,
         description=f"Back up {policy.name} and verify every copy.",
     )
@@ -22,9 +23,9 @@ def backup_job(policy: AppPolicy) -> dg.UnresolvedAssetJobDefinition:
 
 def drill_job(policy: AppPolicy) -> dg.UnresolvedAssetJobDefinition:
     return dg.define_asset_job(
-        f"{policy.name}_drill_job",
+        drill_job_name(policy.name),
         selection=dg.AssetSelection.assets(drill_key(policy.name)),
-        tags=run_tags(policy.name, "drill"),
+        tags=run_tags(policy.name, KIND_DRILL),
         executor_def=dg.in_process_executor,
         description=f"Restore drill of {policy.name} into a scratch database.",
     )

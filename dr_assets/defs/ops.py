@@ -15,7 +15,19 @@ from dr_assets.core.restore.restore import (
     target_server,
 )
 from dr_assets.core.retention.apply import apply_retention
-from dr_assets.defs.keys import kind_tags
+from dr_assets.core.runs import (
+    CATALOG_SYNC_JOB,
+    CATALOG_SYNC_OP,
+    KIND_CATALOG_SYNC,
+    KIND_RESTORE,
+    KIND_RETENTION,
+    RESTORE_JOB,
+    RESTORE_OP,
+    RETENTION_JOB,
+    RETENTION_OP,
+    TAG_KIND,
+    kind_tags,
+)
 from dr_assets.defs.resources import DRResource
 
 
@@ -28,7 +40,7 @@ class RestoreConfig(dg.Config):
     requested_by: str = "dagster"
 
 
-@dg.op(tags={"dr/kind": "restore"})
+@dg.op(name=RESTORE_OP, tags={TAG_KIND: KIND_RESTORE})
 def restore_backup_op(context: dg.OpExecutionContext, config: RestoreConfig,
                       dr: DRResource) -> dg.Output[dict[str, object]]:
     rt = dr.runtime()
@@ -60,7 +72,7 @@ class RetentionConfig(dg.Config):
     dry_run: bool = False
 
 
-@dg.op
+@dg.op(name=RETENTION_OP)
 def retention_op(context: dg.OpExecutionContext, config: RetentionConfig,
                  dr: DRResource) -> dg.Output[list[dict[str, object]]]:
     rt = dr.runtime()
@@ -74,7 +86,7 @@ def retention_op(context: dg.OpExecutionContext, config: RetentionConfig,
     return dg.Output(outcomes)
 
 
-@dg.op
+@dg.op(name=CATALOG_SYNC_OP)
 def catalog_sync_op(context: dg.OpExecutionContext, dr: DRResource) -> dg.Output[dict[str, object]]:
     rt = dr.runtime()
     report = sync_catalog(rt.stores, rt.catalog)
@@ -85,19 +97,19 @@ def catalog_sync_op(context: dg.OpExecutionContext, dr: DRResource) -> dg.Output
     return dg.Output(report.to_dict())
 
 
-@dg.job(tags=kind_tags("restore"), executor_def=dg.in_process_executor,
+@dg.job(name=RESTORE_JOB, tags=kind_tags(KIND_RESTORE), executor_def=dg.in_process_executor,
         description="Restore a backup into a new database.")
 def restore_job() -> None:
     restore_backup_op()
 
 
-@dg.job(tags=kind_tags("retention"), executor_def=dg.in_process_executor,
+@dg.job(name=RETENTION_JOB, tags=kind_tags(KIND_RETENTION), executor_def=dg.in_process_executor,
         description="Delete expired backups (never the newest verified).")
 def retention_job() -> None:
     retention_op()
 
 
-@dg.job(tags=kind_tags("catalog_sync"), executor_def=dg.in_process_executor,
+@dg.job(name=CATALOG_SYNC_JOB, tags=kind_tags(KIND_CATALOG_SYNC), executor_def=dg.in_process_executor,
         description="Repair missing copies and rebuild the catalog from the stores.")
 def catalog_sync_job() -> None:
     catalog_sync_op()

@@ -1,20 +1,12 @@
-"""Backup partitions: one time window per backup at the app's cadence."""
+"""Backup partitions: one time window per backup at the app's cadence (the run contract's
+windows, dr_assets.core.runs); compliance reports: one per month."""
 
 from __future__ import annotations
 
 import dagster as dg
 
 from dr_assets.core.policy import AppPolicy
-
-PARTITIONS_START = "2026-11-01-00:00"
-PARTITION_FMT = "%Y-%m-%d-%H:%M"
-
-
-def cadence_cron(every_hours: int) -> str:
-    if every_hours < 24:
-        return "0 * * * *" if every_hours == 1 else f"0 */{every_hours} * * *"
-    days = every_hours // 24
-    return "0 0 * * *" if days == 1 else f"0 0 */{days} * *"
+from dr_assets.core.runs import PARTITION_FMT, PARTITIONS_START, cadence_cron
 
 
 def backup_partitions(policy: AppPolicy) -> dg.TimeWindowPartitionsDefinition:

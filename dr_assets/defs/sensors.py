@@ -5,10 +5,10 @@ import dagster as dg
 
 from dr_assets.core.health.alerting import evaluate, open_run_failure, reconcile
 from dr_assets.core.health.estate import estate_status
-from dr_assets.defs.keys import TAG_APP, TAG_KIND
+from dr_assets.core.runs import KIND_BACKUP, KIND_DRILL, KIND_REPORT, KIND_RESTORE, TAG_APP, TAG_KIND
 from dr_assets.defs.resources import DRResource
 
-WATCHED_KINDS = ("backup", "drill", "restore", "report")  # a report not stored is evidence lost
+WATCHED_KINDS = (KIND_BACKUP, KIND_DRILL, KIND_RESTORE, KIND_REPORT)  # a report not stored is evidence lost
 
 
 @dg.sensor(minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,

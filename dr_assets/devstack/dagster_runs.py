@@ -9,8 +9,10 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from dr_assets.core.policy import DRConfig
+from dr_assets.core.runs import TAG_BACKUP_SLOT, TAG_PARTITION, backup_launch, backup_partition
 from dr_assets.devstack.net import graphql
 
 RUN_TIMEOUT = 600.0
@@ -27,7 +29,7 @@ _RUN_ERRORS = """query ($runId: ID!) { logsForRun(runId: $runId, limit: 500) {
 
 
 class LaunchError(Exception):
-    """Dagster refused the run (the message says why)."""
+    """Dagster refused the run, or it has nothing to back up yet (the message says why)."""
 
 
 @dataclass
@@ -45,56 +47,39 @@ class BackupRun:
         return f"{dagster_url}/runs/{self.run_id}"
 
 
-def job_name(app: str) -> str:
-    return f"{app}_backup_job"
-
-
-def newest_partition(config: DRConfig, app: str) -> str | None:
-    from dr_assets.defs.partitions import backup_partitions  # imports dagster: ~2 s
-
-    return backup_partitions(config.app(app)).get_last_partition_key()
-
-
 def active_run(gql_url: str, app: str) -> tuple[str, str, str] | None:
     """(run id, status, partition) of a backup run of APP that has not ended yet."""
-    from dr_assets.defs.keys import TAG_BACKUP_SLOT
-
     data = graphql(gql_url, _ACTIVE_RUNS, {"filter": {
         "tags": [{"key": TAG_BACKUP_SLOT, "value": app}], "statuses": list(ACTIVE)}})
     runs = data["runsOrError"]
     for run in runs.get("results") or []:
         tags = {t["key"]: t["value"] for t in run.get("tags") or []}
-        return str(run["runId"]), str(run["status"]), tags.get("dagster/partition", "?")
+        return str(run["runId"]), str(run["status"]), tags.get(TAG_PARTITION, "?")
     return None
 
 
-def launch(host: str, port: int, gql_url: str, config: DRConfig, app: str,
-           location: str, repository: str) -> BackupRun:
+def launch(dagster_url: str, gql_url: str, config: DRConfig, app: str) -> BackupRun:
     """Launch (or adopt) the backup run of APP; LaunchError when Dagster refuses."""
-    from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
+    from dr_assets.launcher import DagsterLauncher, DagsterUnavailableError  # imports dagster: ~2 s
 
-    job = job_name(app)
+    newest = backup_partition(config.app(app), datetime.now(UTC))
+    request = backup_launch(app, newest)
     try:
         running = active_run(gql_url, app)
     except RuntimeError:
         running = None
     if running is not None:
         run_id, status, partition = running
-        return BackupRun(app, job, partition, run_id, adopted=True, started=time.monotonic(),
-                         status=status)
-    newest = newest_partition(config, app)
+        return BackupRun(app, request.job, partition, run_id, adopted=True,
+                         started=time.monotonic(), status=status)
     if newest is None:
-        raise LaunchError(f"{job} has no complete partition yet (they start at the cadence's "
-                          "first window)")
-    client = DagsterGraphQLClient(host, port_number=port)
+        raise LaunchError(f"{request.job} has no complete partition yet (they start at the "
+                          "cadence's first window)")
     try:
-        run_id = client.submit_job_execution(
-            job, repository_location_name=location, repository_name=repository,
-            tags={"dagster/partition": newest})
-    except DagsterGraphQLClientError as exc:
-        why = ": ".join(str(a).strip() for a in exc.args if a) or type(exc).__name__
-        raise LaunchError(f"Dagster refused {job} ({why.splitlines()[0][:300]})") from None
-    return BackupRun(app, job, newest, run_id, adopted=False, started=time.monotonic())
+        run_id = DagsterLauncher(dagster_url).launch(request)
+    except DagsterUnavailableError as exc:
+        raise LaunchError(str(exc)) from None
+    return BackupRun(app, request.job, newest, run_id, adopted=False, started=time.monotonic())
 
 
 def first_error(gql_url: str, run_id: str) -> str:
@@ -110,20 +95,20 @@ def first_error(gql_url: str, run_id: str) -> str:
     return ""
 
 
-def follow(host: str, port: int, gql_url: str, runs: Sequence[BackupRun],
+def follow(dagster_url: str, gql_url: str, runs: Sequence[BackupRun],
            timeout: float = RUN_TIMEOUT) -> Iterator[BackupRun]:
     """Poll until every run has ended or TIMEOUT passed, yielding each run as it ends (those
     not yielded were still going at the timeout, with their last status)."""
-    from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
+    from dr_assets.launcher import DagsterLauncher, DagsterUnavailableError  # imports dagster: ~2 s
 
-    client = DagsterGraphQLClient(host, port_number=port)
+    launcher = DagsterLauncher(dagster_url)
     pending = list(runs)
     deadline = time.monotonic() + timeout
     while pending and time.monotonic() < deadline:
         for run in list(pending):
             try:
-                run.status = client.get_run_status(run.run_id).value
-            except DagsterGraphQLClientError as exc:
+                run.status = launcher.run_status(run.run_id)
+            except DagsterUnavailableError as exc:
                 run.error = f"cannot read its status: {exc}"
                 continue
             if run.status in DONE:

@@ -25,6 +25,7 @@ from dr_assets.core.errors import DRError
 from dr_assets.core.pg.conninfo import ConnInfo
 from dr_assets.core.pg.databases import create_database, database_exists
 from dr_assets.core.policy import DRConfig
+from dr_assets.core.runs import LOCATION
 from dr_assets.devstack.net import graphql, http_status, listening, port_owner, process_cwd
 from dr_assets.devstack.report import Report
 from dr_assets.devstack.services import (
@@ -39,8 +40,6 @@ from dr_assets.devstack.services import (
 from dr_assets.devstack.state import Paths, ProcessRecord, RunDir, process_cmdline, spawn
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
-LOCATION = "dr_assets"              # workspace.yaml's location_name
-REPOSITORY = "__repository__"       # the repository of a Definitions object
 API_PORT_ENV = "DR_API_PORT"
 DEFAULT_API_PORT = 8080
 WEBSERVER_TIMEOUT = 180.0           # loading the code location takes most of it

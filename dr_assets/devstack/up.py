@@ -34,8 +34,6 @@ from dr_assets.core.policy import DestinationConfig, DRConfig, load_config
 from dr_assets.core.runtime import DRRuntime
 from dr_assets.devstack import dagster_runs, seaweed
 from dr_assets.devstack.dagster_stack import (
-    LOCATION,
-    REPOSITORY,
     ApiStatus,
     DagsterStatus,
     ensure_api,
@@ -301,8 +299,7 @@ def dagster_backups(config: DRConfig, rt: DRRuntime, todo: list[tuple[str, str]]
     refused: list[str] = []
     for app, why in todo:
         try:
-            run = dagster_runs.launch(dagster.host, dagster.port, dagster.graphql_url, config,
-                                      app, LOCATION, REPOSITORY)
+            run = dagster_runs.launch(dagster.url, dagster.graphql_url, config, app)
         except (dagster_runs.LaunchError, RuntimeError) as exc:
             report.line("backup", f"{app}: {why}; {exc}: taking it with the engine directly")
             refused.append(app)
@@ -315,7 +312,7 @@ def dagster_backups(config: DRConfig, rt: DRRuntime, todo: list[tuple[str, str]]
                         f"({run.job}, partition {run.partition})")
         runs.append(run)
     ended = set()
-    for run in dagster_runs.follow(dagster.host, dagster.port, dagster.graphql_url, runs):
+    for run in dagster_runs.follow(dagster.url, dagster.graphql_url, runs):
         ended.add(run.run_id)
         took = time.monotonic() - run.started
         if run.status != "SUCCESS":

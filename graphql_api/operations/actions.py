@@ -11,10 +11,16 @@ from dr_assets.core.errors import InvalidName
 from dr_assets.core.names import check_app_name
 from dr_assets.core.restore.requests import RestoreRefusal, check_restore_request
 from dr_assets.core.retention.apply import build_plan
-from dr_assets.defs.keys import run_tags
-from dr_assets.defs.partitions import backup_partitions
+from dr_assets.core.runs import (
+    LaunchRequest,
+    backup_launch,
+    backup_partition,
+    drill_launch,
+    restore_launch,
+    retention_launch,
+)
+from dr_assets.launcher import DagsterUnavailableError
 from graphql_api.context import Context
-from graphql_api.launcher import DagsterUnavailableError
 from graphql_api.operations.types import (
     AlertAcknowledged,
     AlertNotFound,
@@ -58,26 +64,21 @@ def _unknown_app(ctx: Context, app: str) -> UnknownApp | None:
     return None
 
 
-def _launch(ctx: Context, job: str, message: str, run_config: dict[str, Any] | None = None,
-            tags: dict[str, str] | None = None) -> RunLaunched | DagsterUnavailable:
+def _launch(ctx: Context, request: LaunchRequest, message: str
+            ) -> RunLaunched | DagsterUnavailable:
     try:
-        run_id = ctx.state.launcher.launch(job, run_config, {**(tags or {}),
-                                                              "dr/requested_by": ctx.principal.subject})
+        run_id = ctx.state.launcher.launch(request.requested_by(ctx.principal.subject))
     except DagsterUnavailableError as exc:
         return DagsterUnavailable(message=str(exc))
-    return RunLaunched(run_id=run_id, job=job, message=message)
+    return RunLaunched(run_id=run_id, job=request.job, message=message)
 
 
 def create_backup(ctx: Context, app: str) -> Result:
     args = {"app": app}
     result: Result = _refused(ctx, "createBackup", "operator") or _unknown_app(ctx, app)
     if result is None:
-        policy = ctx.config.apps[app]
-        partition = backup_partitions(policy).get_last_partition_key()
-        tags = {**run_tags(app, "backup")}
-        if partition:
-            tags["dagster/partition"] = partition
-        result = _launch(ctx, f"{app}_backup_job", f"backup of {app} launched", tags=tags)
+        partition = backup_partition(ctx.config.apps[app], ctx.now)
+        result = _launch(ctx, backup_launch(app, partition), f"backup of {app} launched")
     return _audited(ctx, "createBackup", args, result)
 
 
@@ -87,8 +88,7 @@ def schedule_drill(ctx: Context, app: str) -> Result:
     if result is None and ctx.catalog.newest_verified(app) is None:
         result = BackupNotFound(message=f"{app} has no verified backup to drill: take one first")
     if result is None:
-        result = _launch(ctx, f"{app}_drill_job", f"restore drill of {app} launched",
-                         tags=run_tags(app, "drill"))
+        result = _launch(ctx, drill_launch(app), f"restore drill of {app} launched")
     return _audited(ctx, "scheduleDrill", args, result)
 
 
@@ -103,12 +103,11 @@ def restore(ctx: Context, backup_id: str, target_database: str, mode: str,
         if isinstance(checked, RestoreRefusal):
             result = REFUSALS[checked.kind](message=checked.message)
         else:
-            run_config = {"ops": {"restore_backup_op": {"config": {
-                "backup_id": backup_id, "target_database": target_database, "mode": mode,
-                "force_disconnect": force_disconnect, "requested_by": ctx.principal.subject}}}}
-            result = _launch(ctx, "restore_job",
-                             f"restore of {backup_id} into {target_database} launched",
-                             run_config, run_tags(checked.app, "restore"))
+            request = restore_launch(checked.app, backup_id, target_database, mode,
+                                     force_disconnect=force_disconnect,
+                                     requested_by=ctx.principal.subject)
+            result = _launch(ctx, request,
+                             f"restore of {backup_id} into {target_database} launched")
     return _audited(ctx, "restoreBackup", args, result)
 
 
@@ -124,9 +123,7 @@ def apply_retention(ctx: Context, app: str, dry_run: bool) -> Result:
                                          stored_bytes=d.stored_bytes) for d in plan.decisions],
         )
     elif result is None:
-        run_config = {"ops": {"retention_op": {"config": {"app": app, "dry_run": False}}}}
-        result = _launch(ctx, "retention_job", f"retention of {app} launched", run_config,
-                         {"dr/app": app, "dr/kind": "retention"})
+        result = _launch(ctx, retention_launch(app), f"retention of {app} launched")
     return _audited(ctx, "applyRetention", args, result)
 
 

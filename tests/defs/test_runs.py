@@ -13,9 +13,9 @@ import dagster as dg
 import pytest
 
 from dr_assets.core.format.manifest import manifest_key, object_key
+from dr_assets.core.runs import KIND_BACKUP, KIND_DRILL, RETENTION_JOB, RETENTION_OP, run_tags
 from dr_assets.definitions import build_definitions
 from dr_assets.defs import assets, checks
-from dr_assets.defs.keys import run_tags
 from dr_assets.defs.resources import DRResource
 from dr_assets.defs.sensors import alert_sensor, run_failure_alert_sensor
 from tests.support.env import DREnv
@@ -81,7 +81,7 @@ class Location:
             self.assets_of(app), partition_key=partition, instance=self.instance,
             resources=self.resources,
             selection=dg.AssetSelection.assets(dg.AssetKey([app, "backup"])),
-            tags=run_tags(app, "backup"),
+            tags=run_tags(app, KIND_BACKUP),
         )
 
     def run_checks(self, app: str) -> dict[str, bool]:
@@ -96,7 +96,7 @@ class Location:
         return dg.materialize(
             self.assets_of(app), instance=self.instance, resources=self.resources,
             selection=dg.AssetSelection.assets(dg.AssetKey([app, "restore_drill"])),
-            raise_on_error=False, tags=run_tags(app, "drill"),
+            raise_on_error=False, tags=run_tags(app, KIND_DRILL),
         )
 
     def sense_alerts(self) -> None:
@@ -226,16 +226,16 @@ def test_retention_job_deletes_exactly_what_the_rules_say(dr_env: DREnv) -> None
     for days, backup_id in zip((40, 50, 60), ids[2::-1], strict=True):
         run_sql(dr_env.catalog_db, f"UPDATE dr.backups SET started_at = now() - interval "
                                    f"'{days} days' WHERE backup_id = '{backup_id}'")
-    job = loc.defs.get_job_def("retention_job")
+    job = loc.defs.get_job_def(RETENTION_JOB)
     dry = job.execute_in_process(
-        run_config={"ops": {"retention_op": {"config": {"app": "shop", "dry_run": True}}}},
+        run_config={"ops": {RETENTION_OP: {"config": {"app": "shop", "dry_run": True}}}},
         instance=loc.instance)
-    [plan] = dry.output_for_node("retention_op")
+    [plan] = dry.output_for_node(RETENTION_OP)
     assert sorted(plan["would_delete"]) == sorted(ids[:2])
     assert all((dr_env.local_dir / object_key(b)).exists() for b in ids)
 
     job.execute_in_process(
-        run_config={"ops": {"retention_op": {"config": {"app": "shop"}}}},
+        run_config={"ops": {RETENTION_OP: {"config": {"app": "shop"}}}},
         instance=loc.instance)
     rt = dr_env.runtime()
     for backup_id in ids[:2]:

@@ -38,7 +38,7 @@ from dr_assets.cli import build_parser
 from dr_assets.core.format.manifest import parse_time
 from dr_assets.core.names import check_backup_id, check_database_name
 from dr_assets.core.policy import load_config
-from dr_assets.defs.keys import TAG_BACKUP_SLOT
+from dr_assets.core.runs import TAG_BACKUP_SLOT
 
 REPO = Path(__file__).resolve().parents[2]
 RUNBOOKS = REPO / "docs" / "runbooks.md"

@@ -27,8 +27,8 @@ from dr_assets.core.compliance.report import (
     RestoreRequest,
     VerificationFailure,
 )
-from dr_assets.core.compliance.windows import scheduled_windows
 from dr_assets.core.policy import AppPolicy, DRConfig
+from dr_assets.core.runs import scheduled_windows
 
 Row = Mapping[str, Any]
 

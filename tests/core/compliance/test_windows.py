@@ -8,9 +8,8 @@ import dagster as dg
 import pytest
 
 from dr_assets.core.compliance.period import ReportPeriod
-from dr_assets.core.compliance.windows import scheduled_windows
 from dr_assets.core.errors import ReportError
-from dr_assets.defs.partitions import PARTITION_FMT, cadence_cron
+from dr_assets.core.runs import PARTITION_FMT, cadence_cron, scheduled_windows
 
 
 @pytest.mark.parametrize("every_hours", [1, 4, 6, 12, 24, 48, 72])

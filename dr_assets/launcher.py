@@ -1,19 +1,23 @@
-"""Launching Dagster runs through the Dagster webserver's GraphQL endpoint."""
+"""Launching and following Dagster runs through the webserver's GraphQL endpoint, for the API
+and `make up` alike; what a run is made of is the run contract (dr_assets.core.runs)."""
 
 from __future__ import annotations
 
+import urllib.request
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 from dagster_graphql import DagsterGraphQLClient
 
-LOCATION = "dr_assets"
-REPOSITORY = "__repository__"
+from dr_assets.core.runs import LOCATION, REPOSITORY, LaunchRequest
 
 
 class DagsterUnavailableError(Exception):
     """The webserver could not be reached or refused the launch."""
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else repr(exc)
 
 
 @dataclass(frozen=True)
@@ -32,33 +36,27 @@ class DagsterLauncher:
         except Exception as exc:
             raise DagsterUnavailableError(f"Dagster at {self.url} is unreachable: {exc}") from None
 
-    def launch(self, job: str, run_config: dict[str, Any] | None = None,
-               tags: dict[str, str] | None = None) -> str:
+    def launch(self, request: LaunchRequest) -> str:
+        """The run id of the launched run (the daemon's run queue starts it)."""
+        client = self._client()
         try:
-            return self._client().submit_job_execution(
-                job, repository_location_name=LOCATION, repository_name=REPOSITORY,
-                run_config=run_config or {}, tags=tags or {},
+            return client.submit_job_execution(
+                request.job, repository_location_name=LOCATION, repository_name=REPOSITORY,
+                run_config=dict(request.run_config), tags=dict(request.tags),
             )
-        except DagsterUnavailableError:
-            raise
         except Exception as exc:
-            raise DagsterUnavailableError(f"Dagster at {self.url} did not launch {job}: "
-                                          f"{str(exc).splitlines()[0] if str(exc) else exc!r}"
-                                          ) from None
+            raise DagsterUnavailableError(f"Dagster at {self.url} did not launch {request.job}: "
+                                          f"{_first_line(exc)}") from None
 
     def run_status(self, run_id: str) -> str:
+        client = self._client()
         try:
-            return str(self._client().get_run_status(run_id).value)
-        except DagsterUnavailableError:
-            raise
+            return str(client.get_run_status(run_id).value)
         except Exception as exc:
             raise DagsterUnavailableError(f"Dagster at {self.url} could not report run {run_id}: "
-                                          f"{str(exc).splitlines()[0] if str(exc) else exc!r}"
-                                          ) from None
+                                          f"{_first_line(exc)}") from None
 
     def reachable(self) -> bool:
-        import urllib.request
-
         try:
             with urllib.request.urlopen(f"{self.url.rstrip('/')}/server_info",  # noqa: S310
                                         timeout=3) as resp:

@@ -1,0 +1,169 @@
+"""The run contract between the launchers (the API, `make up`) and the Dagster jobs: job, op
+and tag names, run priorities, the backup partitions of a cadence, and each launch's run config."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+from typing import Any
+
+from dr_assets.core.policy import AppPolicy
+
+# Where the jobs are.
+LOCATION = "dr_assets"              # workspace.yaml's location_name
+REPOSITORY = "__repository__"       # the repository Dagster makes of a Definitions object
+
+RESTORE_JOB = "restore_job"
+RETENTION_JOB = "retention_job"
+CATALOG_SYNC_JOB = "catalog_sync_job"
+COMPLIANCE_REPORT_JOB = "compliance_report_job"
+
+RESTORE_OP = "restore_backup_op"
+RETENTION_OP = "retention_op"
+CATALOG_SYNC_OP = "catalog_sync_op"
+
+
+def backup_job_name(app: str) -> str:
+    return f"{app}_backup_job"
+
+
+def drill_job_name(app: str) -> str:
+    return f"{app}_drill_job"
+
+
+# What a run does, as its `dr/kind` tag says.
+KIND_BACKUP = "backup"
+KIND_DRILL = "drill"
+KIND_RESTORE = "restore"
+KIND_RETENTION = "retention"
+KIND_CATALOG_SYNC = "catalog_sync"
+KIND_REPORT = "report"
+
+TAG_APP = "dr/app"
+TAG_KIND = "dr/kind"
+TAG_BACKUP_SLOT = "dr/backup"  # the run queue allows one run per value: one backup per app
+TAG_REQUESTED_BY = "dr/requested_by"
+TAG_PRIORITY = "dagster/priority"  # the queued run coordinator starts higher values first
+TAG_PARTITION = "dagster/partition"
+
+# When runs queue (max_concurrent_runs), a restore asked for in an incident goes first, then
+# backups (the RPO), then drills, and upkeep last.
+PRIORITIES = {KIND_RESTORE: 100, KIND_BACKUP: 10, KIND_DRILL: -10, KIND_RETENTION: -20,
+              KIND_CATALOG_SYNC: -20, KIND_REPORT: -30}
+
+
+def kind_tags(kind: str) -> dict[str, str]:
+    return {TAG_KIND: kind, TAG_PRIORITY: str(PRIORITIES.get(kind, 0))}
+
+
+def run_tags(app: str, kind: str) -> dict[str, str]:
+    tags = {TAG_APP: app, **kind_tags(kind)}
+    if kind == KIND_BACKUP:
+        tags[TAG_BACKUP_SLOT] = app
+    return tags
+
+
+# -- Backup partitions: one window per backup at the app's cadence ---------------------------
+
+PARTITIONS_START = "2026-11-01-00:00"
+PARTITION_FMT = "%Y-%m-%d-%H:%M"
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+
+
+def cadence_cron(every_hours: int) -> str:
+    if every_hours < 24:
+        return "0 * * * *" if every_hours == 1 else f"0 */{every_hours} * * *"
+    days = every_hours // 24
+    return "0 0 * * *" if days == 1 else f"0 0 */{days} * *"
+
+
+def _starts_daily(days: int, start: datetime, end: datetime) -> Iterator[datetime]:
+    """Midnights on the cadence's days of the month, from the one at or before start."""
+    day = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    while (day.day - 1) % days:
+        day -= DAY
+    while day < end + timedelta(days=days):
+        yield day
+        day += DAY
+        while (day.day - 1) % days:
+            day += DAY
+
+
+def _starts_hourly(every_hours: int, start: datetime, end: datetime) -> Iterator[datetime]:
+    at = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    while at < end + timedelta(hours=every_hours):
+        yield at
+        at += every_hours * HOUR
+
+
+def scheduled_windows(every_hours: int, start: datetime, end: datetime
+                      ) -> list[tuple[datetime, datetime]]:
+    """Every window of the cadence that starts in [start, end), as (start, exclusive end), as
+    the cron of `cadence_cron` cuts them: every `every_hours` from midnight UTC, or for
+    whole-day cadences on days 1, 1+n, 1+2n ... of each month (`*/n` restarts every month)."""
+    if every_hours < 24:
+        starts = list(_starts_hourly(every_hours, start, end))
+    else:
+        starts = list(_starts_daily(every_hours // 24, start, end))
+    return [(a, b) for a, b in pairwise(starts) if start <= a < end]
+
+
+def backup_partition(policy: AppPolicy, moment: datetime) -> str | None:
+    """The key of the newest backup window complete at MOMENT (an aware datetime), as the
+    job's partitions would give it then; None before the first window has ended."""
+    at = moment.astimezone(UTC)
+    # No window is longer than the cadence, so the newest complete one starts within two.
+    look_back = 2 * timedelta(hours=policy.every_hours)
+    complete = [a for a, b in scheduled_windows(policy.every_hours, at - look_back, at) if b <= at]
+    first = datetime.strptime(PARTITIONS_START, PARTITION_FMT).replace(tzinfo=UTC)
+    if not complete or complete[-1] < first:
+        return None
+    return complete[-1].strftime(PARTITION_FMT)
+
+
+# -- What a launcher sends ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    """One run to launch: the job, its run config and the run's tags."""
+
+    job: str
+    run_config: Mapping[str, Any] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def requested_by(self, subject: str) -> LaunchRequest:
+        return replace(self, tags={**self.tags, TAG_REQUESTED_BY: subject})
+
+
+def _op_config(op: str, **config: object) -> dict[str, Any]:
+    return {"ops": {op: {"config": config}}}
+
+
+def backup_launch(app: str, partition: str | None) -> LaunchRequest:
+    """A backup of APP for the window PARTITION (from `backup_partition`)."""
+    tags = run_tags(app, KIND_BACKUP)
+    if partition:
+        tags[TAG_PARTITION] = partition
+    return LaunchRequest(backup_job_name(app), tags=tags)
+
+
+def drill_launch(app: str) -> LaunchRequest:
+    return LaunchRequest(drill_job_name(app), tags=run_tags(app, KIND_DRILL))
+
+
+def restore_launch(app: str, backup_id: str, target_database: str, mode: str, *,
+                   force_disconnect: bool, requested_by: str) -> LaunchRequest:
+    """A restore of BACKUP_ID (a backup of APP) into TARGET_DATABASE, new or in place (REPLACE)."""
+    return LaunchRequest(RESTORE_JOB, _op_config(
+        RESTORE_OP, backup_id=backup_id, target_database=target_database, mode=mode,
+        force_disconnect=force_disconnect, requested_by=requested_by),
+        run_tags(app, KIND_RESTORE))
+
+
+def retention_launch(app: str) -> LaunchRequest:
+    """Retention applied to APP (a dry run is answered without a run)."""
+    return LaunchRequest(RETENTION_JOB, _op_config(RETENTION_OP, app=app, dry_run=False),
+                         run_tags(app, KIND_RETENTION))
