@@ -19,7 +19,7 @@ from dr_assets.defs import assets, checks
 from dr_assets.defs.resources import DRResource
 from dr_assets.defs.sensors import alert_sensor, run_failure_alert_sensor
 from tests.support.env import DREnv
-from tests.support.pg import load_pagila, run_sql
+from tests.support.pg import load_fidelity, run_sql
 
 PARTITION = "2026-11-25-00:00"
 
@@ -173,30 +173,35 @@ def test_rpo_violation_opens_one_alert_posts_it_and_a_fresh_backup_resolves_it(
         "opened", "resolved"]
 
 
-def test_drill_on_pagila_passes_and_a_corrupted_one_fails_both_leave_no_scratch(
+def test_drill_on_the_fidelity_fixture_passes_and_a_corrupted_one_fails_both_leave_no_scratch(
     dr_env: DREnv, make_db: Callable[[str], str]
 ) -> None:
-    source = make_db("pagila")
-    load_pagila(source)
-    env = dr_env.with_apps({"pagila": source})
+    source = make_db("fidelity")
+    load_fidelity(source)
+    env = dr_env.with_apps({"fidelity": source})
     loc = Location(env)
-    assert loc.backup("pagila").success
-    drill = loc.drill("pagila")
+    backup = loc.backup("fidelity")
+    assert backup.success
+    [taken] = backup.asset_materializations_for_node("fidelity__backup")
+    row_counts = taken.metadata["row_counts"].value
+    assert isinstance(row_counts, dict) and sum(row_counts.values()) > 10000
+    drill = loc.drill("fidelity")
     assert drill.success
     assert checks_of(drill) == {"rto_met": True}
-    [mat] = drill.asset_materializations_for_node("pagila__restore_drill")
+    [mat] = drill.asset_materializations_for_node("fidelity__restore_drill")
     assert mat.metadata["scratch_dropped"].value is True
-    assert int(mat.metadata["rows"].value) > 30000  # type: ignore[arg-type]
+    assert mat.metadata["tables"].value == len(row_counts)
+    assert mat.metadata["rows"].value == sum(row_counts.values())
     assert run_sql("postgres", "SELECT datname FROM pg_database WHERE datname LIKE 'drill_%'") == []
 
     # Corrupt every copy of the newest verified backup: the drill fails and cleans up.
-    [row] = env.runtime().catalog.list_backups(app="pagila")
+    [row] = env.runtime().catalog.list_backups(app="fidelity")
     for store in env.runtime().stores:
         store.put_bytes(object_key(row.backup_id), b"garbage")
-    failed = loc.drill("pagila")
+    failed = loc.drill("fidelity")
     assert not failed.success
     assert run_sql("postgres", "SELECT datname FROM pg_database WHERE datname LIKE 'drill_%'") == []
-    drills = env.runtime().catalog.list_drills(app="pagila")
+    drills = env.runtime().catalog.list_drills(app="fidelity")
     assert [d["status"] for d in drills] == ["failed", "passed"]
     assert drills[0]["scratch_dropped"] is True and "no good copy" in drills[0]["error"]
 

@@ -1,5 +1,6 @@
 """The local PostgreSQL server as tests see it: admin statements, throwaway databases,
-and the comparisons restore tests make (schema dump, per-table row checksums)."""
+the restore-fidelity fixtures and the comparisons restore tests make (schema dump,
+per-table row checksums, sequence positions, large objects)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,13 @@ from psycopg2 import sql
 
 PG_URL = os.environ.get("DR_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432")
 REPO = Path(__file__).resolve().parents[2]
+FIXTURES = REPO / "tests" / "fixtures"
+FIDELITY_SCHEMA = FIXTURES / "fidelity_schema.sql"
+FIDELITY_ROWS = FIXTURES / "fidelity_rows.sql"
+# Pagila is not part of the repository: where a checkout has it beside itself, restore
+# tests prove fidelity on it too, in addition to the project's own fixture.
 PAGILA_SCHEMA = REPO.parent / "shared" / "fixtures" / "pagila" / "pagila-schema.sql"
-PAGILA_ROWS = Path(__file__).resolve().parents[1] / "fixtures" / "pagila_rows.sql"
+PAGILA_ROWS = FIXTURES / "pagila_rows.sql"
 
 
 def pg_admin() -> psycopg2.extensions.connection:
@@ -52,7 +58,7 @@ def psql(db: str, *args: str) -> str:
     ).stdout
 
 
-def run_sql(db: str, statement: str) -> list[tuple[object, ...]]:
+def run_sql(db: str, statement: sql.Composable | str) -> list[tuple[object, ...]]:
     conn = psycopg2.connect(f"{PG_URL}/{db}")
     conn.autocommit = True
     with conn.cursor() as cur:
@@ -62,7 +68,14 @@ def run_sql(db: str, statement: str) -> list[tuple[object, ...]]:
     return rows
 
 
+def load_fidelity(db: str) -> None:
+    """The project's restore-fidelity schema and rows (tests/fixtures/fidelity_*.sql)."""
+    psql(db, "-f", str(FIDELITY_SCHEMA))
+    psql(db, "-f", str(FIDELITY_ROWS))
+
+
 def load_pagila(db: str) -> None:
+    """The shared Pagila schema with our rows; only where PAGILA_SCHEMA exists."""
     psql(db, "-f", str(PAGILA_SCHEMA))
     psql(db, "-f", str(PAGILA_ROWS))
 
@@ -70,7 +83,7 @@ def load_pagila(db: str) -> None:
 def schema_of(db: str) -> str:
     """pg_dump --schema-only without the header lines that name the database or version."""
     out = subprocess.run(
-        ["pg_dump", "--schema-only", "--no-comments", "-d", f"{PG_URL}/{db}"],
+        ["pg_dump", "--schema-only", "-d", f"{PG_URL}/{db}"],
         check=True, capture_output=True, text=True,
     ).stdout
     return "\n".join(line for line in out.splitlines()
@@ -89,11 +102,29 @@ def table_checksums(db: str) -> dict[str, tuple[int, str]]:
             "SELECT count(*), coalesce(md5(string_agg(md5(t::text), '' ORDER BY md5(t::text))), '')"
             " FROM ONLY {}.{} t"
         ).format(sql.Identifier(str(schema)), sql.Identifier(str(table)))
-        conn = psycopg2.connect(f"{PG_URL}/{db}")
-        with conn.cursor() as cur:
-            cur.execute(q)
-            row = cur.fetchone()
-        conn.close()
-        assert row is not None
-        out[f"{schema}.{table}"] = (int(row[0]), str(row[1]))
+        [(count, digest)] = run_sql(db, q)
+        out[f"{schema}.{table}"] = (int(str(count)), str(digest))
     return out
+
+
+def sequence_positions(db: str) -> dict[str, tuple[int, bool]]:
+    """Where every sequence stands (last_value, is_called), identity and serial ones too."""
+    names = run_sql(db, """
+        SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind = 'S' ORDER BY 1, 2""")
+    out: dict[str, tuple[int, bool]] = {}
+    for schema, name in names:
+        q = sql.SQL("SELECT last_value, is_called FROM {}.{}").format(
+            sql.Identifier(str(schema)), sql.Identifier(str(name)))
+        [(last_value, is_called)] = run_sql(db, q)
+        out[f"{schema}.{name}"] = (int(str(last_value)), bool(is_called))
+    return out
+
+
+def large_objects(db: str) -> dict[int, tuple[str, str | None]]:
+    """Every large object's md5 and comment, by OID (pg_dump keeps their OIDs)."""
+    rows = run_sql(db, """
+        SELECT oid, md5(lo_get(oid)), obj_description(oid, 'pg_largeobject')
+        FROM pg_largeobject_metadata ORDER BY 1""")
+    return {int(str(oid)): (str(digest), None if note is None else str(note))
+            for oid, digest, note in rows}

@@ -1,4 +1,5 @@
-"""Backups land in S3 and on disk with a manifest, and restore faithfully (Pagila)."""
+"""Backups land in S3 and on disk with a manifest, and restore faithfully (the project's
+fidelity fixture, and Pagila too where it lies beside the checkout)."""
 
 from __future__ import annotations
 
@@ -16,22 +17,49 @@ from dr_assets.core.pg.conninfo import ConnInfo
 from dr_assets.core.restore.restore import restore_backup
 from dr_assets.devstack.seaweed import SeaweedServer
 from tests.support.env import BUCKET, DREnv, write_config
-from tests.support.pg import PG_URL, db_exists, drop_db, load_pagila, run_sql, schema_of, table_checksums
+from tests.support.pg import (
+    PAGILA_SCHEMA,
+    PG_URL,
+    db_exists,
+    drop_db,
+    large_objects,
+    load_fidelity,
+    load_pagila,
+    run_sql,
+    schema_of,
+    sequence_positions,
+    table_checksums,
+)
+
+# Each fixture with the row counts of a few tables, proof that it loaded in full.
+FIXTURES = [
+    pytest.param(load_fidelity, {
+        "shop.orders": 1500, "shop.order_events": 1748, "shop.price_history": 240,
+        "ledger.entries_2024_q1": 273, "ledger.entries_other": 174,
+        "ledger.balances_apac_2": 30, "ledger.balances_rest": 120,
+        'Odd "Names" ✓.Mixed Case "Table" ñ': 100,
+    }, id="fidelity"),
+    pytest.param(load_pagila, {"public.rental": 16000, "public.payment_p2022_01": 1204},
+                 id="pagila", marks=pytest.mark.skipif(
+                     not PAGILA_SCHEMA.exists(),
+                     reason="optional: no shared Pagila schema at ../shared/fixtures/pagila")),
+]
 
 
-def test_pagila_restores_identically(
-    tmp_path: Path, s3_server: SeaweedServer, catalog_db: str, make_db: Callable[[str], str]
+@pytest.mark.parametrize(("load", "row_counts"), FIXTURES)
+def test_restores_identically(
+    load: Callable[[str], None], row_counts: dict[str, int], tmp_path: Path,
+    s3_server: SeaweedServer, catalog_db: str, make_db: Callable[[str], str]
 ) -> None:
-    source = make_db("pagila")
-    load_pagila(source)
-    env = DREnv(tmp_path, write_config(tmp_path, s3_server, "pagila", catalog_db,
-                                       {"pagila": source}),
-                s3_server, "pagila", {"pagila": source}, catalog_db)
-    backup = json.loads(env.drctl("backup", "pagila", "--json").stdout)
+    source = make_db("fidelity")
+    load(source)
+    env = DREnv(tmp_path, write_config(tmp_path, s3_server, "fidelity", catalog_db,
+                                       {"fidelity": source}),
+                s3_server, "fidelity", {"fidelity": source}, catalog_db)
+    backup = json.loads(env.drctl("backup", "fidelity", "--json").stdout)
     assert backup["status"] == "completed"
     assert set(backup["destinations"]) == {"s3", "local"}
-    assert backup["row_counts"]["public.rental"] == 16000
-    assert backup["row_counts"]["public.payment_p2022_01"] > 0
+    assert {t: backup["row_counts"][t] for t in row_counts} == row_counts
 
     target = make_db("restored")
     drop_db(target)  # restore creates it
@@ -39,9 +67,12 @@ def test_pagila_restores_identically(
                                "--json").stdout)
     assert out["target_database"] == target and out["loaded_with"] == "stream"
     assert schema_of(target) == schema_of(source)
-    source_sums, target_sums = table_checksums(source), table_checksums(target)
-    assert len(source_sums) >= 60
-    assert target_sums == source_sums
+    source_sums = table_checksums(source)
+    assert table_checksums(target) == source_sums
+    # Sequences continue where the source was, and large objects keep their OIDs and bytes.
+    source_sequences, source_objects = sequence_positions(source), large_objects(source)
+    assert sequence_positions(target) == source_sequences
+    assert large_objects(target) == source_objects
 
     # In parallel through a spool file: the same database, and no plaintext left behind.
     spool = tmp_path / "spool"
@@ -53,10 +84,9 @@ def test_pagila_restores_identically(
     assert out["loaded_with"] == "parallel (2 jobs, spooled)"
     assert schema_of(parallel) == schema_of(source)
     assert table_checksums(parallel) == source_sums
+    assert sequence_positions(parallel) == source_sequences
+    assert large_objects(parallel) == source_objects
     assert list(spool.iterdir()) == []
-    # The restore is recorded, and the restored sequences continue where the source was.
-    assert run_sql(target, "SELECT last_value FROM rental_rental_id_seq") == run_sql(
-        source, "SELECT last_value FROM rental_rental_id_seq")
 
 
 def test_backup_writes_object_and_manifest_to_every_store(dr_env: DREnv) -> None:
