@@ -74,7 +74,13 @@ def _spool_and_restore(args: list[str], env: dict[str, str], store: Store,
         with os.fdopen(fd, "wb") as out:
             for raw in decoded(store, manifest, data_key):
                 out.write(raw)
-        run([*args, "--jobs", str(jobs), str(spool)], env=env)
+        # Two passes: every row is in before any post-data item (index, trigger, constraint)
+        # exists. In one pass, pg_restore --jobs on an archive written to a pipe may create a
+        # partitioned table's trigger before its partitions' rows are loaded, and the
+        # trigger then fires on restored rows.
+        run([*args, "--jobs", str(jobs), "--section=pre-data", "--section=data", str(spool)],
+            env=env)
+        run([*args, "--jobs", str(jobs), "--section=post-data", str(spool)], env=env)
     finally:
         spool.unlink(missing_ok=True)
 
