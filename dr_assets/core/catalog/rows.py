@@ -30,7 +30,7 @@ class Row:
         return {f.name: getattr(self, f.name) for f in fields(cast("DataclassInstance", self))}
 
 
-def json_time(at: datetime | None) -> str | None:
+def _json_time(at: datetime | None) -> str | None:
     """A time as PostgreSQL writes a timestamptz into JSON (no trailing zeros in the
     fraction): the copies of a backup are aggregated as jsonb, and drctl prints them so."""
     if at is None:
@@ -67,7 +67,7 @@ class CopyRow(Row):
     def to_dict(self) -> dict[str, Any]:
         """As drctl prints a copy: keyed in the order jsonb keeps an object's keys."""
         return {"error": self.error, "status": self.status, "location": self.location,
-                "verified_at": json_time(self.verified_at), "verified_ok": self.verified_ok,
+                "verified_at": _json_time(self.verified_at), "verified_ok": self.verified_ok,
                 "stored_bytes": self.stored_bytes, "verify_error": self.verify_error}
 
 
