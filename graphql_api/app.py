@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from dr_assets.core.access.tokens import AuthError
+from dr_assets.core.statuses import AuditResult
 from graphql_api.auth import principal_from
 from graphql_api.context import Context, new_context
 from graphql_api.metrics import metrics_text
@@ -47,7 +48,7 @@ class AuthMiddleware:
             scope.setdefault("state", {})["principal"] = principal_from(request, state.verifier)
         except AuthError as exc:
             state.runtime.catalog.audit("unauthenticated", "none", "authenticate",
-                                        {"path": request.url.path}, "refused", str(exc))
+                                        {"path": request.url.path}, AuditResult.REFUSED, str(exc))
             response = JSONResponse({"errors": [{"message": str(exc)}]}, status_code=401,
                                     headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
             await response(scope, receive, send)

@@ -37,15 +37,16 @@ def metrics_text(state: ApiState) -> bytes:
     for h in status.health.apps:
         f = status.facts[h.app]
         if h.app in latest:
-            last_ok.labels(h.app).set(latest[h.app]["started_at"].timestamp())
+            last_ok.labels(h.app).set(latest[h.app].started_at.timestamp())
         if h.backup_age_hours is not None:
             age.labels(h.app).set(h.backup_age_hours * 3600)
         score.labels(h.app).set(h.score)
         stored.labels(h.app).set(f.stored_bytes)
         failures.labels(h.app).set(f.failures_24h)
         rpo_met.labels(h.app).set(1 if h.rpo_met else 0)
-        if h.app in drills and drills[h.app]["restore_seconds"] is not None:
-            drill.labels(h.app).set(drills[h.app]["restore_seconds"])
+        seconds = drills[h.app].restore_seconds if h.app in drills else None
+        if seconds is not None:
+            drill.labels(h.app).set(seconds)
     total.set(status.health.score)
     cache = state.response_cache
     answers = Counter("dr_api_response_cache_answers", "Cacheable GraphQL answers since start, "

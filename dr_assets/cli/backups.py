@@ -18,6 +18,7 @@ from dr_assets.core.pg.conninfo import ConnInfo
 from dr_assets.core.restore.in_place import rollback
 from dr_assets.core.restore.restore import restore_backup, restore_in_place, target_server
 from dr_assets.core.runtime import DRRuntime
+from dr_assets.core.statuses import AuditResult, CopyStatus
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
@@ -70,7 +71,7 @@ def cmd_backups(args: argparse.Namespace) -> int:
         lines = [f"{'backup_id':48} {'status':10} {'stored':>10}  where"]
         for r in rows:
             where = r.get("found_in") or sorted(
-                n for n, c in r.get("copies", {}).items() if c.get("status") == "ok")
+                n for n, c in r.get("copies", {}).items() if c.get("status") == CopyStatus.OK)
             lines.append(f"{r['backup_id']:48} {r['status']:10} "
                          f"{human(r['stored_bytes'] or 0):>10}  {','.join(where)}")
         return "\n".join(lines)
@@ -133,7 +134,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
                                     jobs=args.jobs, spool_dir=args.spool_dir)
         if catalog is not None:
             _audit(rt, "restore", {"backup_id": manifest.backup_id, "target_database": target_db,
-                                   "mode": "REPLACE"}, "ok", f"previous kept as {replaced.swap.previous}")
+                                   "mode": "REPLACE"}, AuditResult.OK,
+                   f"previous kept as {replaced.swap.previous}")
         doc = {**replaced.to_dict(), "chosen": chosen}
         emit(args, doc, lambda: f"replaced {target_db} with {manifest.backup_id} (restored in "
                                 f"{replaced.restore.seconds:.1f} s, row counts match); the "
@@ -147,7 +149,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
                             jobs=args.jobs, spool_dir=args.spool_dir)
     if catalog is not None:
         _audit(rt, "restore", {"backup_id": manifest.backup_id,
-                               "target_database": args.target_db, "mode": "NEW_DATABASE"}, "ok")
+                               "target_database": args.target_db, "mode": "NEW_DATABASE"}, AuditResult.OK)
     emit(args, {**result.to_dict(), "chosen": chosen},
          lambda: f"restored {result.backup_id} into {result.target_database} on "
                  f"{result.target_server} from {result.source_destination} in "
@@ -173,7 +175,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         raise DRError("rollback swaps the live database: add --yes to confirm")
     server = ConnInfo.parse(policy.database_url)
     swap = rollback(server, server.dbname, args.force_disconnect)
-    _audit(rt, "rollback", {"app": args.app}, "ok", f"{swap.previous} swapped out")
+    _audit(rt, "rollback", {"app": args.app}, AuditResult.OK, f"{swap.previous} swapped out")
     emit(args, swap.to_dict(), lambda: f"rolled {swap.database} back; the replaced database "
                                        f"is kept as {swap.previous}")
     return 0

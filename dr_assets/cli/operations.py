@@ -140,10 +140,9 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     def text() -> str:
         if not alerts:
             return "no alerts"
-        return "\n".join(f"#{a['id']} {a['status']:8} {a['severity']:8} {a['message']}"
-                         for a in alerts)
+        return "\n".join(f"#{a.id} {a.status:8} {a.severity:8} {a.message}" for a in alerts)
 
-    emit(args, alerts, text)
+    emit(args, [a.to_dict() for a in alerts], text)
     return 0
 
 

@@ -7,6 +7,7 @@ from dr_assets.core.backup.take import run_backup
 from dr_assets.core.drills.drill import run_drill
 from dr_assets.core.pg.conninfo import ConnInfo
 from dr_assets.core.policy import AppPolicy
+from dr_assets.core.statuses import BackupStatus
 from dr_assets.defs.keys import RTO_MET, backup_key, database_key, drill_key
 from dr_assets.defs.partitions import backup_partitions
 from dr_assets.defs.resources import DRResource
@@ -43,13 +44,13 @@ def backup_asset(policy: AppPolicy) -> dg.AssetsDefinition:
                             catalog=rt.catalog, run_id=context.run.run_id,
                             partition=context.partition_key if context.has_partition_key else None)
         m = result.manifest
-        if m.status != "completed":
+        if m.status != BackupStatus.COMPLETED:
             context.log.warning(f"backup {m.backup_id} is {m.status}: " + "; ".join(
                 f"{n}: {d.error}" for n, d in m.destinations.items() if d.error))
         return dg.MaterializeResult(metadata={
             "backup_id": m.backup_id,
             "status": m.status,
-            "degraded": m.status != "completed",
+            "degraded": m.status != BackupStatus.COMPLETED,
             "raw_bytes": dg.MetadataValue.int(m.raw_bytes),
             "stored_bytes": dg.MetadataValue.int(m.stored_bytes),
             "sha256": m.sha256,

@@ -12,6 +12,7 @@ from dr_assets.core.copies.locate import find_manifest
 from dr_assets.core.copies.verify import verify_backup
 from dr_assets.core.health.estate import estate_status
 from dr_assets.core.policy import AppPolicy
+from dr_assets.core.statuses import VALID_STATUSES
 from dr_assets.defs.keys import CHECKSUM_VERIFIED, RPO_FRESH, backup_key
 from dr_assets.defs.resources import DRResource
 
@@ -32,7 +33,7 @@ def backup_checks(policy: AppPolicy) -> dg.AssetChecksDefinition:
     def checks(context: dg.AssetCheckExecutionContext, dr: DRResource
                ) -> Iterator[dg.AssetCheckResult]:
         rt = dr.runtime()
-        rows = rt.catalog.list_backups(app=app, statuses=["completed", "degraded"])
+        rows = rt.catalog.list_backups(app=app, statuses=VALID_STATUSES)
         this_run = [r for r in rows if r.dagster_run_id == context.run.run_id]
         candidates = this_run or rows
         if not candidates:

@@ -26,12 +26,13 @@ from dr_assets.core.access.tokens import load_jwt_secret, mint_token
 from dr_assets.core.backup.take import run_backup
 from dr_assets.core.errors import DRError, MasterKeyError, StoreError
 from dr_assets.core.format.keys import generate_key_file, read_key_file
-from dr_assets.core.format.manifest import COPY_OK, VALID_STATUSES, object_key
+from dr_assets.core.format.manifest import object_key
 from dr_assets.core.pg.conninfo import ConnInfo
 from dr_assets.core.pg.databases import database_exists
 from dr_assets.core.pg.sessions import connection
 from dr_assets.core.policy import DestinationConfig, DRConfig, load_config
 from dr_assets.core.runtime import DRRuntime
+from dr_assets.core.statuses import VALID_STATUSES, CopyStatus
 from dr_assets.devstack import dagster_runs, seaweed
 from dr_assets.devstack.dagster_stack import (
     ApiStatus,
@@ -250,7 +251,7 @@ def usable_backup(rt: DRRuntime, app: str) -> tuple[str | None, str]:
     why = "no valid backup yet"
     for n, row in enumerate(rt.catalog.list_backups(app=app, statuses=VALID_STATUSES, limit=5)):
         key_id = ((row.manifest or {}).get("encryption") or {}).get("key_id")
-        good = {name for name, c in row.copies.items() if c.get("status") == COPY_OK}
+        good = {name for name, c in row.copies.items() if c.status == CopyStatus.OK}
         problem = None
         if key_id not in known_keys:
             problem = f"its master key {key_id} is not configured"
@@ -285,7 +286,7 @@ def engine_backup(config: DRConfig, rt: DRRuntime, app: str, report: Report) -> 
                   f"{human(m.stored_bytes)} stored in {result.duration_seconds:.1f} s "
                   f"({', '.join(m.ok_destinations)})")
     for name, dest in m.destinations.items():
-        if dest.status != COPY_OK:
+        if dest.status != CopyStatus.OK:
             report.line("", f"copy to {name} failed: {dest.error}")
 
 
@@ -330,7 +331,7 @@ def dagster_backups(config: DRConfig, rt: DRRuntime, todo: list[tuple[str, str]]
             continue
         row = rows[0]
         report.backups[run.app] = backup_id
-        good = sorted(n for n, c in row.copies.items() if c.get("status") == COPY_OK)
+        good = sorted(n for n, c in row.copies.items() if c.status == CopyStatus.OK)
         report.change("backup", f"{backup_id}: {row.status}, {human(row.raw_bytes or 0)} dumped, "
                       f"{human(row.stored_bytes or 0)} stored in "
                       f"{row.duration_seconds or 0:.1f} s ({', '.join(good)}); Dagster run "

@@ -54,5 +54,5 @@ class ActivityQueries:
         rows = info.context.catalog.audit_page(_limit(info, first) + 1, before, action)
         page = rows[:first]
         return AuditPage(entries=[AuditEntry.from_row(r) for r in page],
-                         end_cursor=str(page[-1]["id"]) if page else None,
+                         end_cursor=str(page[-1].id) if page else None,
                          has_next_page=len(rows) > first)

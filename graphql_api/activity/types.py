@@ -7,13 +7,14 @@ from typing import Any
 
 import strawberry
 
+from dr_assets.core.catalog.rows import ActivityRow, AlertRow, AuditRow, DrillRow, RestoreRow, Row
 from graphql_api.scalars import JSON
 
 
-def _pick(cls: Any, row: dict[str, Any]) -> Any:
-    """Build a type from a catalog row: the row's columns are the type's fields."""
+def _pick(cls: Any, row: Row) -> Any:
+    """Build a type from a catalog row: the type's fields are some of the row's."""
     names = {f.python_name for f in cls.__strawberry_definition__.fields}
-    return cls(**{k: row.get(k) for k in names})
+    return cls(**{k: getattr(row, k) for k in names})
 
 
 @strawberry.type
@@ -34,7 +35,7 @@ class Restore:
     dagster_run_id: str | None
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Restore:
+    def from_row(cls, row: RestoreRow) -> Restore:
         return _pick(cls, row)  # type: ignore[no-any-return]
 
 
@@ -58,7 +59,7 @@ class Drill:
     dagster_run_id: str | None
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Drill:
+    def from_row(cls, row: DrillRow) -> Drill:
         return _pick(cls, row)  # type: ignore[no-any-return]
 
 
@@ -77,7 +78,7 @@ class Alert:
     delivered_at: datetime | None
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Alert:
+    def from_row(cls, row: AlertRow) -> Alert:
         return _pick(cls, row)  # type: ignore[no-any-return]
 
 
@@ -94,7 +95,7 @@ class AuditEntry:
     hash: str
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> AuditEntry:
+    def from_row(cls, row: AuditRow) -> AuditEntry:
         return _pick(cls, row)  # type: ignore[no-any-return]
 
 
@@ -115,5 +116,5 @@ class ActivityEvent:
     detail: str | None
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> ActivityEvent:
+    def from_row(cls, row: ActivityRow) -> ActivityEvent:
         return _pick(cls, row)  # type: ignore[no-any-return]

@@ -10,11 +10,13 @@ from graphql import GraphQLError
 
 from dr_assets.core.errors import InvalidName
 from dr_assets.core.names import check_app_name, check_backup_id
+from dr_assets.core.statuses import BackupStatus
 from graphql_api.backups.types import Backup, BackupConnection, BackupEdge, PageInfo
 from graphql_api.context import Info
 from graphql_api.permissions import IsViewer
 
-STATUSES = ("running", "completed", "degraded", "failed")
+STATUSES = (BackupStatus.RUNNING, BackupStatus.COMPLETED, BackupStatus.DEGRADED,
+            BackupStatus.FAILED)
 
 
 def encode_cursor(started_at: datetime, backup_id: str) -> str:
@@ -49,7 +51,7 @@ class BackupQueries:
         rows, total = ctx.catalog.page_backups(app, status, since, first,
                                                decode_cursor(after) if after else None)
         page = rows[:first]
-        edges = [BackupEdge(cursor=encode_cursor(r["started_at"], r["backup_id"]),
+        edges = [BackupEdge(cursor=encode_cursor(r.started_at, r.backup_id),
                             node=Backup.from_row(r)) for r in page]
         return BackupConnection(
             edges=edges, total_count=total,

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import strawberry
 
+from dr_assets.core.catalog.rows import BackupRow, CopyRow
 from graphql_api.context import Info
 from graphql_api.scalars import JSON, BigInt
 
@@ -20,6 +20,12 @@ class BackupCopy:
     error: str | None
     verified_at: datetime | None
     verified_ok: bool | None
+
+    @classmethod
+    def from_row(cls, c: CopyRow) -> BackupCopy:
+        return cls(destination=c.destination, status=c.status, stored_bytes=c.stored_bytes,
+                   location=c.location, error=c.error, verified_at=c.verified_at,
+                   verified_ok=c.verified_ok)
 
 
 @strawberry.type
@@ -47,29 +53,16 @@ class Backup:
         return await info.context.row_counts.load(self.backup_id)
 
     @classmethod
-    def from_row(cls, r: dict[str, Any]) -> Backup:
-        copies = [
-            BackupCopy(destination=name, status=c.get("status"), stored_bytes=c.get("stored_bytes"),
-                       location=c.get("location"), error=c.get("error"),
-                       verified_at=_ts(c.get("verified_at")), verified_ok=c.get("verified_ok"))
-            for name, c in sorted((r.get("copies") or {}).items())
-        ]
+    def from_row(cls, r: BackupRow) -> Backup:
         return cls(
-            backup_id=r["backup_id"], app=r["app"], status=r["status"],
-            started_at=r["started_at"], finished_at=r["finished_at"],
-            duration_seconds=r["duration_seconds"], raw_bytes=r["raw_bytes"],
-            stored_bytes=r["stored_bytes"], sha256=r["sha256"], key_id=r.get("key_id"),
-            run_id=r["dagster_run_id"], partition=r["partition_key"], error=r["error"],
-            verified=bool(r.get("verified")),
-            server_version=r.get("server_version"), pg_dump_version=r.get("pg_dump_version"),
-            copies=copies,
+            backup_id=r.backup_id, app=r.app, status=r.status, started_at=r.started_at,
+            finished_at=r.finished_at, duration_seconds=r.duration_seconds,
+            raw_bytes=r.raw_bytes, stored_bytes=r.stored_bytes, sha256=r.sha256,
+            key_id=r.key_id, run_id=r.dagster_run_id, partition=r.partition_key, error=r.error,
+            verified=r.verified, server_version=r.server_version,
+            pg_dump_version=r.pg_dump_version,
+            copies=[BackupCopy.from_row(r.copies[name]) for name in sorted(r.copies)],
         )
-
-
-def _ts(value: Any) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value))
 
 
 @strawberry.type

@@ -15,19 +15,9 @@ from graphql_api.status.types import AppHealthBreakdown
 class DashboardQueries:
     @strawberry.field(permission_classes=[IsViewer])
     def dashboard_metrics(self, info: Info) -> DashboardMetrics:
-        c = info.context.catalog.dashboard_counts(info.context.now)
-        storage = sum(r["bytes"] for r in info.context.catalog.storage_by_destination(
-            info.context.now))
-        attempted = int(c["attempted_7d"])
-        return DashboardMetrics(
-            total_backups=int(c["total_backups"]),
-            success_rate_7d=int(c["succeeded_7d"]) / attempted if attempted else 0.0,
-            storage_bytes=storage, average_backup_seconds=float(c["avg_backup_seconds"]),
-            average_drill_restore_seconds=float(c["avg_drill_seconds"]),
-            drills_passed_30d=int(c["drills_passed_30d"]),
-            drills_failed_30d=int(c["drills_failed_30d"]), restores_30d=int(c["restores_30d"]),
-            active_alerts=int(c["active_alerts"]), critical_alerts=int(c["critical_alerts"]),
-        )
+        ctx = info.context
+        storage = sum(r.bytes for r in ctx.catalog.storage_by_destination(ctx.now))
+        return DashboardMetrics.from_row(ctx.catalog.dashboard_counts(ctx.now), storage)
 
     @strawberry.field(permission_classes=[IsViewer])
     def executive_summary(self, info: Info) -> ExecutiveSummary:
@@ -46,7 +36,7 @@ class DashboardQueries:
             rpo_compliance_pct=round(100 * sum(a.rpo_met for a in apps) / n, 1),
             rto_compliance_pct=round(100 * sum(a.rto_met for a in apps) / n, 1),
             apps_at_risk=at_risk, storage_bytes=sum(a.storage_bytes for a in apps),
-            open_critical_alerts=int(counts["critical_alerts"]), generated_at=ctx.now,
+            open_critical_alerts=counts.critical_alerts, generated_at=ctx.now,
         )
 
     @strawberry.field(permission_classes=[IsViewer])
@@ -57,9 +47,5 @@ class DashboardQueries:
 
     @strawberry.field(permission_classes=[IsViewer])
     def storage_utilization(self, info: Info) -> list[StorageUsage]:
-        return [
-            StorageUsage(app=r["app"], destination=r["destination"], bytes=r["bytes"],
-                         backups=r["backups"], growth_7d_bytes=r["bytes"] - r["bytes_7d_ago"],
-                         growth_30d_bytes=r["bytes"] - r["bytes_30d_ago"])
-            for r in info.context.catalog.storage_by_destination(info.context.now)
-        ]
+        return [StorageUsage.from_row(r)
+                for r in info.context.catalog.storage_by_destination(info.context.now)]

@@ -132,7 +132,6 @@ def acknowledge_alert(ctx: Context, alert_id: int) -> Result:
     result: Result = _refused(ctx, "acknowledgeAlert", "admin")
     if result is None:
         row = ctx.catalog.acknowledge_alert(alert_id, ctx.principal.subject)
-        result = (AlertAcknowledged(id=alert_id, acknowledged_by=row["acknowledged_by"],
-                                    message=f"alert {alert_id} acknowledged") if row else
+        result = (AlertAcknowledged.from_row(row) if row else
                   AlertNotFound(message=f"alert {alert_id} does not exist"))
     return _audited(ctx, "acknowledgeAlert", args, result)

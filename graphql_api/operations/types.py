@@ -7,6 +7,7 @@ from typing import Annotated
 
 import strawberry
 
+from dr_assets.core.catalog.rows import AlertRow
 from graphql_api.scalars import BigInt
 
 
@@ -73,6 +74,12 @@ class AlertAcknowledged:
     id: int
     acknowledged_by: str
     message: str
+
+    @classmethod
+    def from_row(cls, row: AlertRow) -> AlertAcknowledged:
+        assert row.acknowledged_by is not None  # the row acknowledge_alert returns
+        return cls(id=row.id, acknowledged_by=row.acknowledged_by,
+                   message=f"alert {row.id} acknowledged")
 
 
 @strawberry.enum

@@ -31,8 +31,7 @@ def global_status(ctx: Context) -> GlobalStatus:
         apps_meeting_rpo=g.apps_meeting_rpo, apps_meeting_rto=g.apps_meeting_rto,
         critical_apps_healthy=g.critical_apps_healthy,
         storage_bytes=sum(f.stored_bytes for f in status.facts.values()),
-        backups_24h=BackupCounts(succeeded=counts.get("succeeded", 0),
-                                 failed=counts.get("failed", 0)),
+        backups_24h=BackupCounts.from_row(counts),
         active_alerts=len(ctx.catalog.open_alerts()), generated_at=ctx.now,
     )
 

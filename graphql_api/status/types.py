@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
 
 import strawberry
 
+from dr_assets.core.catalog.rows import BackupDay, BackupOutcomes, BackupRow, DrillRow
 from dr_assets.core.health.scores import AppHealth
 from dr_assets.core.health.timeline import AppTimeline
 from dr_assets.core.policy import AppPolicy
@@ -17,6 +17,10 @@ from graphql_api.scalars import BigInt
 class BackupCounts:
     succeeded: int
     failed: int
+
+    @classmethod
+    def from_row(cls, r: BackupOutcomes) -> BackupCounts:
+        return cls(succeeded=r.succeeded, failed=r.failed)
 
 
 @strawberry.type
@@ -58,10 +62,9 @@ class BackupSummary:
     verified: bool
 
     @classmethod
-    def from_row(cls, r: dict[str, Any]) -> BackupSummary:
-        return cls(backup_id=r["backup_id"], status=r["status"], started_at=r["started_at"],
-                   finished_at=r["finished_at"], stored_bytes=r["stored_bytes"],
-                   verified=bool(r["verified"]))
+    def from_row(cls, r: BackupRow) -> BackupSummary:
+        return cls(backup_id=r.backup_id, status=r.status, started_at=r.started_at,
+                   finished_at=r.finished_at, stored_bytes=r.stored_bytes, verified=r.verified)
 
 
 @strawberry.type
@@ -76,10 +79,10 @@ class DrillSummary:
     error: str | None
 
     @classmethod
-    def from_row(cls, r: dict[str, Any]) -> DrillSummary:
-        return cls(id=r["id"], backup_id=r["backup_id"], status=r["status"],
-                   finished_at=r["finished_at"], restore_seconds=r["restore_seconds"],
-                   rto_seconds=r["rto_seconds"], rto_met=r["rto_met"], error=r["error"])
+    def from_row(cls, r: DrillRow) -> DrillSummary:
+        return cls(id=r.id, backup_id=r.backup_id, status=r.status, finished_at=r.finished_at,
+                   restore_seconds=r.restore_seconds, rto_seconds=r.rto_seconds,
+                   rto_met=r.rto_met, error=r.error)
 
 
 @strawberry.type
@@ -133,6 +136,10 @@ class BackupDayCount:
     succeeded: int
     failed: int
 
+    @classmethod
+    def from_row(cls, r: BackupDay) -> BackupDayCount:
+        return cls(day=r.day, succeeded=r.succeeded, failed=r.failed)
+
 
 @strawberry.type(description="An app's backups per day: aggregate counts only, no ids.")
 class AppBackupTimeline:
@@ -144,5 +151,4 @@ class AppBackupTimeline:
     @classmethod
     def from_timeline(cls, t: AppTimeline) -> AppBackupTimeline:
         return cls(app=t.app, succeeded=t.succeeded, failed=t.failed,
-                   days=[BackupDayCount(day=d.day, succeeded=d.succeeded, failed=d.failed)
-                         for d in t.days])
+                   days=[BackupDayCount.from_row(d) for d in t.days])

@@ -202,8 +202,8 @@ def test_drill_on_the_fidelity_fixture_passes_and_a_corrupted_one_fails_both_lea
     assert not failed.success
     assert run_sql("postgres", "SELECT datname FROM pg_database WHERE datname LIKE 'drill_%'") == []
     drills = env.runtime().catalog.list_drills(app="fidelity")
-    assert [d["status"] for d in drills] == ["failed", "passed"]
-    assert drills[0]["scratch_dropped"] is True and "no good copy" in drills[0]["error"]
+    assert [d.status for d in drills] == ["failed", "passed"]
+    assert drills[0].scratch_dropped is True and "no good copy" in (drills[0].error or "")
 
     # The run-failure sensor turns the failed run into an alert.
     ctx = dg.build_run_status_sensor_context(

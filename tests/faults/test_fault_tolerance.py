@@ -72,7 +72,7 @@ def test_s3_down_before_the_backup_degraded_alerted_then_repaired(
     status = estate_status(rt.config, rt.catalog)
     changes = reconcile(rt.catalog, evaluate(rt.config.apps, status.facts,
                                              {a.app: a for a in status.health.apps}, status.now))
-    assert "backup_degraded" in {a["kind"] for a in changes.resolved}
+    assert "backup_degraded" in {a.kind for a in changes.resolved}
 
 
 @pytest.fixture
@@ -281,6 +281,6 @@ def test_an_unreachable_store_is_an_outage_not_corruption(
     [failure] = result.failures
     assert not result.ok and failure.destination == "s3" and failure.unreachable
     row = rt.catalog.get_backup(m.backup_id)
-    assert row is not None and row.copies["s3"]["verified_ok"] is True  # not marked corrupt
+    assert row is not None and row.copies["s3"].verified_ok is True  # not marked corrupt
     facts = rt.catalog.app_facts(["outage"], datetime.now(UTC))
     assert facts["outage"].integrity == "ok"

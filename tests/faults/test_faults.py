@@ -53,7 +53,7 @@ def test_s3_dies_during_upload_backup_degraded_then_sync_repairs(
     assert f"{m.backup_id} -> s3" in proc.stdout
     row = env.runtime().catalog.get_backup(m.backup_id)
     assert row is not None and row.status == "completed"
-    assert {n: c["status"] for n, c in row.copies.items()} == {"s3": "ok", "local": "ok"}
+    assert {n: c.status for n, c in row.copies.items()} == {"s3": "ok", "local": "ok"}
     verify = env.drctl("verify", m.backup_id, "--json")
     assert '"ok": true' in verify.stdout
 

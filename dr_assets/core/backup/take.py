@@ -24,8 +24,6 @@ from dr_assets.core.copies.publish import publish_manifest
 from dr_assets.core.errors import BackupError, DRError
 from dr_assets.core.format.keys import Keyring
 from dr_assets.core.format.manifest import (
-    COPY_FAILED,
-    COPY_OK,
     BackupManifest,
     DestinationResult,
     EncryptionInfo,
@@ -40,6 +38,7 @@ from dr_assets.core.pg.conninfo import ConnInfo
 from dr_assets.core.pg.databases import count_rows
 from dr_assets.core.pg.sessions import connect
 from dr_assets.core.policy import DRConfig
+from dr_assets.core.statuses import CopyStatus
 from dr_assets.core.stores.base import Store
 from dr_assets.core.stores.mirrored import MirroredWriter
 
@@ -212,12 +211,12 @@ def _take(
     for store in stores:
         if store in writer.healthy:
             destinations[store.name] = DestinationResult(
-                status=COPY_OK, stored_bytes=encoder.stored_bytes, uploaded_at=iso(finished),
+                status=CopyStatus.OK, stored_bytes=encoder.stored_bytes, uploaded_at=iso(finished),
                 location=store.describe(okey),
             )
         else:
             destinations[store.name] = DestinationResult(
-                status=COPY_FAILED, error=writer.errors.get(store.name, "unknown error"),
+                status=CopyStatus.FAILED, error=writer.errors.get(store.name, "unknown error"),
                 location=store.describe(okey),
             )
     manifest = BackupManifest(

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from dr_assets.core.catalog.alerts import AlertRecords
 from dr_assets.core.catalog.audit import AuditRecords
-from dr_assets.core.catalog.backups import BackupRecords, BackupRow
+from dr_assets.core.catalog.backups import BackupRecords
 from dr_assets.core.catalog.drills import DrillRecords
 from dr_assets.core.catalog.evidence import EvidenceRecords
 from dr_assets.core.catalog.facts import HealthFacts
 from dr_assets.core.catalog.reports import Reports
 from dr_assets.core.catalog.restores import RestoreRecords
+from dr_assets.core.catalog.rows import BackupRow
 from dr_assets.core.catalog.timeline import BackupTimelineRecords
 
 

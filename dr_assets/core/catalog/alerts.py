@@ -2,31 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from dr_assets.core.catalog.connection import CatalogConnection
+from dr_assets.core.catalog.rows import AlertRow
+from dr_assets.core.statuses import AlertStatus
+
+OPEN = f"'{AlertStatus.OPEN}'"  # as the partial indexes alerts_one_open and alerts_open have it
 
 
 class AlertRecords(CatalogConnection):
-    def open_alerts(self) -> list[dict[str, Any]]:
+    def open_alerts(self) -> list[AlertRow]:
         return self.list_alerts(active=True)
 
-    def list_alerts(self, active: bool | None = None, limit: int = 200) -> list[dict[str, Any]]:
-        with self.cursor() as cur:
-            cur.execute(
-                "SELECT * FROM dr.alerts WHERE (%s::boolean IS NULL OR (status = 'open') = %s)"
-                " ORDER BY opened_at DESC, id DESC LIMIT %s",
-                (active, active, limit),
-            )
-            return [dict(r) for r in cur.fetchall()]
+    def list_alerts(self, active: bool | None = None, limit: int = 200) -> list[AlertRow]:
+        return self.fetch(
+            AlertRow,
+            f"SELECT * FROM dr.alerts WHERE (%s::boolean IS NULL OR (status = {OPEN}) = %s)"
+            " ORDER BY opened_at DESC, id DESC LIMIT %s",
+            (active, active, limit),
+        )
 
     def open_alert(self, app: str, kind: str, severity: str, message: str) -> int | None:
         """Opens the alert unless one is already open for (app, kind); returns the new id."""
         with self.cursor() as cur:
             cur.execute(
                 "INSERT INTO dr.alerts (app, kind, severity, status, message)"
-                " VALUES (%s, %s, %s, 'open', %s)"
-                " ON CONFLICT (app, kind) WHERE status = 'open' DO NOTHING RETURNING id",
+                f" VALUES (%s, %s, %s, {OPEN}, %s)"
+                f" ON CONFLICT (app, kind) WHERE status = {OPEN} DO NOTHING RETURNING id",
                 (app, kind, severity, message),
             )
             row = cur.fetchone()
@@ -35,12 +36,12 @@ class AlertRecords(CatalogConnection):
     def resolve_alert(self, alert_id: int) -> None:
         with self.cursor() as cur:
             cur.execute(
-                "UPDATE dr.alerts SET status = 'resolved', resolved_at = now()"
-                " WHERE id = %s AND status = 'open'",
+                f"UPDATE dr.alerts SET status = '{AlertStatus.RESOLVED}', resolved_at = now()"
+                f" WHERE id = %s AND status = {OPEN}",
                 (alert_id,),
             )
 
-    def acknowledge_alert(self, alert_id: int, who: str) -> dict[str, Any] | None:
+    def acknowledge_alert(self, alert_id: int, who: str) -> AlertRow | None:
         with self.cursor() as cur:
             cur.execute(
                 "UPDATE dr.alerts SET acknowledged_at = coalesce(acknowledged_at, now()),"
@@ -48,7 +49,7 @@ class AlertRecords(CatalogConnection):
                 (who, alert_id),
             )
             row = cur.fetchone()
-            return dict(row) if row else None
+            return AlertRow.from_record(row) if row else None
 
     def mark_delivered(self, alert_id: int, error: str | None) -> None:
         with self.cursor() as cur:

@@ -16,6 +16,7 @@ from dr_assets.core.access.audit_chain import (
     verify_chain,
 )
 from dr_assets.core.catalog.connection import CatalogConnection, lock_key
+from dr_assets.core.catalog.rows import AuditRow
 
 
 class AuditRecords(CatalogConnection):
@@ -42,14 +43,13 @@ class AuditRecords(CatalogConnection):
             return int(row["id"])
 
     def audit_page(self, first: int = 50, before_id: int | None = None,
-                   action: str | None = None) -> list[dict[str, Any]]:
-        with self.cursor() as cur:
-            cur.execute(
-                "SELECT * FROM dr.audit_log WHERE (%s::bigint IS NULL OR id < %s)"
-                " AND (%s::text IS NULL OR action = %s) ORDER BY id DESC LIMIT %s",
-                (before_id, before_id, action, action, first),
-            )
-            return [dict(r) for r in cur.fetchall()]
+                   action: str | None = None) -> list[AuditRow]:
+        return self.fetch(
+            AuditRow,
+            "SELECT * FROM dr.audit_log WHERE (%s::bigint IS NULL OR id < %s)"
+            " AND (%s::text IS NULL OR action = %s) ORDER BY id DESC LIMIT %s",
+            (before_id, before_id, action, action, first),
+        )
 
     def _audit_rows(self) -> Iterator[dict[str, Any]]:
         with self.cursor() as cur:

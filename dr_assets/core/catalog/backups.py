@@ -4,44 +4,77 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import psycopg2.extras
+
 from dr_assets.core.catalog.connection import CatalogConnection
-from dr_assets.core.format.manifest import (
-    COPY_OK,
-    DELETED,
-    FAILED,
-    RUNNING,
-    BackupManifest,
-    parse_time,
-)
+from dr_assets.core.catalog.rows import BackupCheckRow, BackupRow
+from dr_assets.core.catalog.status_sql import VALID
+from dr_assets.core.format.manifest import BackupManifest, parse_time
+from dr_assets.core.statuses import BackupStatus, CopyStatus
 
 
-@dataclass(frozen=True)
-class BackupRow:
-    backup_id: str
-    app: str
-    status: str
-    started_at: datetime
-    finished_at: datetime | None
-    duration_seconds: float | None
-    raw_bytes: int | None
-    stored_bytes: int | None
-    sha256: str | None
-    dagster_run_id: str | None
-    partition_key: str | None
-    error: str | None
-    manifest: dict[str, Any] | None
-    copies: dict[str, dict[str, Any]]
+def backup_select(with_manifest: bool) -> str:
+    """A backup as BackupRow reads it: its columns, two facts of its manifest (or all of it),
+    and its copies aggregated in the same statement."""
+    manifest = "b.manifest" if with_manifest else "NULL::jsonb AS manifest"
+    return f"""
+    SELECT b.backup_id, b.app, b.status, b.started_at, b.finished_at, b.duration_seconds,
+           b.raw_bytes, b.stored_bytes, b.sha256, b.key_id, b.dagster_run_id, b.partition_key,
+           b.error, b.verified,
+           b.manifest #>> '{{source,server_version}}' AS server_version,
+           b.manifest #>> '{{source,pg_dump_version}}' AS pg_dump_version, {manifest},
+           coalesce((SELECT jsonb_object_agg(bc.destination,
+            jsonb_build_object('status', bc.status, 'stored_bytes', bc.stored_bytes,
+              'location', bc.location, 'error', bc.error, 'verified_at', bc.verified_at,
+              'verified_ok', bc.verified_ok, 'verify_error', bc.verify_error))
+            FROM dr.backup_copies bc WHERE bc.backup_id = b.backup_id), '{{}}'::jsonb) AS copies
+    FROM dr.backups b"""
 
-    def to_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in self.__dict__.items() if k != "manifest"}
-        for key in ("started_at", "finished_at"):
-            value = out[key]
-            out[key] = value.isoformat() if value else None
-        return out
+
+# Listings (the API's) leave the manifest out: the restore paths read it one backup at a time.
+BACKUP_LISTING = backup_select(with_manifest=False)
+BACKUP_FULL = backup_select(with_manifest=True)
+
+
+def backup_filter(app: str | None = None, statuses: Sequence[str] | None = None,
+                  backup_ids: Sequence[str] | None = None, since: datetime | None = None,
+                  include_deleted: bool = False) -> tuple[str, list[Any]]:
+    """The WHERE condition (and its arguments) of the backup reads."""
+    where: list[str] = []
+    args: list[Any] = []
+    if not include_deleted:
+        where.append(f"b.status <> '{BackupStatus.DELETED}'")  # as the listing index has it
+    if app:
+        where.append("b.app = %s")
+        args.append(app)
+    if statuses:
+        where.append("b.status = ANY(%s)")
+        args.append(list(statuses))
+    if backup_ids is not None:
+        where.append("b.backup_id = ANY(%s)")
+        args.append(list(backup_ids))
+    if since:
+        where.append("b.started_at >= %s")
+        args.append(since)
+    return " AND ".join(where) or "TRUE", args
+
+
+def read_backups(cur: psycopg2.extras.RealDictCursor, select: str, where: tuple[str, list[Any]],
+                 *, after: tuple[datetime, str] | None = None, limit: int | None = None
+                 ) -> list[BackupRow]:
+    """Newest first; `after` is a (started_at, backup_id) keyset cursor."""
+    cond, args = where
+    if after:
+        cond += " AND (b.started_at, b.backup_id) < (%s, %s)"
+        args = [*args, *after]
+    query = f"{select} WHERE {cond} ORDER BY b.started_at DESC, b.backup_id DESC"
+    if limit:
+        query += f" LIMIT {int(limit)}"
+    cur.execute(query, args)
+    return [BackupRow.from_record(r) for r in cur.fetchall()]
 
 
 class BackupRecords(CatalogConnection):
@@ -51,7 +84,7 @@ class BackupRecords(CatalogConnection):
             cur.execute(
                 "INSERT INTO dr.backups (backup_id, app, status, started_at, dagster_run_id,"
                 " partition_key) VALUES (%s, %s, %s, %s, %s, %s)",
-                (backup_id, app, RUNNING, started_at, run_id, partition),
+                (backup_id, app, BackupStatus.RUNNING, started_at, run_id, partition),
             )
 
     def fail_backup(self, backup_id: str, error: str, finished_at: datetime) -> None:
@@ -60,7 +93,7 @@ class BackupRecords(CatalogConnection):
                 "UPDATE dr.backups SET status = %s, error = %s, finished_at = %s,"
                 " duration_seconds = extract(epoch FROM %s - started_at), updated_at = now()"
                 " WHERE backup_id = %s",
-                (FAILED, error, finished_at, finished_at, backup_id),
+                (BackupStatus.FAILED, error, finished_at, finished_at, backup_id),
             )
 
     def record_manifest(self, manifest: BackupManifest) -> None:
@@ -114,7 +147,7 @@ class BackupRecords(CatalogConnection):
             cur.execute(
                 "UPDATE dr.backups SET status = %s, error = %s, deleted_at = now(), updated_at = now()"
                 " WHERE backup_id = %s",
-                (DELETED, reason, backup_id),
+                (BackupStatus.DELETED, reason, backup_id),
             )
 
     def record_verification(self, backup_id: str, destination: str, ok: bool,
@@ -151,63 +184,43 @@ class BackupRecords(CatalogConnection):
         include_deleted: bool = False,
         limit: int | None = None,
     ) -> list[BackupRow]:
-        where: list[str] = ["TRUE"]
-        args: list[Any] = []
-        if app:
-            where.append("b.app = %s")
-            args.append(app)
-        if statuses:
-            where.append("b.status = ANY(%s)")
-            args.append(list(statuses))
-        elif not include_deleted:
-            where.append("b.status <> 'deleted'")
-        if backup_ids is not None:
-            where.append("b.backup_id = ANY(%s)")
-            args.append(list(backup_ids))
-        query = f"""
-            SELECT b.*, coalesce(jsonb_object_agg(c.destination, jsonb_build_object(
-                       'status', c.status, 'stored_bytes', c.stored_bytes,
-                       'location', c.location, 'error', c.error,
-                       'verified_at', c.verified_at, 'verified_ok', c.verified_ok,
-                       'verify_error', c.verify_error))
-                     FILTER (WHERE c.destination IS NOT NULL), '{{}}'::jsonb) AS copies
-            FROM dr.backups b LEFT JOIN dr.backup_copies c USING (backup_id)
-            WHERE {" AND ".join(where)}
-            GROUP BY b.backup_id
-            ORDER BY b.started_at DESC, b.backup_id DESC
-        """
-        if limit:
-            query += f" LIMIT {int(limit)}"
+        """Backups with their manifests; deleted ones only with include_deleted."""
+        where = backup_filter(app, statuses, backup_ids, include_deleted=include_deleted)
         with self.cursor() as cur:
-            cur.execute(query, args)
-            return [
-                BackupRow(
-                    backup_id=r["backup_id"], app=r["app"], status=r["status"],
-                    started_at=r["started_at"], finished_at=r["finished_at"],
-                    duration_seconds=r["duration_seconds"], raw_bytes=r["raw_bytes"],
-                    stored_bytes=r["stored_bytes"], sha256=r["sha256"],
-                    dagster_run_id=r["dagster_run_id"], partition_key=r["partition_key"],
-                    error=r["error"], manifest=r["manifest"], copies=r["copies"],
-                )
-                for r in cur.fetchall()
-            ]
+            return read_backups(cur, BACKUP_FULL, where, limit=limit)
+
+    def page_backups(self, app: str | None, status: str | None, since: datetime | None,
+                     first: int, after: tuple[datetime, str] | None
+                     ) -> tuple[list[BackupRow], int]:
+        """Keyset pagination, newest first; returns one extra row to tell if more follow."""
+        where = backup_filter(app, [status] if status else None, since=since)
+        with self.cursor() as cur:
+            cur.execute(f"SELECT count(*) AS n FROM dr.backups b WHERE {where[0]}", where[1])
+            row = cur.fetchone()
+            total = int(row["n"]) if row else 0
+            return read_backups(cur, BACKUP_LISTING, where, after=after, limit=first + 1), total
+
+    def backup_row(self, backup_id: str) -> BackupRow | None:
+        """One backup as the API shows it (without its manifest), unless deleted."""
+        with self.cursor() as cur:
+            rows = read_backups(cur, BACKUP_LISTING, backup_filter(backup_ids=[backup_id]))
+        return rows[0] if rows else None
 
     def stale_running(self, older_than_seconds: float) -> list[str]:
         with self.cursor() as cur:
             cur.execute(
-                "SELECT backup_id FROM dr.backups WHERE status = 'running'"
+                f"SELECT backup_id FROM dr.backups WHERE status = '{BackupStatus.RUNNING}'"
                 " AND started_at < now() - make_interval(secs => %s)",
                 (older_than_seconds,),
             )
             return [r["backup_id"] for r in cur.fetchall()]
-
 
     def newest_verified(self, app: str, at_or_before: datetime | None = None) -> BackupRow | None:
         """The newest valid backup whose stored copy passed a checksum verification."""
         with self.cursor() as cur:
             cur.execute(
                 "SELECT backup_id FROM dr.backup_checks WHERE app = %s"
-                " AND status IN ('completed', 'degraded') AND verified"
+                f" AND status IN {VALID} AND verified"
                 " AND (%s::timestamptz IS NULL OR started_at <= %s::timestamptz)"
                 " ORDER BY started_at DESC, backup_id DESC LIMIT 1",
                 (app, at_or_before, at_or_before),
@@ -215,20 +228,19 @@ class BackupRecords(CatalogConnection):
             row = cur.fetchone()
         return self.get_backup(row["backup_id"]) if row else None
 
-    def retention_rows(self, app: str) -> list[dict[str, Any]]:
+    def retention_rows(self, app: str) -> list[BackupCheckRow]:
         """Valid backups of an app with whether each passed a checksum verification."""
-        with self.cursor() as cur:
-            cur.execute(
-                "SELECT backup_id, started_at, stored_bytes, verified, check_failed"
-                " FROM dr.backup_checks WHERE app = %s AND status IN ('completed', 'degraded')"
-                " ORDER BY started_at DESC",
-                (app,),
-            )
-            return [dict(r) for r in cur.fetchall()]
+        return self.fetch(
+            BackupCheckRow,
+            "SELECT backup_id, app, status, started_at, stored_bytes, error, verified,"
+            f" check_failed FROM dr.backups WHERE app = %s AND status IN {VALID}"
+            " ORDER BY started_at DESC",
+            (app,),
+        )
 
 
 def _degraded_reason(manifest: BackupManifest) -> str | None:
-    failed = {n: d.error for n, d in manifest.destinations.items() if d.status != COPY_OK}
+    failed = {n: d.error for n, d in manifest.destinations.items() if d.status != CopyStatus.OK}
     if not failed:
         return None
     return "; ".join(f"{n}: {e}" for n, e in failed.items())

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
+from typing import Any, TypeVar
 
 import psycopg2
 import psycopg2.extensions
@@ -13,12 +14,14 @@ import psycopg2.extras
 import psycopg2.pool
 from psycopg2 import sql
 
+from dr_assets.core.catalog.rows import Row
 from dr_assets.core.catalog.schema import MIGRATIONS
 from dr_assets.core.errors import CatalogError, LockBusy, ToolError
 from dr_assets.core.pg.conninfo import ConnInfo
 from dr_assets.core.pg.sessions import connect, connection
 
 _MASK64 = (1 << 64) - 1
+R = TypeVar("R", bound=Row)
 
 
 def lock_key(name: str) -> int:
@@ -108,6 +111,13 @@ class CatalogConnection:
             raise
         finally:
             conn.close()
+
+    def fetch(self, row: type[R], query: str, args: Sequence[Any] | Mapping[str, Any] = ()
+              ) -> list[R]:
+        """What a query returns, as rows of type `row`."""
+        with self.cursor() as cur:
+            cur.execute(query, args)
+            return [row.from_record(r) for r in cur.fetchall()]
 
     def _pooled_cursor(self) -> Iterator[psycopg2.extras.RealDictCursor]:
         """Long-running processes (the API) reuse connections instead of opening one per query."""

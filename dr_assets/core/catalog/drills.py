@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from dr_assets.core.catalog.connection import CatalogConnection
+from dr_assets.core.catalog.rows import DrillRow
+from dr_assets.core.statuses import DrillStatus
 
 
 class DrillRecords(CatalogConnection):
@@ -13,8 +13,8 @@ class DrillRecords(CatalogConnection):
         with self.cursor() as cur:
             cur.execute(
                 "INSERT INTO dr.drills (app, backup_id, scratch_database, status, rto_seconds,"
-                " dagster_run_id) VALUES (%s, %s, %s, 'running', %s, %s) RETURNING id",
-                (app, backup_id, scratch, rto_seconds, run_id),
+                " dagster_run_id) VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+                (app, backup_id, scratch, DrillStatus.RUNNING, rto_seconds, run_id),
             )
             row = cur.fetchone()
             assert row is not None
@@ -28,15 +28,14 @@ class DrillRecords(CatalogConnection):
                 "UPDATE dr.drills SET status = %s, finished_at = now(), restore_seconds = %s,"
                 " rto_met = %s, rows_validated = %s, tables = %s, row_total = %s,"
                 " scratch_dropped = %s, error = %s WHERE id = %s",
-                ("passed" if passed else "failed", restore_seconds, rto_met, rows_validated,
-                 tables, rows, scratch_dropped, error, drill_id),
+                (DrillStatus.PASSED if passed else DrillStatus.FAILED, restore_seconds, rto_met,
+                 rows_validated, tables, rows, scratch_dropped, error, drill_id),
             )
 
-    def list_drills(self, app: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        with self.cursor() as cur:
-            cur.execute(
-                "SELECT * FROM dr.drills WHERE (%s::text IS NULL OR app = %s)"
-                " ORDER BY started_at DESC, id DESC LIMIT %s",
-                (app, app, limit),
-            )
-            return [dict(r) for r in cur.fetchall()]
+    def list_drills(self, app: str | None = None, limit: int = 100) -> list[DrillRow]:
+        return self.fetch(
+            DrillRow,
+            "SELECT * FROM dr.drills WHERE (%s::text IS NULL OR app = %s)"
+            " ORDER BY started_at DESC, id DESC LIMIT %s",
+            (app, app, limit),
+        )

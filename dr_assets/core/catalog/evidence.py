@@ -1,29 +1,32 @@
-"""Evidence for compliance reports: what happened in a period, read as plain rows."""
+"""Evidence for compliance reports: what happened in a period, read as typed rows."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from dr_assets.core.catalog.connection import CatalogConnection
-
-# A deleted backup was valid until retention (or sync) removed it: it still counts for the
-# window it covered.
-ONCE_VALID = "('completed','degraded','deleted')"
+from dr_assets.core.catalog.rows import (
+    AlertRow,
+    AuditRow,
+    BackupCheckRow,
+    DeletionRow,
+    DrillRow,
+    RestoreRow,
+    VerificationRow,
+)
+from dr_assets.core.catalog.status_sql import ONCE_VALID
+from dr_assets.core.statuses import BackupStatus, DrillStatus
 
 
 class EvidenceRecords(CatalogConnection):
-    def _rows(self, query: str, args: dict[str, Any]) -> list[dict[str, Any]]:
-        with self.cursor() as cur:
-            cur.execute(query, args)
-            return [dict(r) for r in cur.fetchall()]
-
     def evidence_backups(self, apps: Sequence[str], start: datetime, end: datetime
-                         ) -> list[dict[str, Any]]:
-        """Backups started in [start, end), each with whether it passed a checksum check."""
-        return self._rows(
-            f"""SELECT b.backup_id, b.app, b.status, b.started_at, b.error,
+                         ) -> list[BackupCheckRow]:
+        """Backups started in [start, end), each with whether it passed a checksum check (a
+        deleted backup was valid until retention or sync removed it: it still counts)."""
+        return self.fetch(
+            BackupCheckRow,
+            f"""SELECT b.backup_id, b.app, b.status, b.started_at, b.stored_bytes, b.error,
                        c.verified AND b.status IN {ONCE_VALID} AS verified, c.check_failed
                 FROM dr.backups b JOIN dr.backup_checks c USING (backup_id)
                 WHERE b.app = ANY(%(apps)s) AND b.started_at >= %(start)s
@@ -32,8 +35,9 @@ class EvidenceRecords(CatalogConnection):
             {"apps": list(apps), "start": start, "end": end})
 
     def evidence_verifications(self, apps: Sequence[str], start: datetime, end: datetime
-                               ) -> list[dict[str, Any]]:
-        return self._rows(
+                               ) -> list[VerificationRow]:
+        return self.fetch(
+            VerificationRow,
             """SELECT v.id, b.app, v.backup_id, v.destination, v.ok, v.checked_at, v.error,
                       v.expected_sha256, v.actual_sha256
                FROM dr.verifications v JOIN dr.backups b USING (backup_id)
@@ -43,26 +47,30 @@ class EvidenceRecords(CatalogConnection):
             {"apps": list(apps), "start": start, "end": end})
 
     def evidence_drills(self, apps: Sequence[str], start: datetime, end: datetime
-                        ) -> list[dict[str, Any]]:
+                        ) -> list[DrillRow]:
         """Finished drills started in the period."""
-        return self._rows(
-            """SELECT * FROM dr.drills WHERE app = ANY(%(apps)s) AND status <> 'running'
+        return self.fetch(
+            DrillRow,
+            f"""SELECT * FROM dr.drills WHERE app = ANY(%(apps)s)
+                 AND status <> '{DrillStatus.RUNNING}'
                  AND started_at >= %(start)s AND started_at < %(end)s
                ORDER BY started_at, id""",
             {"apps": list(apps), "start": start, "end": end})
 
     def evidence_deletions(self, apps: Sequence[str], start: datetime, end: datetime
-                           ) -> list[dict[str, Any]]:
-        return self._rows(
-            """SELECT backup_id, app, started_at, deleted_at, error FROM dr.backups
-               WHERE app = ANY(%(apps)s) AND status = 'deleted'
+                           ) -> list[DeletionRow]:
+        return self.fetch(
+            DeletionRow,
+            f"""SELECT backup_id, app, started_at, deleted_at, error FROM dr.backups
+               WHERE app = ANY(%(apps)s) AND status = '{BackupStatus.DELETED}'
                  AND deleted_at >= %(start)s AND deleted_at < %(end)s
                ORDER BY deleted_at, backup_id""",
             {"apps": list(apps), "start": start, "end": end})
 
-    def evidence_alerts(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    def evidence_alerts(self, start: datetime, end: datetime) -> list[AlertRow]:
         """Alerts opened or resolved in the period, for every app and the estate."""
-        return self._rows(
+        return self.fetch(
+            AlertRow,
             """SELECT * FROM dr.alerts
                WHERE (opened_at >= %(start)s AND opened_at < %(end)s)
                   OR (resolved_at >= %(start)s AND resolved_at < %(end)s)
@@ -70,18 +78,20 @@ class EvidenceRecords(CatalogConnection):
             {"start": start, "end": end})
 
     def evidence_restores(self, apps: Sequence[str], start: datetime, end: datetime
-                          ) -> list[dict[str, Any]]:
+                          ) -> list[RestoreRow]:
         """Restores performed (drills' own restores are reported as drills)."""
-        return self._rows(
+        return self.fetch(
+            RestoreRow,
             """SELECT * FROM dr.restores WHERE app = ANY(%(apps)s) AND mode <> 'DRILL'
                  AND started_at >= %(start)s AND started_at < %(end)s
                ORDER BY started_at, id""",
             {"apps": list(apps), "start": start, "end": end})
 
-    def evidence_restore_requests(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    def evidence_restore_requests(self, start: datetime, end: datetime) -> list[AuditRow]:
         """Audit log entries of restoreBackup: allowed, refused or failed."""
-        return self._rows(
-            """SELECT id, at, actor, role, arguments, result, detail FROM dr.audit_log
+        return self.fetch(
+            AuditRow,
+            """SELECT * FROM dr.audit_log
                WHERE action = 'restoreBackup' AND at >= %(start)s AND at < %(end)s
                ORDER BY id""",
             {"start": start, "end": end})

@@ -7,34 +7,29 @@ from datetime import datetime
 from typing import Any
 
 from dr_assets.core.catalog.connection import CatalogConnection
-from dr_assets.core.catalog.rows import (
-    INTEGRITY_NEWEST_FAILED,
-    INTEGRITY_OK,
-    INTEGRITY_OLDER_FAILED,
-    INTEGRITY_UNKNOWN,
-    AppFacts,
-    DrillFact,
-)
+from dr_assets.core.catalog.rows import AppFacts, DrillFact
+from dr_assets.core.catalog.status_sql import VALID
+from dr_assets.core.statuses import BackupStatus, DrillStatus, Integrity
 
 
 class HealthFacts(CatalogConnection):
     def app_facts(self, apps: Sequence[str], now: datetime) -> dict[str, AppFacts]:
         with self.cursor() as cur:
             cur.execute(
-                """
+                f"""
                 SELECT app,
-                  max(started_at) FILTER (WHERE verified AND status IN ('completed','degraded'))
+                  max(started_at) FILTER (WHERE verified AND status IN {VALID})
                       AS newest_verified_at,
                   count(*) FILTER (WHERE started_at > %(now)s - interval '7 days'
-                                   AND status <> 'running') AS attempts_7d,
+                                   AND status <> '{BackupStatus.RUNNING}') AS attempts_7d,
                   count(*) FILTER (WHERE started_at > %(now)s - interval '7 days'
-                                   AND status IN ('completed','degraded')) AS successes_7d,
+                                   AND status IN {VALID}) AS successes_7d,
                   count(*) FILTER (WHERE started_at > %(now)s - interval '24 hours'
-                                   AND status = 'failed') AS failures_24h,
-                  coalesce(sum(stored_bytes) FILTER (WHERE status IN ('completed','degraded')), 0)
+                                   AND status = '{BackupStatus.FAILED}') AS failures_24h,
+                  coalesce(sum(stored_bytes) FILTER (WHERE status IN {VALID}), 0)
                       AS stored_bytes,
-                  count(*) FILTER (WHERE status IN ('completed','degraded')) AS backup_count,
-                  bool_or(check_failed) FILTER (WHERE status IN ('completed','degraded'))
+                  count(*) FILTER (WHERE status IN {VALID}) AS backup_count,
+                  bool_or(check_failed) FILTER (WHERE status IN {VALID})
                       AS any_failed
                 FROM dr.backups WHERE app = ANY(%(apps)s) AND started_at <= %(now)s
                 GROUP BY app
@@ -44,11 +39,11 @@ class HealthFacts(CatalogConnection):
             agg = {r["app"]: r for r in cur.fetchall()}
             # The newest backup that has been checked, per app, and whether it failed.
             cur.execute(
-                """
+                f"""
                 SELECT a.app, n.check_failed, n.verified
                 FROM unnest(%(apps)s::text[]) AS a(app), LATERAL (
                     SELECT check_failed, verified FROM dr.backups b
-                    WHERE b.app = a.app AND b.checks > 0 AND b.status IN ('completed','degraded')
+                    WHERE b.app = a.app AND b.checks > 0 AND b.status IN {VALID}
                       AND b.started_at <= %(now)s
                     ORDER BY b.started_at DESC LIMIT 1) n
                 """,
@@ -56,20 +51,22 @@ class HealthFacts(CatalogConnection):
             )
             newest_checked = {r["app"]: r for r in cur.fetchall()}
             cur.execute(
-                """
+                f"""
                 SELECT a.app, n.status
                 FROM unnest(%(apps)s::text[]) AS a(app), LATERAL (
                     SELECT status FROM dr.backups b
-                    WHERE b.app = a.app AND b.status <> 'deleted' AND b.started_at <= %(now)s
+                    WHERE b.app = a.app AND b.status <> '{BackupStatus.DELETED}'
+                      AND b.started_at <= %(now)s
                     ORDER BY b.started_at DESC LIMIT 1) n
                 """,
                 {"apps": list(apps), "now": now},
             )
             newest_status = {r["app"]: r["status"] for r in cur.fetchall()}
             cur.execute(
-                """
+                f"""
                 SELECT DISTINCT ON (app) app, status, finished_at, restore_seconds FROM dr.drills
-                WHERE app = ANY(%(apps)s) AND status <> 'running' AND finished_at <= %(now)s
+                WHERE app = ANY(%(apps)s) AND status <> '{DrillStatus.RUNNING}'
+                  AND finished_at <= %(now)s
                 ORDER BY app, finished_at DESC
                 """,
                 {"apps": list(apps), "now": now},
@@ -80,13 +77,13 @@ class HealthFacts(CatalogConnection):
             a: dict[str, Any] = dict(agg.get(app) or {})
             checked = newest_checked.get(app)
             if checked is None:
-                integrity = INTEGRITY_UNKNOWN
+                integrity = Integrity.UNKNOWN
             elif checked["check_failed"]:
-                integrity = INTEGRITY_NEWEST_FAILED
+                integrity = Integrity.NEWEST_FAILED
             elif a.get("any_failed"):
-                integrity = INTEGRITY_OLDER_FAILED
+                integrity = Integrity.OLDER_FAILED
             else:
-                integrity = INTEGRITY_OK
+                integrity = Integrity.OK
             d = drills.get(app)
             out[app] = AppFacts(
                 app=app,
@@ -94,7 +91,8 @@ class HealthFacts(CatalogConnection):
                 attempts_7d=int(a.get("attempts_7d", 0)),
                 successes_7d=int(a.get("successes_7d", 0)),
                 integrity=integrity,
-                last_drill=DrillFact(passed=d["status"] == "passed", finished_at=d["finished_at"],
+                last_drill=DrillFact(passed=d["status"] == DrillStatus.PASSED,
+                                     finished_at=d["finished_at"],
                                      restore_seconds=d["restore_seconds"]) if d else None,
                 failures_24h=int(a.get("failures_24h", 0)),
                 newest_status=newest_status.get(app),

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from dr_assets.core.catalog.connection import CatalogConnection
+from dr_assets.core.catalog.rows import RestoreRow
+from dr_assets.core.statuses import RestoreStatus
 
 
 class RestoreRecords(CatalogConnection):
@@ -13,9 +13,9 @@ class RestoreRecords(CatalogConnection):
         with self.cursor() as cur:
             cur.execute(
                 "INSERT INTO dr.restores (backup_id, app, target_database, mode, status,"
-                " requested_by, dagster_run_id) VALUES (%s, %s, %s, %s, 'running', %s, %s)"
+                " requested_by, dagster_run_id) VALUES (%s, %s, %s, %s, %s, %s, %s)"
                 " RETURNING id",
-                (backup_id, app, target, mode, requested_by, run_id),
+                (backup_id, app, target, mode, RestoreStatus.RUNNING, requested_by, run_id),
             )
             row = cur.fetchone()
             assert row is not None
@@ -27,11 +27,10 @@ class RestoreRecords(CatalogConnection):
             cur.execute(
                 "UPDATE dr.restores SET status = %s, finished_at = now(), duration_seconds = %s,"
                 " source_destination = %s, rows_validated = %s, error = %s WHERE id = %s",
-                ("succeeded" if ok else "failed", seconds, source, rows_validated, error,
-                 restore_id),
+                (RestoreStatus.SUCCEEDED if ok else RestoreStatus.FAILED, seconds, source,
+                 rows_validated, error, restore_id),
             )
 
-    def list_restores(self, limit: int = 100) -> list[dict[str, Any]]:
-        with self.cursor() as cur:
-            cur.execute("SELECT * FROM dr.restores ORDER BY started_at DESC LIMIT %s", (limit,))
-            return [dict(r) for r in cur.fetchall()]
+    def list_restores(self, limit: int = 100) -> list[RestoreRow]:
+        return self.fetch(RestoreRow, "SELECT * FROM dr.restores ORDER BY started_at DESC LIMIT %s",
+                          (limit,))

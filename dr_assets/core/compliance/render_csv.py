@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dr_assets.core.compliance.report import ComplianceReport
+from dr_assets.core.statuses import AlertStatus, BackupStatus, CopyStatus
 
 COLUMNS = ("section", "app", "start", "end", "ref", "outcome", "measured", "target", "actor",
            "detail")
@@ -43,14 +44,14 @@ def _rows(report: ComplianceReport) -> list[dict[str, Any]]:
         rows += [{"section": "backup_window", "app": a.app, "start": w.start, "end": w.end,
                   "ref": w.backup_id, "outcome": w.status, "detail": w.note} for w in a.windows]
         rows += [{"section": "verification_failure", "app": a.app, "start": f.checked_at,
-                  "ref": f.backup_id, "outcome": "failed", "actor": f.destination,
+                  "ref": f.backup_id, "outcome": CopyStatus.FAILED, "actor": f.destination,
                   "detail": f.error} for f in a.verification_failures]
         rows += [{"section": "drill", "app": a.app, "start": d.started_at, "end": d.finished_at,
                   "ref": d.backup_id, "outcome": d.status, "measured": d.restore_seconds,
                   "target": d.rto_seconds, "detail": d.error or (
                       "within RTO" if d.rto_met else "over RTO")} for d in a.drills]
         rows += [{"section": "deletion", "app": a.app, "start": d.deleted_at, "ref": d.backup_id,
-                  "outcome": "deleted", "detail": d.reason} for d in a.deletions]
+                  "outcome": BackupStatus.DELETED, "detail": d.reason} for d in a.deletions]
         rows += [_alert_row(al) for al in a.alerts]
         rows += [{"section": "restore", "app": a.app, "start": r.started_at, "end": r.finished_at,
                   "ref": r.backup_id, "outcome": r.status, "measured": r.duration_seconds,
@@ -68,7 +69,7 @@ def _rows(report: ComplianceReport) -> list[dict[str, Any]]:
 
 def _alert_row(a: Any) -> dict[str, Any]:
     return {"section": "alert", "app": a.app, "start": a.opened_at, "end": a.resolved_at,
-            "ref": a.kind, "outcome": "resolved" if a.resolved_at else "open",
+            "ref": a.kind, "outcome": AlertStatus.RESOLVED if a.resolved_at else AlertStatus.OPEN,
             "actor": a.acknowledged_by, "detail": f"[{a.severity}] {a.message}"}
 
 

@@ -7,7 +7,8 @@ from html import escape
 
 from dr_assets.core.compliance.coverage_svg import coverage_strip
 from dr_assets.core.compliance.html_parts import Raw, badge, duration, hours, table, text, when
-from dr_assets.core.compliance.report import MISSED, AlertEvidence, AppEvidence, ComplianceReport
+from dr_assets.core.compliance.report import AlertEvidence, AppEvidence, ComplianceReport
+from dr_assets.core.statuses import DrillStatus, WindowStatus
 
 STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1c2430;
@@ -98,7 +99,7 @@ def _summary(report: ComplianceReport) -> str:
 
 
 def _app_section(a: AppEvidence) -> str:
-    missed = [w for w in a.windows if w.status == MISSED]
+    missed = [w for w in a.windows if w.status == WindowStatus.MISSED]
     policy = (f"backup every {hours(a.every_hours)}, RPO {hours(a.rpo_hours)}, "
               f"RTO {hours(a.rto_hours)}{', critical' if a.critical else ''}")
     return "".join([
@@ -127,7 +128,7 @@ def _app_section(a: AppEvidence) -> str:
               [[d.started_at, d.backup_id, d.status, duration(d.restore_seconds),
                 duration(d.rto_seconds),
                 badge(d.error or ("within RTO" if d.rto_met else "over RTO"),
-                      d.status == "passed" and bool(d.rto_met))] for d in a.drills],
+                      d.status == DrillStatus.PASSED and bool(d.rto_met))] for d in a.drills],
               "No restore drill ran in this period."),
         f"<h3>Retention deletions: {len(a.deletions)}</h3>",
         table(["Deleted", "Backup", "Backup started", "Reason"],

@@ -1,24 +1,27 @@
-"""The compliance evidence report as plain, frozen data: what auditors read, in any format."""
+"""The compliance evidence report as plain, frozen data: what auditors read, in any format.
+
+The evidence of each kind is built from its catalog row (`from_row`), and keeps only what
+auditors are shown, under the names the report has always used (`drill_id`, `reason`...).
+"""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from dr_assets.core.catalog.rows import AlertRow, AuditRow, DeletionRow, DrillRow, RestoreRow, VerificationRow
 from dr_assets.core.compliance.period import ReportPeriod
-
-COVERED = "covered"  # a verified backup started inside the window: the RPO was met
-MISSED = "missed"  # the window is over and no verified backup started inside it
-PENDING = "pending"  # the window is still open and has no verified backup yet
+from dr_assets.core.statuses import DrillStatus, WindowStatus
 
 
 @dataclass(frozen=True)
 class BackupWindow:
     start: datetime
     end: datetime
-    status: str  # COVERED | MISSED | PENDING
+    status: str  # WindowStatus
     backup_id: str | None = None  # the first verified backup inside the window
     note: str | None = None  # why a window without a verified backup is not covered
 
@@ -32,6 +35,11 @@ class VerificationFailure:
     expected_sha256: str | None
     actual_sha256: str | None
 
+    @classmethod
+    def from_row(cls, v: VerificationRow) -> VerificationFailure:
+        return cls(v.backup_id, v.destination, v.checked_at, v.error, v.expected_sha256,
+                   v.actual_sha256)
+
 
 @dataclass(frozen=True)
 class DrillEvidence:
@@ -39,11 +47,17 @@ class DrillEvidence:
     backup_id: str | None
     started_at: datetime
     finished_at: datetime | None
-    status: str  # passed | failed
+    status: str  # DrillStatus.PASSED | DrillStatus.FAILED
     restore_seconds: float | None
     rto_seconds: float
     rto_met: bool | None
     error: str | None
+
+    @classmethod
+    def from_row(cls, d: DrillRow) -> DrillEvidence:
+        return cls(drill_id=d.id, backup_id=d.backup_id, started_at=d.started_at,
+                   finished_at=d.finished_at, status=d.status, restore_seconds=d.restore_seconds,
+                   rto_seconds=float(d.rto_seconds), rto_met=d.rto_met, error=d.error)
 
 
 @dataclass(frozen=True)
@@ -52,6 +66,10 @@ class Deletion:
     started_at: datetime
     deleted_at: datetime
     reason: str | None
+
+    @classmethod
+    def from_row(cls, d: DeletionRow) -> Deletion:
+        return cls(d.backup_id, d.started_at, d.deleted_at, reason=d.error)
 
 
 @dataclass(frozen=True)
@@ -64,6 +82,12 @@ class AlertEvidence:
     opened_at: datetime
     resolved_at: datetime | None
     acknowledged_by: str | None
+
+    @classmethod
+    def from_row(cls, a: AlertRow) -> AlertEvidence:
+        return cls(alert_id=a.id, app=a.app, kind=a.kind, severity=a.severity, message=a.message,
+                   opened_at=a.opened_at, resolved_at=a.resolved_at,
+                   acknowledged_by=a.acknowledged_by)
 
 
 @dataclass(frozen=True)
@@ -80,6 +104,14 @@ class RestoreEvidence:
     requested_by: str | None
     error: str | None
 
+    @classmethod
+    def from_row(cls, r: RestoreRow) -> RestoreEvidence:
+        return cls(restore_id=r.id, backup_id=r.backup_id, app=r.app,
+                   target_database=r.target_database, mode=r.mode, status=r.status,
+                   started_at=r.started_at, finished_at=r.finished_at,
+                   duration_seconds=r.duration_seconds, requested_by=r.requested_by,
+                   error=r.error)
+
 
 @dataclass(frozen=True)
 class RestoreRequest:
@@ -93,6 +125,13 @@ class RestoreRequest:
     target_database: str | None
     result: str
     detail: str | None
+
+    @classmethod
+    def from_row(cls, e: AuditRow) -> RestoreRequest:
+        args = e.arguments if isinstance(e.arguments, Mapping) else {}
+        return cls(audit_id=e.id, at=e.at, actor=e.actor, role=e.role,
+                   backup_id=args.get("backup_id"), target_database=args.get("target_database"),
+                   result=e.result, detail=e.detail)
 
 
 @dataclass(frozen=True)
@@ -125,15 +164,15 @@ class AppEvidence:
 
     @property
     def windows_covered(self) -> int:
-        return self._windows(COVERED)
+        return self._windows(WindowStatus.COVERED)
 
     @property
     def windows_missed(self) -> int:
-        return self._windows(MISSED)
+        return self._windows(WindowStatus.MISSED)
 
     @property
     def windows_pending(self) -> int:
-        return self._windows(PENDING)
+        return self._windows(WindowStatus.PENDING)
 
     @property
     def rpo_coverage_pct(self) -> float | None:
@@ -143,11 +182,11 @@ class AppEvidence:
 
     @property
     def drills_passed(self) -> int:
-        return sum(1 for d in self.drills if d.status == "passed")
+        return sum(1 for d in self.drills if d.status == DrillStatus.PASSED)
 
     @property
     def drills_within_rto(self) -> int:
-        return sum(1 for d in self.drills if d.status == "passed" and d.rto_met)
+        return sum(1 for d in self.drills if d.status == DrillStatus.PASSED and d.rto_met)
 
     @property
     def alerts_opened(self) -> int:

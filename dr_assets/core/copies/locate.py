@@ -10,13 +10,13 @@ from datetime import datetime
 from dr_assets.core.catalog import Catalog
 from dr_assets.core.errors import BackupNotFound, CatalogError, DRError, IntegrityError, StoreError
 from dr_assets.core.format.manifest import (
-    DELETED,
     MANIFEST_SUFFIX,
     BackupManifest,
     manifest_key,
     object_key,
 )
 from dr_assets.core.names import check_backup_id
+from dr_assets.core.statuses import BackupStatus
 from dr_assets.core.stores.base import Store
 
 
@@ -55,7 +55,7 @@ def find_manifest(backup_id: str, stores: list[Store], catalog: Catalog | None) 
         except CatalogError as exc:
             problems.append(str(exc))
             row = None
-        if row is not None and row.status == DELETED:
+        if row is not None and row.status == BackupStatus.DELETED:
             raise BackupNotFound(f"backup {backup_id} was deleted ({row.error})")
         if row is not None and row.manifest:
             return BackupManifest.from_json(_dumps(row.manifest), f"catalog entry of {backup_id}")

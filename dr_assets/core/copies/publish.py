@@ -6,13 +6,12 @@ import contextlib
 
 from dr_assets.core.errors import BackupError, StoreError
 from dr_assets.core.format.manifest import (
-    COPY_FAILED,
-    COPY_OK,
     BackupManifest,
     DestinationResult,
     manifest_key,
     object_key,
 )
+from dr_assets.core.statuses import CopyStatus
 from dr_assets.core.stores.base import Store
 
 
@@ -23,14 +22,14 @@ def publish_manifest(manifest: BackupManifest, stores: list[Store]) -> BackupMan
         changed = False
         for store in stores:
             dest = manifest.destinations.get(store.name)
-            if dest is None or dest.status != COPY_OK:
+            if dest is None or dest.status != CopyStatus.OK:
                 continue
             try:
                 store.put_bytes(mkey, manifest.to_json())
             except StoreError as exc:
                 _forget_copy(store, manifest)
                 manifest = manifest.with_destination(
-                    store.name, DestinationResult(status=COPY_FAILED, error=str(exc),
+                    store.name, DestinationResult(status=CopyStatus.FAILED, error=str(exc),
                                                   location=dest.location))
                 changed = True
         if not changed:

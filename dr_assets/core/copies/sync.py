@@ -18,14 +18,12 @@ from dr_assets.core.copies.locate import candidate_stores, check_copy, scan_stor
 from dr_assets.core.copies.publish import publish_manifest
 from dr_assets.core.errors import DRError, IntegrityError
 from dr_assets.core.format.manifest import (
-    COPY_FAILED,
-    COPY_OK,
-    VALID_STATUSES,
     BackupManifest,
     DestinationResult,
     iso,
     object_key,
 )
+from dr_assets.core.statuses import VALID_STATUSES, CopyStatus
 from dr_assets.core.stores.base import Store
 
 STALE_SECONDS = 6 * 3600
@@ -77,7 +75,7 @@ def repair_copies(manifest: BackupManifest, stores: list[Store],
     changed = False
     for store in stores:
         current = manifest.destinations.get(store.name)
-        if current is not None and current.status == COPY_OK and store.size(
+        if current is not None and current.status == CopyStatus.OK and store.size(
             object_key(manifest.backup_id)
         ) == manifest.stored_bytes:
             continue
@@ -93,12 +91,12 @@ def repair_copies(manifest: BackupManifest, stores: list[Store],
                 report.repair_failures.append(f"{manifest.backup_id} -> {store.name}: {exc}")
             if current is None:
                 manifest = manifest.with_destination(
-                    store.name, DestinationResult(status=COPY_FAILED, error=str(exc)))
+                    store.name, DestinationResult(status=CopyStatus.FAILED, error=str(exc)))
                 changed = True
             continue
         manifest = manifest.with_destination(
             store.name,
-            DestinationResult(status=COPY_OK, stored_bytes=manifest.stored_bytes,
+            DestinationResult(status=CopyStatus.OK, stored_bytes=manifest.stored_bytes,
                               uploaded_at=iso(datetime.now(UTC)),
                               location=store.describe(object_key(manifest.backup_id))),
         )

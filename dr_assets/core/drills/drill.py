@@ -21,8 +21,6 @@ from dr_assets.core.policy import AppPolicy
 from dr_assets.core.restore.restore import restore_backup
 from dr_assets.core.stores.base import Store
 
-PASSED, FAILED = "passed", "failed"
-
 
 @dataclass(frozen=True)
 class DrillResult:

@@ -14,22 +14,11 @@ from typing import Any
 from dr_assets.core.errors import IntegrityError
 from dr_assets.core.format.stream import NONCE_SCHEME
 from dr_assets.core.names import check_backup_id, time_of_backup_id
+from dr_assets.core.statuses import BackupStatus, CopyStatus
 
 FORMAT_VERSION = 1
 OBJECT_SUFFIX = ".dump.zst.enc"
 MANIFEST_SUFFIX = ".manifest.json"
-
-# Backup statuses, as stored in manifests and the catalog.
-RUNNING = "running"
-COMPLETED = "completed"
-DEGRADED = "degraded"
-FAILED = "failed"
-DELETED = "deleted"
-VALID_STATUSES = (COMPLETED, DEGRADED)
-
-# Per-destination copy states.
-COPY_OK = "ok"
-COPY_FAILED = "failed"
 
 
 def object_key(backup_id: str) -> str:
@@ -53,7 +42,7 @@ def parse_time(text: str) -> datetime:
 
 @dataclass(frozen=True)
 class DestinationResult:
-    status: str  # COPY_OK | COPY_FAILED
+    status: str  # CopyStatus
     stored_bytes: int = 0
     uploaded_at: str | None = None
     error: str | None = None
@@ -103,12 +92,13 @@ class BackupManifest:
 
     @property
     def ok_destinations(self) -> list[str]:
-        return [n for n, d in self.destinations.items() if d.status == COPY_OK]
+        return [n for n, d in self.destinations.items() if d.status == CopyStatus.OK]
 
     @property
     def status(self) -> str:
         ok = self.ok_destinations
-        return COMPLETED if ok and len(ok) == len(self.destinations) else DEGRADED
+        return (BackupStatus.COMPLETED if ok and len(ok) == len(self.destinations)
+                else BackupStatus.DEGRADED)
 
     @property
     def started(self) -> datetime:

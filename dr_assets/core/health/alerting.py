@@ -16,9 +16,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from dr_assets.core.catalog import Catalog
-from dr_assets.core.catalog.rows import AppFacts
+from dr_assets.core.catalog.rows import AlertRow, AppFacts
 from dr_assets.core.health.scores import DRILL_WINDOW, AppHealth, readiness_fraction
 from dr_assets.core.policy import AppPolicy, WebhookConfig
+from dr_assets.core.statuses import BackupStatus
 
 WARNING, CRITICAL = "warning", "critical"
 GLOBAL = "*"
@@ -58,7 +59,7 @@ def evaluate(
         if f.failures_24h:
             out.append(AlertCondition(name, BACKUP_FAILED, severity,
                                       f"{name}: {f.failures_24h} backup(s) failed in the last 24 h"))
-        if f.newest_status == "degraded":
+        if f.newest_status == BackupStatus.DEGRADED:
             out.append(AlertCondition(name, BACKUP_DEGRADED, WARNING,
                                       f"{name}: the newest backup is missing a copy on one "
                                       "destination: run `drctl catalog sync` once it is back"))
@@ -93,7 +94,7 @@ def evaluate(
 @dataclass
 class AlertChanges:
     opened: list[dict[str, Any]] = field(default_factory=list)
-    resolved: list[dict[str, Any]] = field(default_factory=list)
+    resolved: list[AlertRow] = field(default_factory=list)
     delivery_errors: list[str] = field(default_factory=list)
 
 
@@ -106,17 +107,17 @@ def reconcile(catalog: Catalog, conditions: Sequence[AlertCondition],
         alert_id = catalog.open_alert(c.app, c.kind, c.severity, c.message)
         if alert_id is not None:
             changes.opened.append({"id": alert_id, **c.__dict__})
-    for alert in catalog.open_alerts():
-        if alert["kind"] in EVALUATED_KINDS and (alert["app"], alert["kind"]) not in holding:
-            catalog.resolve_alert(alert["id"])
-            changes.resolved.append(alert)
+    for row in catalog.open_alerts():
+        if row.kind in EVALUATED_KINDS and (row.app, row.kind) not in holding:
+            catalog.resolve_alert(row.id)
+            changes.resolved.append(row)
     for alert in changes.opened:
         err = deliver(webhooks, alert, "opened")
         catalog.mark_delivered(alert["id"], err)
         if err:
             changes.delivery_errors.append(err)
-    for alert in changes.resolved:
-        err = deliver(webhooks, alert, "resolved")
+    for row in changes.resolved:
+        err = deliver(webhooks, row.to_dict(), "resolved")
         if err:
             changes.delivery_errors.append(err)
     return changes

@@ -6,15 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from dr_assets.core.catalog.rows import (
-    INTEGRITY_OK,
-    INTEGRITY_OLDER_FAILED,
-    AppFacts,
-    DrillFact,
-)
+from dr_assets.core.catalog.rows import AppFacts, DrillFact
 from dr_assets.core.policy import AppPolicy
+from dr_assets.core.statuses import HealthStatus, Integrity
 
-HEALTHY, DEGRADED, CRITICAL = "HEALTHY", "DEGRADED", "CRITICAL"
 DRILL_WINDOW = timedelta(days=30)
 
 @dataclass(frozen=True)
@@ -35,7 +30,7 @@ class AppHealth:
 @dataclass(frozen=True)
 class GlobalHealth:
     score: float
-    status: str
+    status: str  # HealthStatus
     apps: tuple[AppHealth, ...]
 
     @property
@@ -65,7 +60,7 @@ def rpo_fraction(age_hours: float | None, rpo_hours: float) -> float:
 
 
 def integrity_fraction(state: str) -> float:
-    return {INTEGRITY_OK: 1.0, INTEGRITY_OLDER_FAILED: 0.5}.get(state, 0.0)
+    return {Integrity.OK: 1.0, Integrity.OLDER_FAILED: 0.5}.get(state, 0.0)
 
 
 def readiness_fraction(drill: DrillFact | None, rto_hours: float, now: datetime) -> float:
@@ -103,12 +98,12 @@ def score_app(policy: AppPolicy, facts: AppFacts, now: datetime) -> AppHealth:
 
 def status_for(score: float, apps: Sequence[AppHealth]) -> str:
     if any(a.critical and a.score < 80 for a in apps):
-        return CRITICAL
+        return HealthStatus.CRITICAL
     if score >= 90:
-        return HEALTHY
+        return HealthStatus.HEALTHY
     if score >= 70:
-        return DEGRADED
-    return CRITICAL
+        return HealthStatus.DEGRADED
+    return HealthStatus.CRITICAL
 
 
 def score_global(apps: Sequence[AppHealth]) -> GlobalHealth:

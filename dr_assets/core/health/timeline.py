@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from dr_assets.core.catalog import Catalog
+from dr_assets.core.catalog.rows import BackupDay
 from dr_assets.core.errors import ReportError
 from dr_assets.core.policy import DRConfig
 
 MAX_TIMELINE_DAYS = 366
-
-
-@dataclass(frozen=True)
-class BackupDay:
-    day: date
-    succeeded: int
-    failed: int
 
 
 @dataclass(frozen=True)
@@ -42,10 +36,10 @@ def backup_timeline(config: DRConfig, catalog: Catalog, now: datetime, days: int
     first = today - timedelta(days=days - 1)
     rows = catalog.backup_counts_by_day(list(config.apps),
                                         datetime.combine(first, time(), UTC))
-    counts = {(r["app"], r["day"]): (int(r["succeeded"]), int(r["failed"])) for r in rows}
+    counts = {(r.app, r.day): r for r in rows}
     out = []
     for app in config.apps:
         out.append(AppTimeline(app, tuple(
-            BackupDay(day, *counts.get((app, day), (0, 0)))
+            counts.get((app, day)) or BackupDay(app, day, 0, 0)
             for day in (first + timedelta(days=i) for i in range(days)))))
     return out

@@ -13,12 +13,12 @@ from typing import Literal
 
 from dr_assets.core.catalog import Catalog
 from dr_assets.core.errors import InvalidName
-from dr_assets.core.format.manifest import VALID_STATUSES
 from dr_assets.core.names import check_backup_id, check_database_name
 from dr_assets.core.pg.conninfo import ConnInfo
 from dr_assets.core.pg.databases import database_exists
 from dr_assets.core.policy import DRConfig
 from dr_assets.core.restore.restore import MODE_NEW, MODE_REPLACE
+from dr_assets.core.statuses import VALID_STATUSES, BackupStatus, CopyStatus
 
 RefusalKind = Literal["invalid_input", "backup_not_found", "backup_not_restorable"]
 
@@ -46,13 +46,13 @@ def check_restore_request(config: DRConfig, catalog: Catalog, backup_id: str,
         return RestoreRefusal("invalid_input", f"unknown mode {mode!r}: use {MODE_NEW} or "
                                                f"{MODE_REPLACE}")
     row = catalog.get_backup(backup_id)
-    if row is None or row.status == "deleted":
+    if row is None or row.status == BackupStatus.DELETED:
         return RestoreRefusal("backup_not_found", f"backup {backup_id} was not found")
     if row.status not in VALID_STATUSES or not row.manifest:
         return RestoreRefusal("backup_not_restorable",
                               f"backup {backup_id} is {row.status}: "
                               f"{row.error or 'not restorable'}")
-    if not any(c.get("status") == "ok" and c.get("verified_ok") is not False
+    if not any(c.status == CopyStatus.OK and c.verified_ok is not False
                for c in row.copies.values()):
         return RestoreRefusal("backup_not_restorable",
                               f"backup {backup_id} has no copy that passed its checksum: "

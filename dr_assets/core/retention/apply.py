@@ -41,12 +41,12 @@ def build_plan(policy: AppPolicy, catalog: Catalog, now: datetime,
                stores: list[Store] | None = None) -> RetentionPlan:
     """The plan; backups it would delete are checked for an S3 Object Lock first."""
     rows = catalog.retention_rows(policy.name)
-    in_use = catalog.backups_in_use([r["backup_id"] for r in rows])
+    in_use = catalog.backups_in_use([r.backup_id for r in rows])
     candidates = [
         RetentionCandidate(
-            backup_id=r["backup_id"], started_at=r["started_at"],
-            verified=bool(r["verified"]) and not r["check_failed"],
-            stored_bytes=int(r["stored_bytes"] or 0), in_use=r["backup_id"] in in_use,
+            backup_id=r.backup_id, started_at=r.started_at,
+            verified=r.verified and not r.check_failed,
+            stored_bytes=r.stored_bytes or 0, in_use=r.backup_id in in_use,
         )
         for r in rows
     ]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from dr_assets.core.compliance import ReportPeriod, build_report, render_report
-from dr_assets.core.compliance.report import COVERED, MISSED, PENDING
+from dr_assets.core.statuses import WindowStatus
 from tests.support.browser import Browser
 from tests.support.compliance_month import (
     AUDIT_ENTRIES,
@@ -45,15 +45,15 @@ def test_report_has_exactly_the_expected_windows_and_evidence(october: DREnv) ->
     report = build_report(rt.config, rt.catalog, OCTOBER)
     assert {a.app: a.summary() for a in report.apps} == EXPECTED_SUMMARY
     shop, ledger = report.apps
-    missed = {w.start: w.note for w in shop.windows if w.status == MISSED}
+    missed = {w.start: w.note for w in shop.windows if w.status == WindowStatus.MISSED}
     assert set(missed) == set(SHOP_MISSED)
     assert missed[at(3, 6)] is None
     assert "failed: pg_dump: connection refused" in (missed[at(10, 12)] or "")
     assert "failed its checksum verification" in (missed[at(15, 18)] or "")
     assert "was never verified" in (missed[at(20, 0)] or "")
     covering = next(w for w in shop.windows if w.start == SHOP_DELETED_COVERING)
-    assert covering.status == COVERED and covering.backup_id is not None
-    assert [w.start for w in ledger.windows if w.status == MISSED] == [LEDGER_MISSED]
+    assert covering.status == WindowStatus.COVERED and covering.backup_id is not None
+    assert [w.start for w in ledger.windows if w.status == WindowStatus.MISSED] == [LEDGER_MISSED]
     assert sorted((f.backup_id[:4], f.destination) for f in shop.verification_failures) == [
         ("shop", "local"), ("shop", "local"), ("shop", "s3")]
     assert [(d.status, d.rto_met) for d in shop.drills] == [
@@ -77,7 +77,7 @@ def test_windows_still_open_are_pending_and_future_ones_absent(october: DREnv) -
     report = build_report(rt.config, rt.catalog, OCTOBER, now=at(31, 13))
     shop, ledger = report.apps
     assert len(shop.windows) == 123 and shop.windows_pending == 0  # 12:05 backup covers 12:00
-    assert ledger.windows[-1].start == LEDGER_MISSED and ledger.windows[-1].status == PENDING
+    assert ledger.windows[-1].start == LEDGER_MISSED and ledger.windows[-1].status == WindowStatus.PENDING
     assert (ledger.windows_missed, ledger.windows_pending) == (0, 1)
 
 

@@ -6,16 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from dr_assets.core.catalog.rows import (
-    INTEGRITY_NEWEST_FAILED,
-    INTEGRITY_OK,
-    INTEGRITY_OLDER_FAILED,
-    INTEGRITY_UNKNOWN,
-    AppFacts,
-    DrillFact,
-)
-from dr_assets.core.health.scores import CRITICAL, DEGRADED, HEALTHY, score_app, score_global
+from dr_assets.core.catalog.rows import AppFacts, DrillFact
+from dr_assets.core.health.scores import score_app, score_global
 from dr_assets.core.policy import AppPolicy
+from dr_assets.core.statuses import HealthStatus, Integrity
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 POLICY = AppPolicy("scholarship_api", "postgresql://x@h/db", rto_hours=4, rpo_hours=24,
@@ -23,7 +17,7 @@ POLICY = AppPolicy("scholarship_api", "postgresql://x@h/db", rto_hours=4, rpo_ho
 
 
 def facts(age_hours: float | None = 1, attempts: int = 28, successes: int = 28,
-          integrity: str = INTEGRITY_OK, drill: DrillFact | None = None) -> AppFacts:
+          integrity: str = Integrity.OK, drill: DrillFact | None = None) -> AppFacts:
     drill = drill if drill is not None else DrillFact(True, NOW - timedelta(days=1), 600)
     return AppFacts(
         app="scholarship_api",
@@ -55,8 +49,8 @@ def test_success_rate_and_nothing_attempted() -> None:
 
 
 @pytest.mark.parametrize(("state", "part"), [
-    (INTEGRITY_OK, 15), (INTEGRITY_OLDER_FAILED, 7.5), (INTEGRITY_NEWEST_FAILED, 0),
-    (INTEGRITY_UNKNOWN, 0),
+    (Integrity.OK, 15), (Integrity.OLDER_FAILED, 7.5), (Integrity.NEWEST_FAILED, 0),
+    (Integrity.UNKNOWN, 0),
 ])
 def test_integrity_part(state: str, part: float) -> None:
     assert score_app(POLICY, facts(integrity=state), NOW).integrity_part == part
@@ -75,10 +69,10 @@ def test_readiness_part(drill: DrillFact, part: float, rto_met: bool) -> None:
 
 
 def test_no_history_scores_zero() -> None:
-    empty = AppFacts("scholarship_api", None, 0, 0, INTEGRITY_UNKNOWN, None)
+    empty = AppFacts("scholarship_api", None, 0, 0, Integrity.UNKNOWN, None)
     h = score_app(POLICY, empty, NOW)
     assert h.score == 0 and not h.rpo_met and not h.rto_met
-    assert score_global([h]).status == CRITICAL
+    assert score_global([h]).status == HealthStatus.CRITICAL
 
 
 def test_global_weights_critical_apps_twice_and_status_bands() -> None:
@@ -87,20 +81,20 @@ def test_global_weights_critical_apps_twice_and_status_bands() -> None:
     minor_bad = score_app(minor, facts(age_hours=None), NOW)            # 60
     g = score_global([critical_ok, minor_bad])
     assert g.score == pytest.approx((100 * 2 + 60) / 3, abs=0.01)
-    assert g.status == DEGRADED
-    assert score_global([critical_ok]).status == HEALTHY
+    assert g.status == HealthStatus.DEGRADED
+    assert score_global([critical_ok]).status == HealthStatus.HEALTHY
     # A critical app under 80 makes the estate CRITICAL whatever the mean.
-    critical_low = score_app(POLICY, facts(integrity=INTEGRITY_NEWEST_FAILED,
+    critical_low = score_app(POLICY, facts(integrity=Integrity.NEWEST_FAILED,
                                            drill=DrillFact(True, NOW, 5 * 3600)), NOW)  # 75
     fine = [score_app(minor, facts(), NOW) for _ in range(5)]
     g = score_global([critical_low, *fine])
-    assert critical_low.score == 75 and g.score > 90 and g.status == CRITICAL
+    assert critical_low.score == 75 and g.score > 90 and g.status == HealthStatus.CRITICAL
 
 
 def test_status_band_edges() -> None:
     from dr_assets.core.health.scores import status_for
 
-    assert status_for(90, []) == HEALTHY
-    assert status_for(89.99, []) == DEGRADED
-    assert status_for(70, []) == DEGRADED
-    assert status_for(69.99, []) == CRITICAL
+    assert status_for(90, []) == HealthStatus.HEALTHY
+    assert status_for(89.99, []) == HealthStatus.DEGRADED
+    assert status_for(70, []) == HealthStatus.DEGRADED
+    assert status_for(69.99, []) == HealthStatus.CRITICAL

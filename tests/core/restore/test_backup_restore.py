@@ -112,7 +112,7 @@ def test_backup_writes_object_and_manifest_to_every_store(dr_env: DREnv) -> None
     # Catalog: one completed row with both copies.
     row = rt.catalog.get_backup(m.backup_id)
     assert row is not None and row.status == "completed"
-    assert {n: c["status"] for n, c in row.copies.items()} == {"s3": "ok", "local": "ok"}
+    assert {n: c.status for n, c in row.copies.items()} == {"s3": "ok", "local": "ok"}
     assert row.sha256 == m.sha256
     # And from the stores alone, the manifest is the same.
     assert find_manifest(m.backup_id, rt.stores, None).sha256 == m.sha256
@@ -153,4 +153,4 @@ def test_restore_fails_cleanly_when_rows_do_not_match(dr_env: DREnv, make_db: Ca
                        stores=rt.stores, keyring=rt.keyring, catalog=rt.catalog)
     assert not db_exists(target)
     last = rt.catalog.list_restores(limit=1)[0]
-    assert last["status"] == "failed" and "expected 19999" in last["error"]
+    assert last.status == "failed" and last.error is not None and "expected 19999" in last.error

@@ -57,8 +57,8 @@ def test_flipped_byte_on_disk_is_named_and_s3_copy_is_used(
     assert proc.returncode == 1 and "failed verification on local" in proc.stderr
     # The catalog remembers which copy failed.
     row = rt.catalog.get_backup(result.backup_id)
-    assert row is not None and row.copies["local"]["verified_ok"] is False
-    assert row.copies["s3"]["verified_ok"] is True
+    assert row is not None and row.copies["local"].verified_ok is False
+    assert row.copies["s3"].verified_ok is True
 
     target = _fresh_target(make_db)
     restored = restore_backup(result.manifest, target_db=target, target=TARGET, stores=rt.stores,

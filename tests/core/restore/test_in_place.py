@@ -49,7 +49,7 @@ def test_replace_refuses_while_connected_then_swaps_and_rolls_back(dr_env: DREnv
     assert kept == out["previous_database"]
     assert run_sql(kept, "SELECT count(*) FROM orders") == [(100,)]
     restores = dr_env.runtime().catalog.list_restores(limit=1)
-    assert restores[0]["mode"] == "REPLACE" and restores[0]["status"] == "succeeded"
+    assert restores[0].mode == "REPLACE" and restores[0].status == "succeeded"
 
     assert dr_env.drctl("rollback", "shop", check=False).returncode == 1  # needs --yes
     out = json.loads(dr_env.drctl("rollback", "shop", "--yes", "--json").stdout)
