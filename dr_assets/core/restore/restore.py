@@ -65,13 +65,14 @@ def row_count_mismatches(expected: dict[str, int], actual: dict[str, int]) -> li
 
 
 def target_server(config: DRConfig, manifest: BackupManifest, target_url: str | None) -> ConnInfo:
-    """Where a restore goes: the given server, else the app's own server."""
+    """Where a restore goes: the given server, else the app's own server, reached through
+    its maintenance database (the app's own may be the very thing that was lost)."""
     if target_url:
         return ConnInfo.parse(target_url)
     policy = config.apps.get(manifest.app)
     if policy is None:
         raise RestoreError(f"app {manifest.app} is not in the config: give a target server URL")
-    return ConnInfo.parse(policy.database_url)
+    return ConnInfo.parse(policy.database_url).with_db("postgres")
 
 
 def restore_backup(
