@@ -16,7 +16,12 @@ from dr_assets.core.errors import DRError
 from dr_assets.core.format.manifest import BackupManifest, parse_time
 from dr_assets.core.pg.conninfo import ConnInfo
 from dr_assets.core.restore.in_place import rollback
-from dr_assets.core.restore.restore import restore_backup, restore_in_place, target_server
+from dr_assets.core.restore.restore import (
+    replaced_database,
+    restore_backup,
+    restore_in_place,
+    target_server,
+)
 from dr_assets.core.runtime import DRRuntime
 from dr_assets.core.statuses import AuditResult, CopyStatus
 
@@ -127,7 +132,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     if args.replace:
         if not args.yes:
             raise DRError("--replace swaps the live database: add --yes to confirm")
-        target_db = args.target_db or target.dbname
+        target_db = args.target_db or replaced_database(rt.config, manifest, args.target_url)
         replaced = restore_in_place(manifest, target_db=target_db, target=target,
                                     stores=rt.stores, keyring=rt.keyring, catalog=catalog,
                                     force_disconnect=args.force_disconnect, requested_by="drctl",

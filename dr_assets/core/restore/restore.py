@@ -75,6 +75,17 @@ def target_server(config: DRConfig, manifest: BackupManifest, target_url: str | 
     return ConnInfo.parse(policy.database_url).with_db("postgres")
 
 
+def replaced_database(config: DRConfig, manifest: BackupManifest, target_url: str | None) -> str:
+    """The database an in-place restore replaces when none is named: the one in the given
+    server URL, else the app's own database."""
+    if target_url:
+        return ConnInfo.parse(target_url).dbname
+    policy = config.apps.get(manifest.app)
+    if policy is None:
+        raise RestoreError(f"app {manifest.app} is not in the config: name the database to replace")
+    return policy.database_name
+
+
 def restore_backup(
     manifest: BackupManifest,
     *,
