@@ -3,6 +3,7 @@ the same question, so both share resolvers, rules and audit."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLUnionType
@@ -107,22 +108,14 @@ async def backups(request: Request) -> Response:
                            "($app: String, $status: String, $first: Int!)")
 
 
-async def restores(request: Request) -> Response:
-    return await run_field(request, "query", "restores")
-
-
-async def health_check(request: Request) -> Response:
-    return await run_field(request, "query", "healthCheck")
-
-
-async def dashboard_metrics(request: Request) -> Response:
-    return await run_field(request, "query", "dashboardMetrics")
+async def _app_mutation(request: Request, field: str) -> Response:
+    """A mutation whose one argument is the app named in the path."""
+    return await run_field(request, "mutation", field, {"app": request.path_params["app_name"]},
+                           "(app: $app)", "($app: String!)")
 
 
 async def post_backup(request: Request) -> Response:
-    return await run_field(request, "mutation", "createBackup",
-                           {"app": request.path_params["app_name"]}, "(app: $app)",
-                           "($app: String!)")
+    return await _app_mutation(request, "createBackup")
 
 
 async def post_restore(request: Request) -> Response:
@@ -140,21 +133,14 @@ async def post_restore(request: Request) -> Response:
 
 
 async def post_test_restore(request: Request) -> Response:
-    return await run_field(request, "mutation", "scheduleDrill",
-                           {"app": request.path_params["app_name"]}, "(app: $app)",
-                           "($app: String!)")
+    return await _app_mutation(request, "scheduleDrill")
 
 
-async def executive_summary(request: Request) -> Response:
-    return await run_field(request, "query", "executiveSummary")
-
-
-async def dashboard_status(request: Request) -> Response:
-    return await run_field(request, "query", "apps")
-
-
-async def health_overview(request: Request) -> Response:
-    return await run_field(request, "query", "healthOverview")
+def _plain_query(field: str) -> Callable[[Request], Awaitable[Response]]:
+    """The twin of a query field that takes no arguments."""
+    async def endpoint(request: Request) -> Response:
+        return await run_field(request, "query", field)
+    return endpoint
 
 
 def rest_routes() -> list[Route]:
@@ -162,13 +148,13 @@ def rest_routes() -> list[Route]:
         Route(f"{V1}/status/global", status_global),
         Route(f"{V1}/status/{{app_name}}", status_app),
         Route(f"{V1}/backups", backups),
-        Route(f"{V1}/restores", restores),
-        Route(f"{V1}/health-check", health_check),
-        Route(f"{V1}/metrics/dashboard", dashboard_metrics),
+        Route(f"{V1}/restores", _plain_query("restores")),
+        Route(f"{V1}/health-check", _plain_query("healthCheck")),
+        Route(f"{V1}/metrics/dashboard", _plain_query("dashboardMetrics")),
         Route(f"{V1}/backup/{{app_name}}", post_backup, methods=["POST"]),
         Route(f"{V1}/restore/{{backup_id}}", post_restore, methods=["POST"]),
         Route(f"{V1}/test-restore/{{app_name}}", post_test_restore, methods=["POST"]),
-        Route(f"{DASH}/executive-summary", executive_summary),
-        Route(f"{DASH}/disaster-recovery/status", dashboard_status),
-        Route(f"{DASH}/health-overview", health_overview),
+        Route(f"{DASH}/executive-summary", _plain_query("executiveSummary")),
+        Route(f"{DASH}/disaster-recovery/status", _plain_query("apps")),
+        Route(f"{DASH}/health-overview", _plain_query("healthOverview")),
     ]

@@ -7,23 +7,16 @@ from typing import Any
 
 import httpx
 
-from dr_assets.core.backup.take import run_backup
-from dr_assets.core.copies.verify import verify_backup
 from dr_assets.core.runtime import DRRuntime
 from graphql_api.export_schema import SDL_PATH, sdl
 from tests.support.api import data, gql
+from tests.support.env import verified_backups
 from tests.support.stack import Stack
 
 
 def _seed(stack: Stack, n: int) -> list[str]:
     rt = DRRuntime.load(str(stack.config_path))
-    ids = []
-    for _ in range(n):
-        m = run_backup(rt.config, "shop", keyring=rt.keyring, stores=rt.stores,
-                       catalog=rt.catalog).manifest
-        verify_backup(m, rt.stores, rt.catalog)
-        ids.append(m.backup_id)
-    return ids
+    return [m.backup_id for m in verified_backups(rt, "shop", n)]
 
 
 def test_schema_sdl_is_committed_and_current() -> None:

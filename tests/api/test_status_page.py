@@ -12,12 +12,11 @@ from typing import Any
 
 import httpx
 
-from dr_assets.core.backup.take import run_backup
-from dr_assets.core.copies.verify import verify_backup
 from dr_assets.core.drills.drill import run_drill
 from dr_assets.core.runtime import DRRuntime
 from tests.support.api import data
 from tests.support.browser import Browser
+from tests.support.env import verified_backups
 from tests.support.stack import Stack, free_port
 
 QUERY = """{ globalStatus { healthScore status appsTotal appsMeetingRpo appsMeetingRto
@@ -135,9 +134,7 @@ def expected_tiles(answer: dict[str, Any]) -> dict[tuple[str, str], str]:
 
 def _backup_and_drill(stack: Stack) -> None:
     rt = DRRuntime.load(str(stack.config_path))
-    m = run_backup(rt.config, "shop", keyring=rt.keyring, stores=rt.stores,
-                   catalog=rt.catalog).manifest
-    verify_backup(m, rt.stores, rt.catalog)
+    verified_backups(rt, "shop")
     assert run_drill(rt.config.app("shop"), stores=rt.stores, keyring=rt.keyring,
                      catalog=rt.catalog).passed
 

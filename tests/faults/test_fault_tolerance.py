@@ -25,7 +25,7 @@ from dr_assets.core.health.estate import estate_status
 from dr_assets.core.pg.conninfo import ConnInfo
 from dr_assets.core.restore.restore import restore_backup, restore_in_place
 from dr_assets.core.retention.apply import apply_retention
-from tests.support.env import BUCKET, DREnv, write_config
+from tests.support.env import BUCKET, DREnv, verified_backups, write_config
 from tests.support.faults import OwnS3, children_named, fill
 from tests.support.pg import PG_URL, db_exists, drop_db, run_sql
 
@@ -186,12 +186,7 @@ def test_retention_skips_a_backup_a_restore_is_reading(dr_env: DREnv) -> None:
                                                   "retention_days = 1\nmin_keep = 1")
     dr_env.config_path.write_text(text)
     rt = dr_env.runtime()
-    ids = []
-    for _ in range(3):
-        m = run_backup(rt.config, "shop", keyring=rt.keyring, stores=rt.stores,
-                       catalog=rt.catalog).manifest
-        verify_backup(m, rt.stores, rt.catalog)
-        ids.append(m.backup_id)
+    ids = [m.backup_id for m in verified_backups(rt, "shop", 3)]
     run_sql(dr_env.catalog_db, "UPDATE dr.backups SET started_at = now() - interval '5 days'"
                                f" WHERE backup_id IN ('{ids[0]}', '{ids[1]}')")
     policy = rt.config.app("shop")
@@ -244,12 +239,7 @@ def test_object_lock_protects_backups_and_retention_says_so(
                                .replace(f'bucket = "{BUCKET}"', f'bucket = "{bucket}"')
                                .replace("retention_days = 90", "retention_days = 1\nmin_keep = 1"))
     rt = env.runtime()
-    ids = []
-    for _ in range(2):
-        m = run_backup(rt.config, "locked", keyring=rt.keyring, stores=rt.stores,
-                       catalog=rt.catalog).manifest
-        verify_backup(m, rt.stores, rt.catalog)
-        ids.append(m.backup_id)
+    ids = [m.backup_id for m in verified_backups(rt, "locked", 2)]
     key = f"{env.s3_prefix}/{object_key(ids[0])}"
     retention = s3.get_object_retention(Bucket=bucket, Key=key)["Retention"]  # type: ignore[attr-defined]
     assert retention["Mode"] == "COMPLIANCE"

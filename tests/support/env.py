@@ -7,7 +7,10 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from dr_assets.core.backup.take import run_backup
+from dr_assets.core.copies.verify import verify_backup
 from dr_assets.core.format.keys import generate_key_file
+from dr_assets.core.format.manifest import BackupManifest
 from dr_assets.core.runtime import DRRuntime
 from dr_assets.devstack import seaweed
 from tests.support.pg import PG_URL, REPO
@@ -76,3 +79,14 @@ def write_config(root: Path, s3: seaweed.SeaweedServer, prefix: str, catalog: st
     if not (root / "keys" / "master.key").exists():
         generate_key_file(root / "keys" / "master.key")
     return path
+
+
+def verified_backups(rt: DRRuntime, app: str, n: int = 1) -> list[BackupManifest]:
+    """n backups of `app` taken by the engine, each verified as the Dagster check would."""
+    taken = []
+    for _ in range(n):
+        m = run_backup(rt.config, app, keyring=rt.keyring, stores=rt.stores,
+                       catalog=rt.catalog).manifest
+        assert verify_backup(m, rt.stores, rt.catalog).ok
+        taken.append(m)
+    return taken

@@ -7,17 +7,13 @@ import json
 
 import psycopg2
 
-from dr_assets.core.backup.take import run_backup
-from dr_assets.core.copies.verify import verify_backup
-from tests.support.env import DREnv
+from tests.support.env import DREnv, verified_backups
 from tests.support.pg import PG_URL, db_exists, drop_db, run_sql
 
 
 def _backup(env: DREnv) -> str:
     rt = env.runtime()
-    m = run_backup(rt.config, "shop", keyring=rt.keyring, stores=rt.stores,
-                   catalog=rt.catalog).manifest
-    verify_backup(m, rt.stores, rt.catalog)
+    [m] = verified_backups(rt, "shop")
     return m.backup_id
 
 
