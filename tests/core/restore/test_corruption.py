@@ -175,6 +175,11 @@ def _small_chunked_backup(env: DREnv) -> BackupResult:
     return run_backup(config, "shop", keyring=rt.keyring, stores=rt.stores, catalog=rt.catalog)
 
 
+def _last_chunk_flipped(stored: bytes) -> bytes:
+    """The final chunk's tag flipped: pg_restore has had every chunk before it."""
+    return stored[:-1] + bytes([stored[-1] ^ 0x01])
+
+
 def _chunks(manifest: BackupManifest) -> int:
     sealed = manifest.stored_bytes - HEADER_SIZE
     return -(-sealed // (manifest.encryption.chunk_size + TAG_SIZE))
@@ -201,61 +206,54 @@ def _resealed(stored: bytes, data_key: bytes) -> bytes:
     return bytes(header) + b"".join(sealed)
 
 
-def _restored_like_the_source(env: DREnv, target: str) -> None:
+def _restored_from_s3(env: DREnv, make_db: Callable[[str], str], m: BackupManifest) -> str:
+    """Restores with the local copy bad: S3's is used, the database equals the source, and
+    the local copy was read to its end. Why the local copy was skipped."""
+    rt = env.runtime()
+    target = _fresh_target(make_db)
+    restored = restore_backup(m, target_db=target, target=TARGET, stores=rt.stores,
+                              keyring=rt.keyring)
+    assert restored.source_destination == "s3"
+    assert restored.bytes_read == 2 * m.stored_bytes
     source = env.apps["shop"]
     assert schema_of(target) == schema_of(source)
     assert table_checksums(target) == table_checksums(source)
+    return restored.skipped_copies["local"]
 
 
 def test_flip_in_the_last_chunk_drops_the_target_and_the_other_copy_is_used(
     dr_env: DREnv, make_db: Callable[[str], str]
 ) -> None:
     m = _small_chunked_backup(dr_env).manifest
-    path = dr_env.local_dir / object_key(m.backup_id)
-    data = bytearray(path.read_bytes())
-    data[-1] ^= 0x01  # the final chunk's tag: pg_restore has had every chunk before it
-    path.write_bytes(bytes(data))
+    local = dr_env.local_dir / object_key(m.backup_id)
+    local.write_bytes(_last_chunk_flipped(local.read_bytes()))
     last = _chunks(m) - 1
     assert last > 10
-    rt = dr_env.runtime()
-    target = _fresh_target(make_db)
-    restored = restore_backup(m, target_db=target, target=TARGET, stores=rt.stores,
-                              keyring=rt.keyring)
-    assert restored.source_destination == "s3"
-    skipped = restored.skipped_copies["local"]
+    skipped = _restored_from_s3(dr_env, make_db, m)
     assert f"backup {m.backup_id} failed its checksum on local: " in skipped
     assert f"chunk {last} failed authentication" in skipped
-    assert restored.bytes_read == 2 * m.stored_bytes  # the bad copy was read to its end
-    _restored_like_the_source(dr_env, target)
 
 
 def test_authentic_copy_with_another_checksum_is_caught_at_the_end(
     dr_env: DREnv, make_db: Callable[[str], str]
 ) -> None:
     m = _backup(dr_env).manifest
-    path = dr_env.local_dir / object_key(m.backup_id)
-    path.write_bytes(_resealed(path.read_bytes(), _data_key(dr_env, m)))
-    assert path.stat().st_size == m.stored_bytes
-    rt = dr_env.runtime()
-    target = _fresh_target(make_db)
-    restored = restore_backup(m, target_db=target, target=TARGET, stores=rt.stores,
-                              keyring=rt.keyring)
-    assert restored.source_destination == "s3"
-    skipped = restored.skipped_copies["local"]
+    local = dr_env.local_dir / object_key(m.backup_id)
+    local.write_bytes(_resealed(local.read_bytes(), _data_key(dr_env, m)))
+    assert local.stat().st_size == m.stored_bytes
+    skipped = _restored_from_s3(dr_env, make_db, m)
     assert skipped.startswith(f"backup {m.backup_id} failed its checksum on local (expected "
                               f"{m.sha256[:12]}..")
     assert f"{m.stored_bytes} of {m.stored_bytes} bytes" in skipped
-    assert restored.bytes_read == 2 * m.stored_bytes
-    _restored_like_the_source(dr_env, target)
 
 
 def test_both_copies_failing_late_name_both_and_leave_no_target(
     dr_env: DREnv, make_db: Callable[[str], str]
 ) -> None:
     m = _small_chunked_backup(dr_env).manifest
-    path = dr_env.local_dir / object_key(m.backup_id)
-    good = path.read_bytes()
-    path.write_bytes(good[:-1] + bytes([good[-1] ^ 0x01]))
+    local = dr_env.local_dir / object_key(m.backup_id)
+    good = local.read_bytes()
+    local.write_bytes(_last_chunk_flipped(good))
     s3 = dr_env.s3.client()
     s3.put_object(Bucket=BUCKET, Key=_s3_key(dr_env, object_key(m.backup_id)),  # type: ignore[attr-defined]
                   Body=_resealed(good, _data_key(dr_env, m)))
