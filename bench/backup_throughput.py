@@ -7,17 +7,20 @@ round, so slow disk spells and checkpoints do not always hit the same command):
   (a) drctl backup APP            pg_dump -Fc -Z0 | zstd | AES-256-GCM | sha256 -> local store
   (b) pg_dump -Fc -f FILE         the stock custom format (gzip level 6 inside pg_dump)
   (c) pg_dump -Fc -Z0 >/dev/null  the dump alone: the floor for (a)
-  (d) drctl restore ID            verify the copy, decrypt, decompress, pg_restore, count rows
+  (d) drctl restore ID            read the copy once: authenticate and decrypt each chunk,
+                                  decompress, pg_restore, check the SHA-256, count rows
   (e) CREATE DATABASE + pg_restore -d NEWDB FILE(b)
   (f) drctl restore ID --jobs 2   the opt-in parallel restore (spooled), for information
 
-and prints wall-time medians, ratios, sizes and the peak RSS of the drctl process, with
-one PASS/FAIL line per target (time ratios: the median of the per-round ratios). Then it
-weighs zstd levels against zlib-6 on a block sample of the data, which shows what a
-stored-size target costs in CPU on this data. Peak RSS is VmHWM from /proc/PID/status of the drctl
-process itself, polled every 20 ms (the high-water mark is monotonic, so polling only
-misses growth in the last 20 ms); ru_maxrss from os.wait4 is kept as a cross-check (on
-Linux it is the max over the process and the children it waited for, e.g. pg_dump).
+and prints wall-time medians, ratios, sizes, the bytes each restore read from the store
+(`bytes_read` of `drctl restore --json`: the stored size, the copy read once) and the
+peak RSS of the drctl process, with one PASS/FAIL line per target (time ratios: the
+median of the per-round ratios). Then it weighs zstd levels against zlib-6 on a block
+sample of the data, which shows what a stored-size target costs in CPU on this data.
+Peak RSS is VmHWM from /proc/PID/status of the drctl process itself, polled every 20 ms
+(the high-water mark is monotonic, so polling only misses growth in the last 20 ms);
+ru_maxrss from os.wait4 is kept as a cross-check (on Linux it is the max over the process
+and the children it waited for, e.g. pg_dump).
 
 Usage: .venv/bin/python bench/backup_throughput.py [--runs 3] [--json] [--rebuild] [--strict]
                                                    [--zstd-level N] [--frontier-levels 1,3,9,12,19]
@@ -76,6 +79,8 @@ TARGETS = [
     ("backup_rss", "backup peak RSS <= 200 MiB", "backup_peak_rss_mb", 200.0),
     ("restore_rss", "restore peak RSS <= 200 MiB", "restore_peak_rss_mb", 200.0),
     ("restore_vs_pg", "restore wall <= 1.1 x pg_restore", "restore_over_pg_restore", 1.1),
+    ("restore_reads", "bytes read per restore <= 1.0 x stored size",
+     "restore_read_over_stored", 1.0),
 ]
 
 WORDS = (
@@ -311,6 +316,8 @@ class Samples:
     restore_ru_maxrss_kb: list[int] = field(default_factory=list)
     backup_reported_s: list[float] = field(default_factory=list)
     restore_reported_s: list[float] = field(default_factory=list)
+    restore_read_bytes: list[int] = field(default_factory=list)  # (d), per round
+    restore_jobs_read_bytes: list[int] = field(default_factory=list)  # (f), per round
     cpu_s: dict[str, list[float]] = field(default_factory=dict)
 
     def cpu(self, key: str, m: Measured) -> None:
@@ -368,10 +375,12 @@ def one_round(i: int, runs: int, server: Server, config: Path, pg_dump: str, pg_
         s.restore_s.append(m.seconds)
         s.cpu("d_drctl_restore", m)
         s.restore_reported_s.append(float(doc["seconds"]))
+        s.restore_read_bytes.append(int(doc["bytes_read"]))
         s.restore_hwm_kb.append(m.vm_hwm_kb)
         s.restore_ru_maxrss_kb.append(m.ru_maxrss_kb)
         log(f"{tag} (d) drctl restore          {m.seconds:7.1f} s  "
-            f"{doc['rows']:,} rows, RSS {m.vm_hwm_kb / 1024:.0f} MiB")
+            f"{doc['rows']:,} rows, read {doc['bytes_read'] / MIB:.0f} MiB, "
+            f"RSS {m.vm_hwm_kb / 1024:.0f} MiB")
         server.drop(RESTORE_DB)
 
     def f() -> None:
@@ -384,9 +393,10 @@ def one_round(i: int, runs: int, server: Server, config: Path, pg_dump: str, pg_
                   "(f) drctl restore --jobs")
         doc = json.loads(m.stdout)
         s.restore_jobs_s.append(m.seconds)
+        s.restore_jobs_read_bytes.append(int(doc["bytes_read"]))
         s.cpu("f_drctl_restore_jobs", m)
         log(f"{tag} (f) drctl restore --jobs {RESTORE_JOBS} {m.seconds:7.1f} s  "
-            f"({doc['loaded_with']})")
+            f"({doc['loaded_with']}), read {doc['bytes_read'] / MIB:.0f} MiB")
         server.drop(RESTORE_DB)
 
     def e() -> None:
@@ -470,6 +480,13 @@ def _paired(ours: list[float], theirs: list[float]) -> float:
     return statistics.median(a / b for a, b in zip(ours, theirs, strict=True))
 
 
+def _read_over_stored(s: Samples) -> float:
+    """The most any restore, streamed or parallel, read from the store against the size of
+    the copy it restored (that round's backup)."""
+    rounds = zip(s.restore_read_bytes, s.restore_jobs_read_bytes, s.stored_bytes, strict=True)
+    return max(max(d, f) / stored for d, f, stored in rounds)
+
+
 def summarize(s: Samples, source_size: int, runs: int, commands: dict[str, str],
               zstd_level: int | None) -> dict[str, Any]:
     med = statistics.median
@@ -483,6 +500,7 @@ def summarize(s: Samples, source_size: int, runs: int, commands: dict[str, str],
         "restore_over_pg_restore": restore / pg_restore,
         "backup_peak_rss_mb": max(s.backup_hwm_kb) / 1024,
         "restore_peak_rss_mb": max(s.restore_hwm_kb) / 1024,
+        "restore_read_over_stored": _read_over_stored(s),
     }
     paired = {
         "parallel_restore_over_pg_restore": _paired(s.restore_jobs_s, s.pg_restore_s),
@@ -531,6 +549,10 @@ def summarize(s: Samples, source_size: int, runs: int, commands: dict[str, str],
             "raw_dump": int(med(s.raw_bytes)),
             "stored": int(stored),
             "fc_file": int(fc_size),
+            "read_per_restore": int(med(s.restore_read_bytes)),
+            "read_per_restore_jobs": int(med(s.restore_jobs_read_bytes)),
+            "read_per_restore_runs": s.restore_read_bytes,
+            "read_per_restore_jobs_runs": s.restore_jobs_read_bytes,
         },
         "peak_rss_mb": {
             "method": "MiB; VmHWM of the drctl process, polled from /proc/PID/status every "
@@ -569,6 +591,9 @@ def print_text(r: dict[str, Any]) -> None:
     print("  (client CPU: user+sys of the command and its waited-for children, from wait4)")
     print(f"sizes: stored {b['stored'] / MIB:,.1f} MiB ({b['stored']:,} bytes), -Fc file "
           f"{b['fc_file'] / MIB:,.1f} MiB ({b['fc_file']:,} bytes)")
+    print(f"bytes read from the store per restore: (d) {b['read_per_restore']:,}, "
+          f"(f) {b['read_per_restore_jobs']:,} (medians; the most any run read is "
+          f"{q['restore_read_over_stored']:.3f} x the stored size, target 1.0)")
     pr = r["per_round_ratio_medians"]
     print("ratios (of the medians; in brackets the median of the per-round ratios, which the "
           "time targets use):")

@@ -100,14 +100,33 @@ def check_copy(store: Store, manifest: BackupManifest) -> CopyCheck:
         return CopyCheck(store.name, False, manifest.sha256, None, None, str(exc),
                          unreachable=True)
     actual = sha.hexdigest()
-    if total != manifest.stored_bytes or actual != manifest.sha256:
-        return CopyCheck(
-            store.name, False, manifest.sha256, actual, total,
-            f"backup {manifest.backup_id} failed its checksum on {store.name} "
-            f"(expected {manifest.sha256[:12]}.., got {actual[:12]}..; "
-            f"{total} of {manifest.stored_bytes} bytes)",
-        )
+    mismatch = checksum_mismatch(manifest, store.name, actual, total)
+    if mismatch is not None:
+        return CopyCheck(store.name, False, manifest.sha256, actual, total, mismatch)
     return CopyCheck(store.name, True, manifest.sha256, actual, total, None)
+
+
+def checksum_mismatch(manifest: BackupManifest, destination: str, actual_sha256: str,
+                      total: int) -> str | None:
+    """Why a copy, as read in full, is not the one the manifest describes; None if it is."""
+    if total == manifest.stored_bytes and actual_sha256 == manifest.sha256:
+        return None
+    return (f"backup {manifest.backup_id} failed its checksum on {destination} "
+            f"(expected {manifest.sha256[:12]}.., got {actual_sha256[:12]}..; "
+            f"{total} of {manifest.stored_bytes} bytes)")
+
+
+def stat_copy(store: Store, manifest: BackupManifest) -> str | None:
+    """The checks of a copy that read none of it (a stat or HEAD): it exists and has the
+    manifest's size. Why it cannot be the copy, or None. Raises StoreError."""
+    key = object_key(manifest.backup_id)
+    size = store.size(key)
+    if size is None:
+        return f"{store.describe(key)}: the object is missing"
+    if size != manifest.stored_bytes:
+        return (f"backup {manifest.backup_id} failed its checksum on {store.name} (it holds "
+                f"{size} bytes, the manifest says {manifest.stored_bytes} bytes)")
+    return None
 
 
 def candidate_stores(manifest: BackupManifest, stores: list[Store]) -> list[Store]:

@@ -195,7 +195,12 @@ class BackupDecoder:
         return self._inflate(self._dec.feed(stored))
 
     def finish(self) -> Iterator[bytes]:
-        yield from self._inflate(self._dec.finish())
+        """Decrypt the final chunk now, so a truncated stream fails here, before the caller
+        takes any of its pieces; they are inflated as the caller takes them."""
+        return self._inflate_last(self._dec.finish())
+
+    def _inflate_last(self, plains: list[bytes]) -> Iterator[bytes]:
+        yield from self._inflate(plains)
         if not self._zstd.eof:
             raise IntegrityError("compressed stream ends early (truncated before encryption)")
 

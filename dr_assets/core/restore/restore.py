@@ -1,4 +1,5 @@
-"""Restore a backup into a new database: verify a copy, decrypt, decompress, pg_restore,
+"""Restore a backup into a new database: read a copy once, proving it (every chunk's tag,
+then its size and SHA-256) while decrypting, decompressing and loading it with pg_restore,
 then validate row counts against the manifest. Any failure drops what it created.
 """
 
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dr_assets.core.catalog import Catalog
-from dr_assets.core.copies.locate import candidate_stores, check_copy
+from dr_assets.core.copies.locate import candidate_stores, stat_copy
 from dr_assets.core.errors import DRError, IntegrityError, RestoreError, StoreError
 from dr_assets.core.format.keys import Keyring
 from dr_assets.core.format.manifest import BackupManifest
@@ -30,7 +31,7 @@ from dr_assets.core.restore.in_place import (
     scratch_for,
     swap_databases,
 )
-from dr_assets.core.restore.loading import STREAMED, check_spool_dir, load
+from dr_assets.core.restore.loading import STREAMED, CopyRead, check_spool_dir, load
 from dr_assets.core.stores.base import Store
 
 MODE_NEW = "NEW_DATABASE"
@@ -50,6 +51,7 @@ class RestoreResult:
     rows: int
     skipped_copies: dict[str, str] = field(default_factory=dict)
     loaded_with: str = STREAMED
+    bytes_read: int = 0  # from the stores, copies skipped on the way included
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -155,14 +157,19 @@ def _restore(manifest: BackupManifest, target_db: str, target: ConnInfo, stores:
     args = [pg_restore, *target.tool_args(), "--no-password", "--exit-on-error",
             "-d", target_db]
     skipped: dict[str, str] = {}
+    bytes_read = 0
     for store in candidate_stores(manifest, stores):
-        check = check_copy(store, manifest)
-        if not check.ok:
-            skipped[store.name] = check.error or "failed its check"
+        try:
+            unfit = stat_copy(store, manifest)
+        except StoreError as exc:
+            unfit = str(exc)
+        if unfit is not None:
+            skipped[store.name] = unfit
             continue
+        copy = CopyRead(store, manifest, data_key)
         create_database(target, target_db)
         try:
-            how = load(args, target.tool_env(), store, manifest, data_key, jobs, spool_dir)
+            how = load(args, target.tool_env(), copy, jobs, spool_dir)
             with connection(target.with_db(target_db)) as conn:
                 counts = count_rows(conn)
             mismatches = row_count_mismatches(manifest.row_counts, counts)
@@ -178,11 +185,13 @@ def _restore(manifest: BackupManifest, target_db: str, target: ConnInfo, stores:
         except BaseException:
             drop_database(target, target_db)
             raise
+        finally:
+            bytes_read += copy.bytes_read
         return RestoreResult(
             backup_id=manifest.backup_id, app=manifest.app, target_database=target_db,
             target_server=f"{target.host}:{target.port}", source_destination=store.name,
             seconds=time.monotonic() - t0, tables=len(counts), rows=sum(counts.values()),
-            skipped_copies=skipped, loaded_with=how,
+            skipped_copies=skipped, loaded_with=how, bytes_read=bytes_read,
         )
     raise RestoreError(
         f"no good copy of backup {manifest.backup_id} to restore from: "
@@ -216,7 +225,10 @@ def restore_in_place(
     jobs: int = 1,
     spool_dir: Path | None = None,
 ) -> InPlaceResult:
-    """Restore into a scratch database, validate, then swap it in; the original is kept."""
+    """Restore into a scratch database, validate, then swap it in; the original is kept.
+    restore_backup returns only once the copy passed its checksum at the end of its read
+    and the row counts matched, so a scratch database from a failing copy is dropped, never
+    swapped in."""
     check_database_name(target_db)
     if not database_exists(target, target_db):
         raise RestoreError(f"database {target_db} does not exist on {target.host}:{target.port}: "

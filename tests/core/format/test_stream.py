@@ -1,10 +1,12 @@
 """The stored byte format: round trips at every chunk boundary, and tampering detected,
-decoded the way a restore reads a copy (restore.loading.decoded)."""
+decoded the way a restore reads a copy (restore.loading.CopyRead)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ from dr_assets.core.errors import IntegrityError
 from dr_assets.core.format.manifest import BackupManifest, EncryptionInfo
 from dr_assets.core.format.stream import HEADER_SIZE, TAG_SIZE, encode_all
 from dr_assets.core.policy import DestinationConfig
-from dr_assets.core.restore.loading import decoded
+from dr_assets.core.restore.loading import CopyRead
 from dr_assets.core.stores.base import READ_BLOCK
 from dr_assets.core.stores.local import LocalStore
 
@@ -40,14 +42,24 @@ def _blocks(data: bytes, size: int) -> list[bytes]:
     return [data[i : i + size] for i in range(0, len(data), size)] or [b""]
 
 
+def _describing(stored: bytes) -> BackupManifest:
+    """A manifest whose size and SHA-256 are those of `stored`, so that only the format's
+    own checks (chunk tags, header, final chunk) are left to catch what a test did to it."""
+    return replace(MANIFEST, stored_bytes=len(stored), sha256=hashlib.sha256(stored).hexdigest())
+
+
 @pytest.fixture
-def decode(tmp_path: Path) -> Decode:
+def store(tmp_path: Path) -> LocalStore:
+    return PiecewiseStore(DestinationConfig(name="test copy", kind="local", path=str(tmp_path)))
+
+
+@pytest.fixture
+def decode(store: LocalStore) -> Decode:
     """Stores `stored` as the copy of MANIFEST's backup and decodes it back."""
-    store = PiecewiseStore(DestinationConfig(name="test copy", kind="local", path=str(tmp_path)))
 
     def run(stored: bytes, key: bytes = KEY) -> bytes:
         store.put_bytes(MANIFEST.object_key, stored)
-        return b"".join(decoded(store, MANIFEST, key))
+        return b"".join(CopyRead(store, _describing(stored), key))
 
     return run
 
@@ -119,3 +131,19 @@ def test_wrong_key_is_detected(decode: Decode) -> None:
 def test_not_our_format(decode: Decode) -> None:
     with pytest.raises(IntegrityError, match="bad header"):
         decode(b"PGDMP" + b"\x00" * 100)
+
+
+def test_a_copy_that_is_not_the_manifests_never_hands_on_its_last_chunk(store: LocalStore
+                                                                        ) -> None:
+    """Every chunk authentic, only the SHA-256 the manifest holds differs (the fault injected
+    here): the mismatch is raised before the final chunk's plaintext is handed on."""
+    data = os.urandom(3 * CHUNK + 100)  # incompressible: the last chunk holds plaintext
+    stored = encode_all([data], KEY, CHUNK)
+    store.put_bytes(MANIFEST.object_key, stored)
+    copy = CopyRead(store, replace(_describing(stored), sha256="0" * 64), KEY)
+    handed_on = bytearray()
+    with pytest.raises(IntegrityError, match="failed its checksum on test copy"):
+        for piece in copy:
+            handed_on += piece
+    assert copy.bytes_read == len(stored)
+    assert 0 < len(handed_on) < len(data) and data.startswith(bytes(handed_on))

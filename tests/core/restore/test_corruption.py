@@ -1,21 +1,27 @@
-"""A damaged copy is detected, named, and never fed to PostgreSQL; a good copy is used."""
+"""A damaged copy is detected and named, and what it loaded is dropped; a good copy is used.
+A chunk reaches PostgreSQL only once authenticated, and a copy counts as restored only once
+its size and SHA-256 match the manifest, checked at the end of the one read."""
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from dr_assets.core.backup.take import BackupResult, run_backup
 from dr_assets.core.copies.verify import verify_backup
 from dr_assets.core.errors import BackupNotFound, IntegrityError, MasterKeyError, RestoreError
 from dr_assets.core.format.keys import Keyring, generate_key_file
-from dr_assets.core.format.manifest import manifest_key, object_key
+from dr_assets.core.format.manifest import BackupManifest, manifest_key, object_key
+from dr_assets.core.format.stream import HEADER_SIZE, TAG_SIZE, ChunkDecryptor
 from dr_assets.core.pg.conninfo import ConnInfo
 from dr_assets.core.restore.restore import restore_backup
 from tests.support.env import BUCKET, DREnv
-from tests.support.pg import PG_URL, db_exists, drop_db, run_sql
+from tests.support.pg import PG_URL, db_exists, drop_db, run_sql, schema_of, table_checksums
 
 TARGET = ConnInfo.parse(f"{PG_URL}/postgres")
 
@@ -96,8 +102,6 @@ def test_wrong_key_is_refused_before_any_database_is_created(
         restore_backup(result.manifest, target_db=target, target=TARGET,
                        stores=dr_env.runtime().stores, keyring=Keyring(current=other))
     # Same key id but different secret (a corrupted key file): unwrap fails.
-    from dataclasses import replace
-
     forged = replace(other, key_id=result.manifest.encryption.key_id)
     with pytest.raises(IntegrityError, match="does not unwrap"):
         restore_backup(result.manifest, target_db=target, target=TARGET,
@@ -142,25 +146,125 @@ def test_unknown_and_malformed_ids(dr_env: DREnv) -> None:
 
 
 def test_restore_stream_failure_drops_target(dr_env: DREnv, make_db: Callable[[str], str]) -> None:
-    """Fault injection the real store cannot produce: a copy whose bytes change between the
-    checksum pass and the restore pass (the GCM tag check then stops the stream)."""
+    """Fault injection the real store cannot produce: the copy on disk is good, but its bytes
+    are damaged on their way out of the store (the GCM tag check then stops the stream)."""
     result = _backup(dr_env)
     rt = dr_env.runtime()
     local = next(s for s in rt.stores if s.name == "local")
     original = local.iter_object
 
-    def changing(key: str, block: int = 1 << 20):  # type: ignore[no-untyped-def]
-        calls["n"] += 1
+    def damaging(key: str, block: int = 1 << 20):  # type: ignore[no-untyped-def]
         for i, chunk in enumerate(original(key, block)):
-            if calls["n"] > 1 and i == 0:
+            if i == 0:
                 chunk = chunk[:100] + bytes([chunk[100] ^ 1]) + chunk[101:]
             yield chunk
 
-    calls = {"n": 0}
-    local.iter_object = changing  # type: ignore[method-assign]
+    local.iter_object = damaging  # type: ignore[method-assign]
     only_local = [local]
     target = _fresh_target(make_db)
-    with pytest.raises(RestoreError, match="no good copy"):
+    with pytest.raises(RestoreError, match="no good copy.*chunk 0 failed authentication"):
         restore_backup(result.manifest, target_db=target, target=TARGET, stores=only_local,
                        keyring=rt.keyring)
+    assert not db_exists(target)
+
+
+def _small_chunked_backup(env: DREnv) -> BackupResult:
+    """A backup in 16 KiB chunks, so that its last chunk comes after almost all its rows."""
+    rt = env.runtime()
+    config = replace(rt.config, encryption=replace(rt.config.encryption, chunk_size=16 << 10))
+    return run_backup(config, "shop", keyring=rt.keyring, stores=rt.stores, catalog=rt.catalog)
+
+
+def _last_chunk_flipped(stored: bytes) -> bytes:
+    """The final chunk's tag flipped: pg_restore has had every chunk before it."""
+    return stored[:-1] + bytes([stored[-1] ^ 0x01])
+
+
+def _chunks(manifest: BackupManifest) -> int:
+    sealed = manifest.stored_bytes - HEADER_SIZE
+    return -(-sealed // (manifest.encryption.chunk_size + TAG_SIZE))
+
+
+def _data_key(env: DREnv, manifest: BackupManifest) -> bytes:
+    return env.runtime().keyring.get(manifest.encryption.key_id).unwrap(
+        manifest.encryption.wrapped_key, manifest.backup_id)
+
+
+def _resealed(stored: bytes, data_key: bytes) -> bytes:
+    """The injected fault: the same copy sealed again under its own data key and nonces
+    (index64-final32) but with a reserved header byte set. The header is every chunk's
+    associated data, so every chunk still authenticates and the size is unchanged; only
+    the SHA-256 now differs from the one the manifest holds."""
+    decryptor = ChunkDecryptor(data_key, "the copy")
+    plains = decryptor.feed(stored) + decryptor.finish()
+    header = bytearray(stored[:HEADER_SIZE])
+    header[5] ^= 0x01
+    aead = AESGCM(data_key)
+    last = len(plains) - 1
+    sealed = [aead.encrypt(struct.pack(">QI", i, 1 if i == last else 0), plain, bytes(header))
+              for i, plain in enumerate(plains)]
+    return bytes(header) + b"".join(sealed)
+
+
+def _restored_from_s3(env: DREnv, make_db: Callable[[str], str], m: BackupManifest) -> str:
+    """Restores with the local copy bad: S3's is used, the database equals the source, and
+    the local copy was read to its end. Why the local copy was skipped."""
+    rt = env.runtime()
+    target = _fresh_target(make_db)
+    restored = restore_backup(m, target_db=target, target=TARGET, stores=rt.stores,
+                              keyring=rt.keyring)
+    assert restored.source_destination == "s3"
+    assert restored.bytes_read == 2 * m.stored_bytes
+    source = env.apps["shop"]
+    assert schema_of(target) == schema_of(source)
+    assert table_checksums(target) == table_checksums(source)
+    return restored.skipped_copies["local"]
+
+
+def test_flip_in_the_last_chunk_drops_the_target_and_the_other_copy_is_used(
+    dr_env: DREnv, make_db: Callable[[str], str]
+) -> None:
+    m = _small_chunked_backup(dr_env).manifest
+    local = dr_env.local_dir / object_key(m.backup_id)
+    local.write_bytes(_last_chunk_flipped(local.read_bytes()))
+    last = _chunks(m) - 1
+    assert last > 10
+    skipped = _restored_from_s3(dr_env, make_db, m)
+    assert f"backup {m.backup_id} failed its checksum on local: " in skipped
+    assert f"chunk {last} failed authentication" in skipped
+
+
+def test_authentic_copy_with_another_checksum_is_caught_at_the_end(
+    dr_env: DREnv, make_db: Callable[[str], str]
+) -> None:
+    m = _backup(dr_env).manifest
+    local = dr_env.local_dir / object_key(m.backup_id)
+    local.write_bytes(_resealed(local.read_bytes(), _data_key(dr_env, m)))
+    assert local.stat().st_size == m.stored_bytes
+    skipped = _restored_from_s3(dr_env, make_db, m)
+    assert skipped.startswith(f"backup {m.backup_id} failed its checksum on local (expected "
+                              f"{m.sha256[:12]}..")
+    assert f"{m.stored_bytes} of {m.stored_bytes} bytes" in skipped
+
+
+def test_both_copies_failing_late_name_both_and_leave_no_target(
+    dr_env: DREnv, make_db: Callable[[str], str]
+) -> None:
+    m = _small_chunked_backup(dr_env).manifest
+    local = dr_env.local_dir / object_key(m.backup_id)
+    good = local.read_bytes()
+    local.write_bytes(_last_chunk_flipped(good))
+    s3 = dr_env.s3.client()
+    s3.put_object(Bucket=BUCKET, Key=_s3_key(dr_env, object_key(m.backup_id)),  # type: ignore[attr-defined]
+                  Body=_resealed(good, _data_key(dr_env, m)))
+    target = _fresh_target(make_db)
+    with pytest.raises(RestoreError) as failed:
+        restore_backup(m, target_db=target, target=TARGET, stores=dr_env.runtime().stores,
+                       keyring=dr_env.runtime().keyring)
+    message = str(failed.value)
+    assert message.startswith(f"no good copy of backup {m.backup_id} to restore from: ")
+    assert f"local: backup {m.backup_id} failed its checksum on local: " in message
+    assert f"chunk {_chunks(m) - 1} failed authentication" in message
+    assert f"s3: backup {m.backup_id} failed its checksum on s3 (expected" in message
+    assert message.endswith(": restore an older backup")
     assert not db_exists(target)

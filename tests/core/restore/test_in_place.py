@@ -4,11 +4,18 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import psycopg2
+import pytest
 
+from dr_assets.core.backup.take import run_backup
+from dr_assets.core.errors import RestoreError
+from dr_assets.core.pg.conninfo import ConnInfo
+from dr_assets.core.restore.restore import restore_in_place
 from tests.support.env import DREnv, verified_backups
 from tests.support.pg import PG_URL, db_exists, drop_db, run_sql
+from tests.support.stores import counted_stores
 
 
 def _backup(env: DREnv) -> str:
@@ -68,6 +75,29 @@ def test_failed_replace_leaves_the_original_untouched(dr_env: DREnv) -> None:
     assert proc.returncode == 1 and "no good copy" in proc.stderr
     assert run_sql(db, "SELECT count(*) FROM customers") == [(3001,)]
     assert _databases(f"{db}_") == []
+
+
+def test_a_copy_failing_its_checksum_at_the_end_is_never_swapped_in(dr_env: DREnv) -> None:
+    """The injected fault: the manifest's SHA-256 is edited, so each copy is loaded into the
+    scratch database in full and only then fails its checksum. Nothing is swapped in."""
+    db = dr_env.apps["shop"]
+    rt = dr_env.runtime()
+    m = run_backup(rt.config, "shop", keyring=rt.keyring, stores=rt.stores,
+                   catalog=rt.catalog).manifest
+    run_sql(db, "DELETE FROM orders WHERE id > 100")
+    stores = counted_stores(rt.config)
+    with pytest.raises(RestoreError, match="no good copy") as failed:
+        restore_in_place(replace(m, sha256="0" * 64), target_db=db,
+                         target=ConnInfo.parse(f"{PG_URL}/postgres"),
+                         stores=list(stores.values()), keyring=rt.keyring, catalog=rt.catalog,
+                         force_disconnect=True)
+    for name in ("local", "s3"):
+        assert f"failed its checksum on {name} (expected 000000000000.." in str(failed.value)
+        assert stores[name].bytes_read == m.stored_bytes  # read, and loaded, to its end
+    assert run_sql(db, "SELECT count(*) FROM orders") == [(100,)]
+    assert _databases(f"{db}_") == []
+    last = rt.catalog.list_restores(limit=1)[0]
+    assert last["mode"] == "REPLACE" and last["status"] == "failed"
 
 
 def test_as_of_restores_the_newest_backup_at_or_before(dr_env: DREnv) -> None:
