@@ -97,7 +97,7 @@ def test_a_copy_failing_its_checksum_at_the_end_is_never_swapped_in(dr_env: DREn
     assert run_sql(db, "SELECT count(*) FROM orders") == [(100,)]
     assert _databases(f"{db}_") == []
     last = rt.catalog.list_restores(limit=1)[0]
-    assert last["mode"] == "REPLACE" and last["status"] == "failed"
+    assert last.mode == "REPLACE" and last.status == "failed"
 
 
 def test_as_of_restores_the_newest_backup_at_or_before(dr_env: DREnv) -> None:
