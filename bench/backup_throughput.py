@@ -56,6 +56,7 @@ sys.path.insert(0, str(ROOT))
 from pgserver import Server  # noqa: E402
 
 from dr_assets.core.pg.binaries import find_tool  # noqa: E402
+from dr_assets.devstack.state import installed_program  # noqa: E402
 
 APP = "bench_source"
 SOURCE_DB = "dr_bench_source"
@@ -267,13 +268,10 @@ def build_source(server: Server, rebuild: bool) -> None:
 
 
 def drctl_path() -> str:
-    beside = Path(sys.executable).with_name("drctl")
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("drctl")
-    if not found:
-        raise SystemExit("bench: drctl not found: run `pip install -e .` in the venv")
-    return found
+    try:
+        return installed_program("drctl", "run `pip install -e .` in the venv")
+    except RuntimeError as exc:
+        raise SystemExit(f"bench: {exc}") from None
 
 
 def write_config(server: Server, zstd_level: int | None) -> Path:

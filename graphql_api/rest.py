@@ -136,7 +136,7 @@ async def post_test_restore(request: Request) -> Response:
     return await _app_mutation(request, "scheduleDrill")
 
 
-def _plain_query(field: str) -> Callable[[Request], Awaitable[Response]]:
+def query_twin(field: str) -> Callable[[Request], Awaitable[Response]]:
     """The twin of a query field that takes no arguments."""
     async def endpoint(request: Request) -> Response:
         return await run_field(request, "query", field)
@@ -148,13 +148,13 @@ def rest_routes() -> list[Route]:
         Route(f"{V1}/status/global", status_global),
         Route(f"{V1}/status/{{app_name}}", status_app),
         Route(f"{V1}/backups", backups),
-        Route(f"{V1}/restores", _plain_query("restores")),
-        Route(f"{V1}/health-check", _plain_query("healthCheck")),
-        Route(f"{V1}/metrics/dashboard", _plain_query("dashboardMetrics")),
+        Route(f"{V1}/restores", query_twin("restores")),
+        Route(f"{V1}/health-check", query_twin("healthCheck")),
+        Route(f"{V1}/metrics/dashboard", query_twin("dashboardMetrics")),
         Route(f"{V1}/backup/{{app_name}}", post_backup, methods=["POST"]),
         Route(f"{V1}/restore/{{backup_id}}", post_restore, methods=["POST"]),
         Route(f"{V1}/test-restore/{{app_name}}", post_test_restore, methods=["POST"]),
-        Route(f"{DASH}/executive-summary", _plain_query("executiveSummary")),
-        Route(f"{DASH}/disaster-recovery/status", _plain_query("apps")),
-        Route(f"{DASH}/health-overview", _plain_query("healthOverview")),
+        Route(f"{DASH}/executive-summary", query_twin("executiveSummary")),
+        Route(f"{DASH}/disaster-recovery/status", query_twin("apps")),
+        Route(f"{DASH}/health-overview", query_twin("healthOverview")),
     ]

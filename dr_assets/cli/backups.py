@@ -7,7 +7,7 @@ import getpass
 import sys
 from typing import Any
 
-from dr_assets.cli.output import emit, human, progress_printer
+from dr_assets.cli.output import emit, human, progress_printer, table
 from dr_assets.core.backup.take import run_backup
 from dr_assets.core.copies.locate import find_manifest, newest_at_or_before, scan_stores
 from dr_assets.core.copies.sync import sync_catalog
@@ -73,13 +73,12 @@ def cmd_backups(args: argparse.Namespace) -> int:
         rows = [r.to_dict() for r in rt.catalog.list_backups(app=args.app, limit=args.limit)]
 
     def text() -> str:
-        lines = [f"{'backup_id':48} {'status':10} {'stored':>10}  where"]
-        for r in rows:
-            where = r.get("found_in") or sorted(
-                n for n, c in r.get("copies", {}).items() if c.get("status") == CopyStatus.OK)
-            lines.append(f"{r['backup_id']:48} {r['status']:10} "
-                         f"{human(r['stored_bytes'] or 0):>10}  {','.join(where)}")
-        return "\n".join(lines)
+        return "\n".join(table(
+            [("backup_id", "48"), ("status", "10"), ("stored", ">10"), (" where", "")],
+            ([r["backup_id"], r["status"], human(r["stored_bytes"] or 0), " " + ",".join(
+                r.get("found_in") or sorted(n for n, c in r.get("copies", {}).items()
+                                            if c.get("status") == CopyStatus.OK))]
+             for r in rows)))
 
     emit(args, rows, text)
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dr_assets.cli.output import emit, human
+from dr_assets.cli.output import emit, human, table
 from dr_assets.core.access.tokens import AuthError, load_jwt_secret, mint_token
 from dr_assets.core.drills.drill import run_drill
 from dr_assets.core.errors import DRError
@@ -34,12 +34,11 @@ def cmd_apps(args: argparse.Namespace) -> int:
     ]
 
     def text() -> str:
-        lines = [f"{'app':24} {'RTO':>5} {'RPO':>5} {'every':>6} {'keep':>6} critical"]
-        for a in apps:
-            lines.append(f"{a['name']:24} {a['rto_hours']:>4}h {a['rpo_hours']:>4}h "
-                         f"{a['every_hours']:>5}h {a['retention_days']:>5}d "
-                         f"{'yes' if a['critical'] else 'no'}")
-        return "\n".join(lines)
+        return "\n".join(table(
+            [("app", "24"), ("RTO", ">5"), ("RPO", ">5"), ("every", ">6"), ("keep", ">6"),
+             ("critical", "")],
+            ([a["name"], f"{a['rto_hours']}h", f"{a['rpo_hours']}h", f"{a['every_hours']}h",
+              f"{a['retention_days']}d", "yes" if a["critical"] else "no"] for a in apps)))
 
     emit(args, apps, text)
     return 0
@@ -121,13 +120,13 @@ def cmd_status(args: argparse.Namespace) -> int:
     }
 
     def text() -> str:
-        lines = [f"estate health {g.score:.0f}/100: {g.status}",
-                 f"{'app':24} {'score':>5} {'age':>7} {'RPO':>4} {'RTO':>4} {'7d ok':>6}"]
-        for a in g.apps:
-            age = "-" if a.backup_age_hours is None else f"{a.backup_age_hours:.1f}h"
-            lines.append(f"{a.app:24} {a.score:>5.0f} {age:>7} {'yes' if a.rpo_met else 'NO':>4} "
-                         f"{'yes' if a.rto_met else 'NO':>4} {a.success_rate_7d:>6.0%}")
-        return "\n".join(lines)
+        return "\n".join([f"estate health {g.score:.0f}/100: {g.status}", *table(
+            [("app", "24"), ("score", ">5"), ("age", ">7"), ("RPO", ">4"), ("RTO", ">4"),
+             ("7d ok", ">6")],
+            ([a.app, f"{a.score:.0f}",
+              "-" if a.backup_age_hours is None else f"{a.backup_age_hours:.1f}h",
+              "yes" if a.rpo_met else "NO", "yes" if a.rto_met else "NO",
+              f"{a.success_rate_7d:.0%}"] for a in g.apps))])
 
     emit(args, doc, text)
     return 0

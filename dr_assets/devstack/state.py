@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -75,6 +77,18 @@ class Paths:
 
 
 # -- processes ------------------------------------------------------------------------------
+
+def installed_program(name: str, install_hint: str) -> str:
+    """A program installed with this interpreter's packages (beside it in the venv), else
+    one on PATH, else a RuntimeError saying how to install it."""
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return str(beside)
+    found = shutil.which(name)
+    if not found:
+        raise RuntimeError(f"{name} not found: {install_hint}")
+    return found
+
 
 def process_cmdline(pid: int) -> str | None:
     """The command line of a live process, or None when it is gone (or a zombie)."""

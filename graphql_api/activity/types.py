@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import strawberry
 
-from dr_assets.core.catalog.rows import ActivityRow, AlertRow, AuditRow, DrillRow, RestoreRow, Row
+from graphql_api.picking import FromRow
 from graphql_api.scalars import JSON
 
 
-def _pick(cls: Any, row: Row) -> Any:
-    """Build a type from a catalog row: the type's fields are some of the row's."""
-    names = {f.python_name for f in cls.__strawberry_definition__.fields}
-    return cls(**{k: getattr(row, k) for k in names})
-
-
 @strawberry.type
-class Restore:
+class Restore(FromRow):
     id: int
     backup_id: str
     app: str
@@ -34,13 +27,9 @@ class Restore:
     requested_by: str | None
     dagster_run_id: str | None
 
-    @classmethod
-    def from_row(cls, row: RestoreRow) -> Restore:
-        return _pick(cls, row)  # type: ignore[no-any-return]
-
 
 @strawberry.type
-class Drill:
+class Drill(FromRow):
     id: int
     app: str
     backup_id: str | None
@@ -58,13 +47,9 @@ class Drill:
     error: str | None
     dagster_run_id: str | None
 
-    @classmethod
-    def from_row(cls, row: DrillRow) -> Drill:
-        return _pick(cls, row)  # type: ignore[no-any-return]
-
 
 @strawberry.type
-class Alert:
+class Alert(FromRow):
     id: int
     app: str
     kind: str
@@ -77,13 +62,9 @@ class Alert:
     acknowledged_by: str | None
     delivered_at: datetime | None
 
-    @classmethod
-    def from_row(cls, row: AlertRow) -> Alert:
-        return _pick(cls, row)  # type: ignore[no-any-return]
-
 
 @strawberry.type
-class AuditEntry:
+class AuditEntry(FromRow):
     id: int
     at: datetime
     actor: str
@@ -94,10 +75,6 @@ class AuditEntry:
     detail: str | None
     hash: str
 
-    @classmethod
-    def from_row(cls, row: AuditRow) -> AuditEntry:
-        return _pick(cls, row)  # type: ignore[no-any-return]
-
 
 @strawberry.type
 class AuditPage:
@@ -107,14 +84,10 @@ class AuditPage:
 
 
 @strawberry.type
-class ActivityEvent:
+class ActivityEvent(FromRow):
     at: datetime
     kind: str
     app: str
     status: str
     ref: str | None
     detail: str | None
-
-    @classmethod
-    def from_row(cls, row: ActivityRow) -> ActivityEvent:
-        return _pick(cls, row)  # type: ignore[no-any-return]

@@ -6,13 +6,14 @@ from datetime import datetime
 
 import strawberry
 
-from dr_assets.core.catalog.rows import BackupRow, CopyRow
+from dr_assets.core.catalog.rows import BackupRow
 from graphql_api.context import Info
+from graphql_api.picking import FromRow
 from graphql_api.scalars import JSON, BigInt
 
 
 @strawberry.type
-class BackupCopy:
+class BackupCopy(FromRow):
     destination: str
     status: str
     stored_bytes: BigInt | None
@@ -20,12 +21,6 @@ class BackupCopy:
     error: str | None
     verified_at: datetime | None
     verified_ok: bool | None
-
-    @classmethod
-    def from_row(cls, c: CopyRow) -> BackupCopy:
-        return cls(destination=c.destination, status=c.status, stored_bytes=c.stored_bytes,
-                   location=c.location, error=c.error, verified_at=c.verified_at,
-                   verified_ok=c.verified_ok)
 
 
 @strawberry.type

@@ -6,21 +6,17 @@ from datetime import date, datetime
 
 import strawberry
 
-from dr_assets.core.catalog.rows import BackupDay, BackupOutcomes, BackupRow, DrillRow
 from dr_assets.core.health.scores import AppHealth
 from dr_assets.core.health.timeline import AppTimeline
 from dr_assets.core.policy import AppPolicy
+from graphql_api.picking import FromRow, pick
 from graphql_api.scalars import BigInt
 
 
 @strawberry.type
-class BackupCounts:
+class BackupCounts(FromRow):
     succeeded: int
     failed: int
-
-    @classmethod
-    def from_row(cls, r: BackupOutcomes) -> BackupCounts:
-        return cls(succeeded=r.succeeded, failed=r.failed)
 
 
 @strawberry.type
@@ -48,12 +44,11 @@ class Policy:
 
     @classmethod
     def from_policy(cls, p: AppPolicy) -> Policy:
-        return cls(rto_hours=p.rto_hours, rpo_hours=p.rpo_hours, every_hours=p.every_hours,
-                   retention_days=p.retention_days, critical=p.critical, min_keep=p.min_keep)
+        return pick(cls, p)
 
 
 @strawberry.type
-class BackupSummary:
+class BackupSummary(FromRow):
     backup_id: str
     status: str
     started_at: datetime
@@ -61,14 +56,9 @@ class BackupSummary:
     stored_bytes: BigInt | None
     verified: bool
 
-    @classmethod
-    def from_row(cls, r: BackupRow) -> BackupSummary:
-        return cls(backup_id=r.backup_id, status=r.status, started_at=r.started_at,
-                   finished_at=r.finished_at, stored_bytes=r.stored_bytes, verified=r.verified)
-
 
 @strawberry.type
-class DrillSummary:
+class DrillSummary(FromRow):
     id: int
     backup_id: str | None
     status: str
@@ -77,12 +67,6 @@ class DrillSummary:
     rto_seconds: float
     rto_met: bool | None
     error: str | None
-
-    @classmethod
-    def from_row(cls, r: DrillRow) -> DrillSummary:
-        return cls(id=r.id, backup_id=r.backup_id, status=r.status, finished_at=r.finished_at,
-                   restore_seconds=r.restore_seconds, rto_seconds=r.rto_seconds,
-                   rto_met=r.rto_met, error=r.error)
 
 
 @strawberry.type
@@ -131,14 +115,10 @@ class HealthCheck:
 
 
 @strawberry.type(description="Backups of one app started on one UTC day.")
-class BackupDayCount:
+class BackupDayCount(FromRow):
     day: date
     succeeded: int
     failed: int
-
-    @classmethod
-    def from_row(cls, r: BackupDay) -> BackupDayCount:
-        return cls(day=r.day, succeeded=r.succeeded, failed=r.failed)
 
 
 @strawberry.type(description="An app's backups per day: aggregate counts only, no ids.")
