@@ -1,5 +1,6 @@
 """Restore a backup into a new database: verify a copy, decrypt, decompress, pg_restore,
-then validate row counts against the manifest. Any failure drops what it created.
+then validate row counts and the schema fingerprint against the manifest. Any failure
+drops what it created.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from dr_assets.core.restore.in_place import (
 )
 from dr_assets.core.restore.loading import STREAMED, check_spool_dir, load
 from dr_assets.core.stores.base import Store
+from dr_assets.core.validation.schema import check_schema
 
 MODE_NEW = "NEW_DATABASE"
 MODE_REPLACE = "REPLACE"
@@ -50,6 +52,7 @@ class RestoreResult:
     rows: int
     skipped_copies: dict[str, str] = field(default_factory=dict)
     loaded_with: str = STREAMED
+    schema_check: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -160,6 +163,7 @@ def _restore(manifest: BackupManifest, target_db: str, target: ConnInfo, stores:
                     f"restored {target_db} does not match backup {manifest.backup_id}: "
                     + "; ".join(mismatches[:5])
                 )
+            schema = check_schema(manifest, target.with_db(target_db))
         except (IntegrityError, StoreError) as exc:
             drop_database(target, target_db)
             skipped[store.name] = str(exc)
@@ -171,7 +175,7 @@ def _restore(manifest: BackupManifest, target_db: str, target: ConnInfo, stores:
             backup_id=manifest.backup_id, app=manifest.app, target_database=target_db,
             target_server=f"{target.host}:{target.port}", source_destination=store.name,
             seconds=time.monotonic() - t0, tables=len(counts), rows=sum(counts.values()),
-            skipped_copies=skipped, loaded_with=how,
+            skipped_copies=skipped, loaded_with=how, schema_check=schema,
         )
     raise RestoreError(
         f"no good copy of backup {manifest.backup_id} to restore from: "
