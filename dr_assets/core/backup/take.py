@@ -108,11 +108,13 @@ class _Snapshot:
         return cls(conn=conn, snapshot_id=row[0], server_version=row[1])
 
     def read_in_background(self, checks: tuple[ValidationCheck, ...]) -> threading.Thread:
-        """Read while pg_dump runs: its locks keep the tables' definitions still meanwhile."""
+        """Read while pg_dump runs. The fingerprint first: like pg_dump's, some of what it
+        reads (pg_get_viewdef and the like) is the newest catalog text, not the snapshot's,
+        so it is taken as close to the snapshot's export as it can be."""
         def work() -> None:
             try:
-                self.counts = count_rows(self.conn)
                 self.fingerprint = take_fingerprint(self.conn)
+                self.counts = count_rows(self.conn)
                 self.answers = record_answers(self.conn, checks)
             except BaseException as exc:
                 self.error = exc

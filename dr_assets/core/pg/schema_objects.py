@@ -36,6 +36,20 @@ def _not_member(catalog: str, oid: str) -> str:
 _QNAME = "quote_ident(n.nspname) || '.' || quote_ident(c.relname)"
 _NOTE = "coalesce(' comment ' || quote_literal(obj_description({oid}, '{catalog}')), '')"
 
+
+
+def _of_tables(kind: str, catalog: str, name: str, table: str, definition: str,
+               where: str = "TRUE") -> str:
+    """The query of objects that belong to a table (alias o in `catalog`): identity
+    `<kind> <schema>.<table>.<name>`."""
+    return f"""SELECT '{kind} ' || {_QNAME} || '.' || quote_ident(o.{name}),
+      {definition} || {_NOTE.format(oid='o.oid', catalog=catalog)}
+    FROM {catalog} o
+      JOIN pg_class c ON c.oid = o.{table}
+      JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE {where} AND {_USER_NAMESPACE} AND {_not_member('pg_class', 'c.oid')}"""
+
+
 _QUERIES: tuple[str, ...] = (
     # Schemas.
     f"""SELECT 'schema ' || quote_ident(n.nspname), 'schema' || {_NOTE.format(oid='n.oid',
@@ -160,13 +174,8 @@ _QUERIES: tuple[str, ...] = (
     WHERE c.relkind IN ('r', 'p', 'f') AND a.attnum > 0 AND NOT a.attisdropped
       AND {_USER_NAMESPACE} AND {_not_member('pg_class', 'c.oid')}""",
     # Table constraints, except the copies a partition inherits from its parent's.
-    f"""SELECT 'constraint ' || {_QNAME} || '.' || quote_ident(k.conname),
-      k.contype::text || ' ' || pg_get_constraintdef(k.oid)
-        || {_NOTE.format(oid='k.oid', catalog='pg_constraint')}
-    FROM pg_constraint k
-      JOIN pg_class c ON c.oid = k.conrelid
-      JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE k.conparentid = 0 AND {_USER_NAMESPACE} AND {_not_member('pg_class', 'c.oid')}""",
+    _of_tables("constraint", "pg_constraint", "conname", "conrelid",
+               "o.contype::text || ' ' || pg_get_constraintdef(o.oid)", "o.conparentid = 0"),
     # Indexes; like pg_dump, an invalid index (a failed CREATE INDEX CONCURRENTLY) is no part
     # of the schema.
     f"""SELECT 'index ' || {_QNAME} || '.' || quote_ident(ic.relname),
@@ -200,32 +209,19 @@ _QUERIES: tuple[str, ...] = (
     FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
     WHERE {_USER_NAMESPACE} AND {_not_member('pg_proc', 'p.oid')}""",
     # Triggers, except internal ones (foreign keys) and a partition's copies of its parent's.
-    f"""SELECT 'trigger ' || {_QNAME} || '.' || quote_ident(g.tgname),
-      pg_get_triggerdef(g.oid) || ' enabled ' || g.tgenabled::text
-        || {_NOTE.format(oid='g.oid', catalog='pg_trigger')}
-    FROM pg_trigger g
-      JOIN pg_class c ON c.oid = g.tgrelid
-      JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE NOT g.tgisinternal AND g.tgparentid = 0 AND {_USER_NAMESPACE}
-      AND {_not_member('pg_class', 'c.oid')}""",
+    _of_tables("trigger", "pg_trigger", "tgname", "tgrelid",
+               "pg_get_triggerdef(o.oid) || ' enabled ' || o.tgenabled::text",
+               "NOT o.tgisinternal AND o.tgparentid = 0"),
     # Row-level security policies; the roles they apply to are the role checks' business.
-    f"""SELECT 'policy ' || {_QNAME} || '.' || quote_ident(p.polname),
-      'policy ' || p.polcmd::text || CASE WHEN p.polpermissive THEN ' permissive' ELSE ' restrictive' END
-        || coalesce(' using ' || pg_get_expr(p.polqual, p.polrelid), '')
-        || coalesce(' check ' || pg_get_expr(p.polwithcheck, p.polrelid), '')
-        || {_NOTE.format(oid='p.oid', catalog='pg_policy')}
-    FROM pg_policy p
-      JOIN pg_class c ON c.oid = p.polrelid
-      JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE {_USER_NAMESPACE}""",
+    _of_tables("policy", "pg_policy", "polname", "polrelid",
+               """'policy ' || o.polcmd::text
+                  || CASE WHEN o.polpermissive THEN ' permissive' ELSE ' restrictive' END
+                  || coalesce(' using ' || pg_get_expr(o.polqual, o.polrelid), '')
+                  || coalesce(' check ' || pg_get_expr(o.polwithcheck, o.polrelid), '')"""),
     # Rules, except the _RETURN rule that is a view's definition.
-    f"""SELECT 'rule ' || {_QNAME} || '.' || quote_ident(r.rulename),
-      pg_get_ruledef(r.oid) || ' enabled ' || r.ev_enabled::text
-        || {_NOTE.format(oid='r.oid', catalog='pg_rewrite')}
-    FROM pg_rewrite r
-      JOIN pg_class c ON c.oid = r.ev_class
-      JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE r.rulename <> '_RETURN' AND {_USER_NAMESPACE} AND {_not_member('pg_class', 'c.oid')}""",
+    _of_tables("rule", "pg_rewrite", "rulename", "ev_class",
+               "pg_get_ruledef(o.oid) || ' enabled ' || o.ev_enabled::text",
+               "o.rulename <> '_RETURN'"),
     # Extended statistics objects.
     f"""SELECT 'statistics ' || quote_ident(n.nspname) || '.' || quote_ident(s.stxname),
       pg_get_statisticsobjdef(s.oid) || {_NOTE.format(oid='s.oid', catalog='pg_statistic_ext')}

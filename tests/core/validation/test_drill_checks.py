@@ -6,7 +6,11 @@ nothing, and a query that would end sessions never gets past the config."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import pytest
+
+from dr_assets.core.backup import take
 from dr_assets.core.backup.take import run_backup
 from dr_assets.core.copies.verify import verify_backup
 from dr_assets.core.drills.drill import run_drill
@@ -81,6 +85,30 @@ def test_checks_pass_against_the_snapshot_answer_and_a_failed_one_fails_the_dril
     assert proc.returncode == 1
     assert "drill of shop FAILED: check customer_count failed: expected '2999', got '3000'" in (
         proc.stdout + proc.stderr)
+
+
+def test_the_recorded_answer_is_the_dump_s_snapshot_s(dr_env: DREnv,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows that arrive while the backup runs are in neither the dump nor the answer."""
+    db = dr_env.apps["shop"]
+    with_checks(dr_env, ORDERS)
+    real = take.record_answers
+
+    def insert_then_answer(conn: Any, checks: Any) -> Any:
+        run_sql(db, "INSERT INTO orders (customer_id, total) SELECT 1, 1 FROM generate_series(1, 7)")
+        return real(conn, checks)
+
+    monkeypatch.setattr(take, "record_answers", insert_then_answer)
+    manifest = backed_up(dr_env)
+    assert manifest.validation_answers is not None
+    assert manifest.validation_answers["orders_total"].answer == "20000 | 20000"
+    assert manifest.row_counts["public.orders"] == 20000
+    assert run_sql(db, "SELECT count(*) FROM orders") == [(20007,)]
+    monkeypatch.undo()
+    rt = dr_env.runtime()
+    result = run_drill(rt.config.app("shop"), stores=rt.stores, keyring=rt.keyring,
+                       catalog=rt.catalog)
+    assert result.passed and [c.status for c in result.checks] == ["passed"]
 
 
 def test_a_query_that_writes_is_refused_and_changes_nothing(dr_env: DREnv) -> None:

@@ -13,7 +13,10 @@ from typing import Any
 import psycopg2
 import pytest
 
+from dr_assets.core.backup import take
 from dr_assets.core.backup.take import run_backup
+from dr_assets.core.copies.verify import verify_backup
+from dr_assets.core.drills.drill import run_drill
 from dr_assets.core.errors import RestoreError
 from dr_assets.core.format.fingerprint import SchemaFingerprint, compare
 from dr_assets.core.format.manifest import BackupManifest
@@ -101,6 +104,29 @@ def test_fidelity_fingerprint_is_stable_and_identical_after_restores(
     assert diff.changed == ["table shop.orders", "view shop.live_products"]
 
 
+def test_the_fingerprint_is_of_the_dump_s_snapshot(dr_env: DREnv, target: str,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A table created after the snapshot was exported is in neither the dump nor the
+    fingerprint, so the restore matches."""
+    db = dr_env.apps["shop"]
+    real = take.take_fingerprint
+
+    def create_then_take(conn: Any) -> SchemaFingerprint:
+        run_sql(db, "CREATE TABLE late_arrival (id int)")
+        return real(conn)
+
+    monkeypatch.setattr(take, "take_fingerprint", create_then_take)
+    rt = dr_env.runtime()
+    manifest = run_backup(rt.config, "shop", keyring=rt.keyring, stores=rt.stores,
+                          catalog=rt.catalog).manifest
+    assert manifest.schema_fingerprint is not None
+    assert "table public.late_arrival" not in manifest.schema_fingerprint.objects
+    assert "table public.late_arrival" in fingerprint_of(db).objects
+    result = restore_backup(manifest, target_db=target, target=SERVER, stores=rt.stores,
+                            keyring=rt.keyring)
+    assert result.schema_check == MATCHED
+
+
 def test_in_place_restore_compares_the_schema_too(dr_env: DREnv) -> None:
     rt = dr_env.runtime()
     db = dr_env.apps["shop"]
@@ -139,6 +165,28 @@ def test_a_restore_whose_schema_differs_fails_and_drops_the_target(
     [last] = rt.catalog.list_restores(limit=1)
     assert last.status == "failed" and last.error is not None
     assert "column shop.orders.injected: extra" in last.error
+
+
+def test_a_drill_whose_restored_schema_differs_fails(dr_env: DREnv,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same injected fault, in a drill: the scratch copy gains an index after the load."""
+    rt = dr_env.runtime()
+    manifest = run_backup(rt.config, "shop", keyring=rt.keyring, stores=rt.stores,
+                          catalog=rt.catalog).manifest
+    verify_backup(manifest, rt.stores, rt.catalog)
+    real_load = restore_module.load
+
+    def load_then_alter(args: list[str], *rest: Any, **kwargs: Any) -> str:
+        how = real_load(args, *rest, **kwargs)
+        run_sql(args[args.index("-d") + 1], "CREATE INDEX orders_note_idx ON orders (note)")
+        return how
+
+    monkeypatch.setattr(restore_module, "load", load_then_alter)
+    result = run_drill(rt.config.app("shop"), stores=rt.stores, keyring=rt.keyring,
+                       catalog=rt.catalog)
+    assert not result.passed and result.scratch_dropped and not db_exists(result.scratch_database)
+    assert result.error is not None
+    assert result.error.endswith("its schema differs: index public.orders.orders_note_idx: extra")
 
 
 def test_a_version_1_backup_is_restored_without_a_schema_comparison(
