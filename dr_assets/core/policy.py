@@ -395,7 +395,10 @@ class _Loader:
         out: list[ValidationCheck] = []
         for i, item in enumerate(raw):
             section = f"{app_section}.validation[{i}]"
-            c = self.take(self.table(item, section), section,
+            if not isinstance(item, dict):
+                raise self.fail(section, "must be a table",
+                                f"write each check as a [[{app_section}.validation]] table")
+            c = self.take(item, section,
                           {"name": str, "sql": str, "expect": str, "compare": str,
                            "timeout_seconds": (int, float)}, ("name", "sql"))
             if not _CHECK_NAME.match(c["name"]):

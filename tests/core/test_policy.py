@@ -128,6 +128,8 @@ def test_validation_checks_are_read_per_app(tmp_path: Path, monkeypatch: pytest.
 
 @pytest.mark.parametrize(("check", "message"), [
     (_check(name="x", expect="1"), r"validation\[0\].sql: missing"),
+    ('\nvalidation = ["select 1"]\n',
+     r"validation\[0\]: must be a table: write each check as a \[\[apps.scholarship_api.validation\]\]"),
     (_check(sql="select 1", expect="1"), r"validation\[0\].name: missing"),
     (_check(name="x'; drop table orders; --", sql="select 1", expect="1"),
      r"validation\[0\].name: .* is not an acceptable check name"),
