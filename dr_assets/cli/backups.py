@@ -142,7 +142,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
                    f"previous kept as {replaced.swap.previous}")
         doc = {**replaced.to_dict(), "chosen": chosen}
         emit(args, doc, lambda: f"replaced {target_db} with {manifest.backup_id} (restored in "
-                                f"{replaced.restore.seconds:.1f} s, row counts match); the "
+                                f"{replaced.restore.seconds:.1f} s, row counts match, "
+                                f"{replaced.restore.schema_check}); the "
                                 f"previous database is kept as {replaced.swap.previous}: "
                                 f"`drctl rollback {manifest.app} --yes` swaps it back")
         return 0
@@ -158,7 +159,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
          lambda: f"restored {result.backup_id} into {result.target_database} on "
                  f"{result.target_server} from {result.source_destination} in "
                  f"{result.seconds:.1f} s ({result.loaded_with}): {result.tables} tables, "
-                 f"{result.rows} rows, row counts match the manifest")
+                 f"{result.rows} rows, row counts match the manifest; {result.schema_check}")
     return 0
 
 

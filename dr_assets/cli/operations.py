@@ -14,6 +14,8 @@ from dr_assets.core.health.estate import estate_status
 from dr_assets.core.pg.conninfo import ConnInfo
 from dr_assets.core.retention.apply import apply_retention
 from dr_assets.core.runtime import DRRuntime
+from dr_assets.core.statuses import CheckStatus
+from dr_assets.core.validation.checks import CheckOutcome
 
 
 def cmd_key_generate(args: argparse.Namespace) -> int:
@@ -67,6 +69,16 @@ def cmd_key_rotate(args: argparse.Namespace) -> int:
     return 0
 
 
+def checks_passed(checks: tuple[CheckOutcome, ...]) -> str:
+    """", 2 of 3 validation checks passed (orders_recent skipped: why)", or nothing."""
+    if not checks:
+        return ""
+    passed = sum(c.status == CheckStatus.PASSED for c in checks)
+    skipped = [f"{c.name} skipped: {c.error}" for c in checks if c.status == CheckStatus.SKIPPED]
+    return (f", {passed} of {len(checks)} validation checks passed"
+            + (f" ({'; '.join(skipped)})" if skipped else ""))
+
+
 def cmd_drill(args: argparse.Namespace) -> int:
     rt = DRRuntime.load(args.config)
     result = run_drill(rt.config.app(args.app), stores=rt.stores, keyring=rt.keyring,
@@ -79,7 +91,8 @@ def cmd_drill(args: argparse.Namespace) -> int:
         return (f"drill of {result.app}: restored {result.backup_id} in "
                 f"{result.restore_seconds or 0:.1f} s, {verdict} the RTO of "
                 f"{result.rto_seconds / 3600:g} h; {result.tables} tables, {result.rows} rows "
-                f"validated; scratch {result.scratch_database} dropped")
+                f"validated{checks_passed(result.checks)}; scratch {result.scratch_database} "
+                "dropped")
 
     emit(args, result.to_dict(), text)
     return 0 if result.passed else 1

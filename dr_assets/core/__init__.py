@@ -8,7 +8,8 @@ tests/core/test_rooms.py):
        stores/, access/                 PostgreSQL tools, storage, tokens + audit chain
     2  catalog/                         the SQL index and its typed rows
     3  copies/                          stored copies: find, verify, publish, sync
-    4  backup/, restore/, drills/,      the operations, health and compliance evidence
-       retention/, health/, compliance/
+    4  backup/, restore/, drills/,      the operations, health and compliance evidence,
+       retention/, health/,             and what a restored database must match
+       compliance/, validation/
     5  runtime                          wires a config to its keyring, stores and catalog
 """

@@ -39,6 +39,10 @@ class RestoreError(DRError):
     """A restore could not be completed; what it created has been removed."""
 
 
+class ValidationFailed(DRError):
+    """A restored database gave another answer to a validation check than it should."""
+
+
 class InvalidName(DRError):
     """An identifier (app, backup id, database name) is malformed or hostile."""
 

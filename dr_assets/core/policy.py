@@ -13,9 +13,30 @@ from typing import Any
 from dr_assets.core.errors import ConfigError, InvalidName
 from dr_assets.core.names import check_app_name
 from dr_assets.core.pg.conninfo import ConnInfo
+from dr_assets.core.pg.queries import UnsafeQuery, refuse_unsafe
 
 DEFAULT_CONFIG = "dr.toml"
 _VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+_CHECK_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+COMPARE_BACKUP = "backup"
+DEFAULT_CHECK_TIMEOUT = 60.0
+MAX_CHECK_TIMEOUT = 3600.0
+
+
+@dataclass(frozen=True)
+class ValidationCheck:
+    """A query a drill runs on the restored database: its answer must be `expect`, or (with
+    compare = "backup") the answer the same query gave in the dump's snapshot."""
+
+    name: str
+    sql: str
+    expect: str | None = None
+    compare: str | None = None
+    timeout_seconds: float = DEFAULT_CHECK_TIMEOUT
+
+    @property
+    def against_backup(self) -> bool:
+        return self.compare == COMPARE_BACKUP
 
 
 @dataclass(frozen=True)
@@ -29,6 +50,7 @@ class AppPolicy:
     critical: bool
     min_keep: int = 3
     drill_cron: str = "0 3 1 * *"
+    validation: tuple[ValidationCheck, ...] = ()
 
     @property
     def database_name(self) -> str:
@@ -350,7 +372,7 @@ class _Loader:
                 {
                     "database_url": str, "rto_hours": (int, float), "rpo_hours": (int, float),
                     "every_hours": int, "retention_days": int, "critical": bool,
-                    "min_keep": int, "drill_cron": str,
+                    "min_keep": int, "drill_cron": str, "validation": list,
                 },
                 ("database_url", "rto_hours", "rpo_hours", "every_hours", "retention_days"),
             )
@@ -364,5 +386,42 @@ class _Loader:
             if not a["database_url"].startswith(("postgresql://", "postgres://")):
                 raise self.fail(f"{section}.database_url", "not a postgresql:// URL",
                                 "write postgresql://user@host:port/dbname")
-            out[name] = AppPolicy(name=name, critical=a.pop("critical", False), **a)
+            checks = self.validation(section, a.pop("validation", []))
+            out[name] = AppPolicy(name=name, critical=a.pop("critical", False), validation=checks,
+                                  **a)
         return out
+
+    def validation(self, app_section: str, raw: list[Any]) -> tuple[ValidationCheck, ...]:
+        out: list[ValidationCheck] = []
+        for i, item in enumerate(raw):
+            section = f"{app_section}.validation[{i}]"
+            if not isinstance(item, dict):
+                raise self.fail(section, "must be a table",
+                                f"write each check as a [[{app_section}.validation]] table")
+            c = self.take(item, section,
+                          {"name": str, "sql": str, "expect": str, "compare": str,
+                           "timeout_seconds": (int, float)}, ("name", "sql"))
+            if not _CHECK_NAME.match(c["name"]):
+                raise self.fail(f"{section}.name", f"{c['name']!r} is not an acceptable check name",
+                                "use lower-case letters, digits and underscores, starting with "
+                                "a letter, at most 63 characters")
+            if any(check.name == c["name"] for check in out):
+                raise self.fail(f"{section}.name", f"duplicate check {c['name']!r}", "rename one")
+            if ("expect" in c) == ("compare" in c):
+                raise self.fail(section, "exactly one of expect or compare must be set",
+                                'write expect = "the answer" or compare = "backup"')
+            if c.get("compare", COMPARE_BACKUP) != COMPARE_BACKUP:
+                raise self.fail(f"{section}.compare", f"unknown {c['compare']!r}",
+                                'use compare = "backup" (the answer recorded in the backup)')
+            if not 0 < c.get("timeout_seconds", DEFAULT_CHECK_TIMEOUT) <= MAX_CHECK_TIMEOUT:
+                raise self.fail(f"{section}.timeout_seconds", "out of range",
+                                f"use a number of seconds above 0 and at most {MAX_CHECK_TIMEOUT:g}")
+            try:
+                refuse_unsafe(c["sql"])
+            except UnsafeQuery as exc:
+                raise self.fail(f"{section}.sql", f"refused: {exc}",
+                                "write one read-only query, such as select max(created_at) "
+                                "from orders") from None
+            c["timeout_seconds"] = float(c.get("timeout_seconds", DEFAULT_CHECK_TIMEOUT))
+            out.append(ValidationCheck(**c))
+        return tuple(out)

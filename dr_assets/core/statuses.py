@@ -1,5 +1,6 @@
-"""The status words of backups, copies, restores, drills, alerts, health, compliance windows
-and audit entries, declared once: manifests and the catalog store them, the API shows them.
+"""The status words of backups, copies, restores, drills, validation checks, alerts, health,
+compliance windows and audit entries, declared once: manifests and the catalog store them,
+the API shows them.
 
 Plain str constants, not enum members: they travel into Dagster metadata and run outputs,
 whose serializer refuses any enum it was not told about, str-based or not.
@@ -43,6 +44,14 @@ class DrillStatus:
     RUNNING: Final = "running"
     PASSED: Final = "passed"
     FAILED: Final = "failed"
+
+
+class CheckStatus:
+    """A validation check in a drill."""
+
+    PASSED: Final = "passed"
+    FAILED: Final = "failed"
+    SKIPPED: Final = "skipped"  # nothing to compare with: no answer recorded in the backup
 
 
 class AlertStatus:

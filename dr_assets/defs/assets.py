@@ -72,7 +72,8 @@ def drill_asset(policy: AppPolicy) -> dg.AssetsDefinition:
         check_specs=[dg.AssetCheckSpec(RTO_MET, asset=drill_key(app),
                                        description="Measured restore time within the RTO")],
         description=f"Restore drill: the newest verified backup of {app} restored into a scratch "
-                    "database, row counts validated, timed against the RTO, scratch dropped.",
+                    "database, row counts, schema and validation checks compared, timed against "
+                    "the RTO, scratch dropped.",
     )
     def restore_drill(context: dg.AssetExecutionContext, dr: DRResource) -> dg.MaterializeResult:  # type: ignore[type-arg]
         rt = dr.runtime()
@@ -86,6 +87,7 @@ def drill_asset(policy: AppPolicy) -> dg.AssetsDefinition:
             "rto_seconds": dg.MetadataValue.float(float(result.rto_seconds)),
             "tables": result.tables or 0,
             "rows": result.rows or 0,
+            "checks": dg.MetadataValue.json([c.to_dict() for c in result.checks]),
         }
         if not result.passed:
             raise dg.Failure(description=f"restore drill of {app} failed: {result.error}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,54 @@ def test_unknown_app_lists_the_known_ones(tmp_path: Path, monkeypatch: pytest.Mo
         cfg.app("payroll")
     with pytest.raises(ConfigError, match="not a valid app name"):
         cfg.app('x"; DROP DATABASE y; --')
+
+
+CHECK = '\n[[apps.scholarship_api.validation]]\n'
+
+
+def _check(**keys: object) -> str:
+    return CHECK + "".join(f"{k} = {json.dumps(v)}\n" for k, v in keys.items())
+
+
+def test_validation_checks_are_read_per_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCHOLARSHIP_URL", "postgresql://postgres@127.0.0.1/x")
+    text = GOOD + _check(name="orders_recent", sql="select max(created_at) from orders",
+                         compare="backup") + _check(name="one", sql="select 1", expect="1",
+                                                    timeout_seconds=5)
+    [recent, one] = load_config(_write(tmp_path, text)).apps["scholarship_api"].validation
+    assert (recent.name, recent.against_backup, recent.expect, recent.timeout_seconds) == (
+        "orders_recent", True, None, 60.0)
+    assert (one.name, one.against_backup, one.expect, one.timeout_seconds) == ("one", False, "1", 5.0)
+
+
+@pytest.mark.parametrize(("check", "message"), [
+    (_check(name="x", expect="1"), r"validation\[0\].sql: missing"),
+    ('\nvalidation = ["select 1"]\n',
+     r"validation\[0\]: must be a table: write each check as a \[\[apps.scholarship_api.validation\]\]"),
+    (_check(sql="select 1", expect="1"), r"validation\[0\].name: missing"),
+    (_check(name="x'; drop table orders; --", sql="select 1", expect="1"),
+     r"validation\[0\].name: .* is not an acceptable check name"),
+    (_check(name="Orders", sql="select 1", expect="1"), "not an acceptable check name"),
+    (_check(name="x", sql="select 1"), "exactly one of expect or compare must be set"),
+    (_check(name="x", sql="select 1", expect="1", compare="backup"), "exactly one of expect"),
+    (_check(name="x", sql="select 1", compare="live"), r"compare: unknown 'live'.*\"backup\""),
+    (_check(name="x", sql="select 1", expect=1), r"validation\[0\].expect: must be a str"),
+    (_check(name="x", sql="select 1", expect="1", colour="red"), r"validation\[0\].colour: unknown"),
+    (_check(name="x", sql="select 1", expect="1", timeout_seconds=0), "timeout_seconds: out of range"),
+    (_check(name="x", sql="select 1", expect="1") + _check(name="x", sql="select 2", expect="2"),
+     r"validation\[1\].name: duplicate check 'x'"),
+    (_check(name="x", sql="insert into orders default values", expect="1"),
+     r"validation\[0\].sql: refused: it is not a query \(it starts with 'INSERT'\)"),
+    (_check(name="x", sql="create table t ()", expect="1"), "it starts with 'CREATE'"),
+    (_check(name="x", sql="select 1; drop table orders", expect="1"),
+     "refused: it has more than one statement"),
+    (_check(name="x", sql="select pg_terminate_backend(42)", expect="t"),
+     "refused: it calls pg_terminate_backend"),
+])
+def test_bad_validation_checks_are_config_errors(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, check: str, message: str) -> None:
+    monkeypatch.setenv("SCHOLARSHIP_URL", "postgresql://postgres@127.0.0.1/x")
+    path = _write(tmp_path, GOOD + check)
+    with pytest.raises(ConfigError, match=message) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}: apps.scholarship_api.validation")

@@ -1,5 +1,6 @@
 """Take one backup: pg_dump in a snapshot, streamed through zstd, AES-256-GCM and
-SHA-256 into every destination at once, with per-table row counts from the same snapshot.
+SHA-256 into every destination at once, with per-table row counts, the schema fingerprint
+and the validation checks' answers from the same snapshot.
 
 A backup becomes visible only when its manifest is written after its object; a failure
 before that leaves no manifest, no object and a catalog row marked failed.
@@ -22,11 +23,13 @@ import psycopg2.extensions
 from dr_assets.core.catalog import Catalog
 from dr_assets.core.copies.publish import publish_manifest
 from dr_assets.core.errors import BackupError, DRError
+from dr_assets.core.format.fingerprint import SchemaFingerprint
 from dr_assets.core.format.keys import Keyring
 from dr_assets.core.format.manifest import (
     BackupManifest,
     DestinationResult,
     EncryptionInfo,
+    RecordedAnswer,
     iso,
     object_key,
 )
@@ -37,10 +40,12 @@ from dr_assets.core.pg.command import ToolFailed, spawned
 from dr_assets.core.pg.conninfo import ConnInfo
 from dr_assets.core.pg.databases import count_rows
 from dr_assets.core.pg.sessions import connect
-from dr_assets.core.policy import DRConfig
+from dr_assets.core.policy import DRConfig, ValidationCheck
 from dr_assets.core.statuses import CopyStatus
 from dr_assets.core.stores.base import Store
 from dr_assets.core.stores.mirrored import MirroredWriter
+from dr_assets.core.validation.checks import record_answers
+from dr_assets.core.validation.schema import take_fingerprint
 
 READ_BLOCK = 1 << 20
 Progress = Callable[[int, int, float], None]
@@ -81,12 +86,15 @@ class BackupResult:
 
 @dataclass
 class _Snapshot:
-    """A REPEATABLE READ transaction whose snapshot pg_dump imports and we count rows in."""
+    """A REPEATABLE READ transaction whose snapshot pg_dump imports and we read the row
+    counts, the schema fingerprint and the checks' answers in."""
 
     conn: psycopg2.extensions.connection
     snapshot_id: str
     server_version: str
     counts: dict[str, int] = field(default_factory=dict)
+    fingerprint: SchemaFingerprint | None = None
+    answers: dict[str, RecordedAnswer] = field(default_factory=dict)
     error: BaseException | None = None
 
     @classmethod
@@ -99,14 +107,19 @@ class _Snapshot:
         assert row is not None
         return cls(conn=conn, snapshot_id=row[0], server_version=row[1])
 
-    def count_in_background(self) -> threading.Thread:
+    def read_in_background(self, checks: tuple[ValidationCheck, ...]) -> threading.Thread:
+        """Read while pg_dump runs. The fingerprint first: like pg_dump's, some of what it
+        reads (pg_get_viewdef and the like) is the newest catalog text, not the snapshot's,
+        so it is taken as close to the snapshot's export as it can be."""
         def work() -> None:
             try:
+                self.fingerprint = take_fingerprint(self.conn)
                 self.counts = count_rows(self.conn)
+                self.answers = record_answers(self.conn, checks)
             except BaseException as exc:
                 self.error = exc
 
-        thread = threading.Thread(target=work, name="row-counts", daemon=True)
+        thread = threading.Thread(target=work, name="snapshot-reads", daemon=True)
         thread.start()
         return thread
 
@@ -174,7 +187,7 @@ def _take(
                  "--no-password", "-d", info.dbname],
                 env=info.tool_env(), stdout=True,
             ) as dump:
-                counter = snapshot.count_in_background()
+                reader = snapshot.read_in_background(config.app(app).validation)
                 last_report = 0.0
                 while block := dump.stdout.read1(READ_BLOCK):
                     for piece in encoder.write(block):
@@ -190,10 +203,10 @@ def _take(
                               f"{failed.exit_code}: {failed.last_lines}") from failed
         for piece in encoder.finish():
             writer.write(piece)
-        counter.join()
+        reader.join()
         if snapshot.error is not None:
-            raise BackupError(f"counting rows of {app} in the dump's snapshot failed: "
-                              f"{snapshot.error}")
+            raise BackupError(f"reading the row counts and schema of {app} in the dump's "
+                              f"snapshot failed: {snapshot.error}")
         writer.commit()
         if not writer.healthy:
             raise BackupError(f"backup {backup_id} of {app}: every destination failed: "
@@ -231,6 +244,7 @@ def _take(
         row_counts=snapshot.counts, destinations=destinations,
         dagster_run_id=run_id, dagster_partition=partition,
         compression={"algorithm": "zstd", "level": config.zstd_level},
+        schema_fingerprint=snapshot.fingerprint, validation_answers=snapshot.answers or None,
     )
     manifest = publish_manifest(manifest, stores)
     catalog.record_manifest(manifest)

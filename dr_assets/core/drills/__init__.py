@@ -1,4 +1,5 @@
-"""Restore drills: prove the newest verified backup restores within the RTO.
+"""Restore drills: prove the newest verified backup restores within the RTO and passes the
+app's validation checks.
 
-May import: restore, copies and the floors below.
+May import: restore, validation, copies and the floors below.
 """

@@ -1,4 +1,5 @@
-"""Restore drills: prove the newest verified backup restores within the RTO.
+"""Restore drills: prove the newest verified backup restores within the RTO and passes the
+app's validation checks.
 
 The scratch database is always dropped, on success and on failure alike.
 """
@@ -20,6 +21,7 @@ from dr_assets.core.pg.databases import database_exists, drop_database
 from dr_assets.core.policy import AppPolicy
 from dr_assets.core.restore.restore import restore_backup
 from dr_assets.core.stores.base import Store
+from dr_assets.core.validation.checks import CheckOutcome, refuse_failed, run_checks
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class DrillResult:
     scratch_dropped: bool
     error: str | None
     drill_id: int
+    checks: tuple[CheckOutcome, ...] = ()
 
     @property
     def rto_met(self) -> bool:
@@ -42,7 +45,8 @@ class DrillResult:
             self.restore_seconds <= self.rto_seconds)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "rto_met": self.rto_met}
+        return {**self.__dict__, "rto_met": self.rto_met,
+                "checks": [c.to_dict() for c in self.checks]}
 
 
 def scratch_name(app: str, at: datetime) -> str:
@@ -51,7 +55,8 @@ def scratch_name(app: str, at: datetime) -> str:
 
 def run_drill(policy: AppPolicy, *, stores: list[Store], keyring: Keyring, catalog: Catalog,
               run_id: str | None = None, now: datetime | None = None) -> DrillResult:
-    """Restore the newest verified backup into a scratch database on the app's server."""
+    """Restore the newest verified backup into a scratch database on the app's server and
+    run the app's validation checks on it; a failed check fails the drill."""
     server = ConnInfo.parse(policy.database_url)
     scratch = scratch_name(policy.name, now or datetime.now(UTC))
     rto_seconds = float(policy.rto_hours * 3600)
@@ -60,6 +65,7 @@ def run_drill(policy: AppPolicy, *, stores: list[Store], keyring: Keyring, catal
                                    rto_seconds, run_id)
     seconds = tables = rows = None
     error: str | None = None
+    checks: list[CheckOutcome] = []
     t0 = time.monotonic()
     try:
         if newest is None:
@@ -70,6 +76,8 @@ def run_drill(policy: AppPolicy, *, stores: list[Store], keyring: Keyring, catal
                                 keyring=keyring, catalog=catalog, requested_by="drill",
                                 run_id=run_id, mode="DRILL")
         seconds, tables, rows = result.seconds, result.tables, result.rows
+        checks = run_checks(policy.validation, manifest, server.with_db(scratch))
+        refuse_failed(checks)
     except DRError as exc:
         error = str(exc)
         seconds = time.monotonic() - t0
@@ -87,7 +95,8 @@ def run_drill(policy: AppPolicy, *, stores: list[Store], keyring: Keyring, catal
             scratch_dropped=dropped, error=error,
         )
     return DrillResult(policy.name, newest.backup_id if newest else None, scratch,
-                       error is None, seconds, rto_seconds, tables, rows, dropped, error, drill_id)
+                       error is None, seconds, rto_seconds, tables, rows, dropped, error, drill_id,
+                       tuple(checks))
 
 
 def _drop_scratch(server: ConnInfo, scratch: str) -> bool:

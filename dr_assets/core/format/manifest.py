@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dr_assets.core.errors import IntegrityError
+from dr_assets.core.format.fingerprint import SchemaFingerprint
 from dr_assets.core.format.stream import NONCE_SCHEME
 from dr_assets.core.names import check_backup_id, time_of_backup_id
 from dr_assets.core.statuses import BackupStatus, CopyStatus
@@ -61,6 +62,15 @@ class EncryptionInfo:
 
 
 @dataclass(frozen=True)
+class RecordedAnswer:
+    """A validation check's query and its answer in the dump's snapshot (or why it has none)."""
+
+    sql: str
+    answer: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
 class BackupManifest:
     app: str
     backup_id: str
@@ -81,6 +91,9 @@ class BackupManifest:
     dump_format: str = "custom"
     compression: dict[str, Any] = field(default_factory=lambda: {"algorithm": "zstd"})
     format_version: int = FORMAT_VERSION
+    # Optional: absent from version-1 manifests, whose restores then compare row counts only.
+    schema_fingerprint: SchemaFingerprint | None = None
+    validation_answers: dict[str, RecordedAnswer] | None = None
 
     @property
     def object_key(self) -> str:
@@ -113,6 +126,11 @@ class BackupManifest:
 
     def to_dict(self) -> dict[str, Any]:
         body = asdict(self)
+        for name in ("schema_fingerprint", "validation_answers"):
+            if body[name] is None:
+                del body[name]
+        if self.schema_fingerprint is not None:
+            body["schema_fingerprint"] = self.schema_fingerprint.to_dict()
         body["status"] = self.status
         body["sizes"] = {"raw_bytes": body.pop("raw_bytes"), "stored_bytes": body.pop("stored_bytes")}
         body["source"] = {
@@ -166,6 +184,12 @@ class BackupManifest:
                 dump_format=body.get("dump_format", "custom"),
                 compression=body.get("compression", {"algorithm": "zstd"}),
                 format_version=version,
+                schema_fingerprint=(
+                    None if body.get("schema_fingerprint") is None
+                    else SchemaFingerprint.from_dict(body["schema_fingerprint"], where)),
+                validation_answers=(
+                    None if body.get("validation_answers") is None
+                    else {str(k): RecordedAnswer(**v) for k, v in body["validation_answers"].items()}),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise IntegrityError(f"{where} is missing or has a malformed field ({exc})") from None

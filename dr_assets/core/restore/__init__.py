@@ -2,5 +2,5 @@
 pg_restore (loading), in place with a swap and rollback (in_place), and the checks a
 restore request from outside must pass before a run is launched (requests).
 
-May import: copies and the floors below.
+May import: validation, copies and the floors below.
 """

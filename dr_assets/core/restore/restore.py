@@ -1,6 +1,7 @@
 """Restore a backup into a new database: read a copy once, proving it (every chunk's tag,
 then its size and SHA-256) while decrypting, decompressing and loading it with pg_restore,
-then validate row counts against the manifest. Any failure drops what it created.
+then validate row counts and the schema fingerprint against the manifest. Any failure
+drops what it created.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from dr_assets.core.restore.in_place import (
 )
 from dr_assets.core.restore.loading import STREAMED, CopyRead, check_spool_dir, load
 from dr_assets.core.stores.base import Store
+from dr_assets.core.validation.schema import check_schema
 
 MODE_NEW = "NEW_DATABASE"
 MODE_REPLACE = "REPLACE"
@@ -52,6 +54,7 @@ class RestoreResult:
     skipped_copies: dict[str, str] = field(default_factory=dict)
     loaded_with: str = STREAMED
     bytes_read: int = 0  # from the stores, copies skipped on the way included
+    schema_check: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -178,6 +181,7 @@ def _restore(manifest: BackupManifest, target_db: str, target: ConnInfo, stores:
                     f"restored {target_db} does not match backup {manifest.backup_id}: "
                     + "; ".join(mismatches[:5])
                 )
+            schema = check_schema(manifest, target.with_db(target_db))
         except (IntegrityError, StoreError) as exc:
             drop_database(target, target_db)
             skipped[store.name] = str(exc)
@@ -192,6 +196,7 @@ def _restore(manifest: BackupManifest, target_db: str, target: ConnInfo, stores:
             target_server=f"{target.host}:{target.port}", source_destination=store.name,
             seconds=time.monotonic() - t0, tables=len(counts), rows=sum(counts.values()),
             skipped_copies=skipped, loaded_with=how, bytes_read=bytes_read,
+            schema_check=schema,
         )
     raise RestoreError(
         f"no good copy of backup {manifest.backup_id} to restore from: "
