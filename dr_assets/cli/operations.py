@@ -12,6 +12,7 @@ from dr_assets.core.errors import DRError
 from dr_assets.core.format.keys import generate_key_file
 from dr_assets.core.health.estate import estate_status
 from dr_assets.core.pg.conninfo import ConnInfo
+from dr_assets.core.policy import drill_kind
 from dr_assets.core.retention.apply import apply_retention
 from dr_assets.core.runtime import DRRuntime
 
@@ -70,13 +71,16 @@ def cmd_key_rotate(args: argparse.Namespace) -> int:
 def cmd_drill(args: argparse.Namespace) -> int:
     rt = DRRuntime.load(args.config)
     result = run_drill(rt.config.app(args.app), stores=rt.stores, keyring=rt.keyring,
-                       catalog=rt.catalog)
+                       catalog=rt.catalog, settings=rt.config.drills)
 
     def text() -> str:
+        kind = drill_kind(result.target, result.server_version)
+        if result.instance_start_seconds is not None:
+            kind += f", started in {result.instance_start_seconds:.1f} s"
         if not result.passed:
-            return f"drill of {result.app} FAILED: {result.error}"
+            return f"drill of {result.app} ({kind}) FAILED: {result.error}"
         verdict = "within" if result.rto_met else "OVER"
-        return (f"drill of {result.app}: restored {result.backup_id} in "
+        return (f"drill of {result.app} ({kind}): restored {result.backup_id} in "
                 f"{result.restore_seconds or 0:.1f} s, {verdict} the RTO of "
                 f"{result.rto_seconds / 3600:g} h; {result.tables} tables, {result.rows} rows "
                 f"validated; scratch {result.scratch_database} dropped")
