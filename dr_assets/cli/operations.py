@@ -12,7 +12,7 @@ from dr_assets.core.errors import DRError
 from dr_assets.core.format.keys import generate_key_file
 from dr_assets.core.health.estate import estate_status
 from dr_assets.core.pg.conninfo import ConnInfo
-from dr_assets.core.policy import drill_kind
+from dr_assets.core.policy import DrillTarget, drill_kind
 from dr_assets.core.retention.apply import apply_retention
 from dr_assets.core.runtime import DRRuntime
 
@@ -80,10 +80,13 @@ def cmd_drill(args: argparse.Namespace) -> int:
         if not result.passed:
             return f"drill of {result.app} ({kind}) FAILED: {result.error}"
         verdict = "within" if result.rto_met else "OVER"
+        cleaned = (f"the server and scratch {result.scratch_database} removed"
+                   if result.target == DrillTarget.ISOLATED else
+                   f"scratch {result.scratch_database} dropped")
         return (f"drill of {result.app} ({kind}): restored {result.backup_id} in "
                 f"{result.restore_seconds or 0:.1f} s, {verdict} the RTO of "
                 f"{result.rto_seconds / 3600:g} h; {result.tables} tables, {result.rows} rows "
-                f"validated; scratch {result.scratch_database} dropped")
+                f"validated; {cleaned}")
 
     emit(args, result.to_dict(), text)
     return 0 if result.passed else 1

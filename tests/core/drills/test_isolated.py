@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -134,6 +135,11 @@ def test_isolated_drill_restores_on_an_empty_server_and_leaves_nothing(
     [root] = [Path(r) for r in seen["roots"]]
     assert list(instances_dir.iterdir()) == []
     assert postmasters_of(root) == []
+    out = env.drctl("drill", "isofid").stdout
+    assert re.match(rf"drill of isofid \(isolated \(empty PostgreSQL {MAJOR} server\), started "
+                    r"in \d+\.\d s\): restored isofid-\S+ in \d+\.\d s, within the RTO of 4 h; "
+                    r"\d+ tables, \d+ rows validated; the server and scratch drill_isofid_\S+ "
+                    r"removed$", out.strip()), out
 
 
 def test_same_server_drill_restores_beside_the_app_as_before(
