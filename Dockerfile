@@ -1,9 +1,13 @@
 # The project image: drctl, the Dagster code location, webserver, daemon and the API.
 FROM python:3.11-slim-bookworm
 
-# pg_dump/pg_restore must match (or be newer than) the servers being backed up.
-RUN apt-get update \
- && apt-get install -y --no-install-recommends postgresql-client-15 \
+# pg_dump/pg_restore must match (or be newer than) the servers being backed up; isolated
+# drills start a throwaway server of each backup's major version (initdb, pg_ctl), so the
+# server package too, without the cluster Debian would otherwise create.
+RUN mkdir -p /etc/postgresql-common/createcluster.d \
+ && echo "create_main_cluster = false" > /etc/postgresql-common/createcluster.d/no-main.conf \
+ && apt-get update \
+ && apt-get install -y --no-install-recommends postgresql-client-15 postgresql-15 \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app

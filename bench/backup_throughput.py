@@ -11,6 +11,11 @@ round, so slow disk spells and checkpoints do not always hit the same command):
                                   decompress, pg_restore, check the SHA-256, count rows
   (e) CREATE DATABASE + pg_restore -d NEWDB FILE(b)
   (f) drctl restore ID --jobs 2   the opt-in parallel restore (spooled), for information
+  (g) drctl drill APP             an isolated drill: a throwaway server of the source's major
+                                  version started, the newest verified backup restored into
+                                  it and validated, the server removed; its wall split into
+                                  the server's start-up, the restore (row counts validated
+                                  included) and the rest (stopping and removing the server)
 
 and prints wall-time medians, ratios, sizes, the bytes each restore read from the store
 (`bytes_read` of `drctl restore --json`: the stored size, the copy read once) and the
@@ -316,6 +321,9 @@ class Samples:
     restore_reported_s: list[float] = field(default_factory=list)
     restore_read_bytes: list[int] = field(default_factory=list)  # (d), per round
     restore_jobs_read_bytes: list[int] = field(default_factory=list)  # (f), per round
+    drill_s: list[float] = field(default_factory=list)  # (g): the wall of the whole drill
+    drill_start_s: list[float] = field(default_factory=list)  # (g): the server's start-up
+    drill_restore_s: list[float] = field(default_factory=list)  # (g): the timed restore
     cpu_s: dict[str, list[float]] = field(default_factory=dict)
 
     def cpu(self, key: str, m: Measured) -> None:
@@ -324,7 +332,7 @@ class Samples:
 
 def one_round(i: int, runs: int, server: Server, config: Path, pg_dump: str, pg_restore: str,
               s: Samples) -> None:
-    """One round of a..e. Odd rounds run them in reverse order (c b a, then e d), so a
+    """One round of a..g. Odd rounds run them in reverse order (c b a, then g f e d), so a
     checkpoint or a slow disk spell does not always land on the same command."""
     env = server.info.tool_env()
     conn_args = server.info.tool_args()
@@ -409,7 +417,19 @@ def one_round(i: int, runs: int, server: Server, config: Path, pg_dump: str, pg_
         log(f"{tag} (e) createdb + pg_restore  {created + m.seconds:7.1f} s")
         server.drop(PG_RESTORE_DB)
 
-    for step in ((a, b, c, d, e, f) if i % 2 == 0 else (c, b, a, f, e, d)):
+    def g() -> None:
+        m = check(run_measured([drctl, "--config", str(config), "drill", APP, "--json"]),
+                  "(g) drctl drill")
+        doc = json.loads(m.stdout)
+        s.drill_s.append(m.seconds)
+        s.drill_start_s.append(float(doc["instance_start_seconds"]))
+        s.drill_restore_s.append(float(doc["restore_seconds"]))
+        s.cpu("g_drctl_drill_isolated", m)
+        log(f"{tag} (g) drctl drill (isolated) {m.seconds:7.1f} s  start-up "
+            f"{doc['instance_start_seconds']:.1f} s, restore {doc['restore_seconds']:.1f} s "
+            f"on PostgreSQL {doc['server_version']}")
+
+    for step in ((a, b, c, d, e, f, g) if i % 2 == 0 else (c, b, a, g, f, e, d)):
         step()
     _delete_backup_files(config.parent / "store", made["backup_id"])
     fc_file.unlink(missing_ok=True)
@@ -485,6 +505,18 @@ def _read_over_stored(s: Samples) -> float:
     return max(max(d, f) / stored for d, f, stored in rounds)
 
 
+def drill_split(s: Samples) -> dict[str, float]:
+    """(g)'s wall in parts, medians over the rounds: the throwaway server's initdb and
+    start-up, the restore the drill times against the RTO (row counts validated included),
+    and the rest (drctl starting, the catalog, stopping and removing the server)."""
+    med = statistics.median
+    rest = [w - st - r for w, st, r in zip(s.drill_s, s.drill_start_s, s.drill_restore_s,
+                                             strict=True)]
+    return {"wall": round(med(s.drill_s), 2), "instance_start": round(med(s.drill_start_s), 2),
+            "restore_and_validation": round(med(s.drill_restore_s), 2),
+            "rest": round(med(rest), 2)}
+
+
 def summarize(s: Samples, source_size: int, runs: int, commands: dict[str, str],
               zstd_level: int | None) -> dict[str, Any]:
     med = statistics.median
@@ -518,7 +550,7 @@ def summarize(s: Samples, source_size: int, runs: int, commands: dict[str, str],
         "source_size_bytes": source_size,
         "runs": runs,
         "zstd_level": zstd_level if zstd_level else "product default",
-        "order": "per round: a b c d e f, in odd rounds c b a f e d",
+        "order": "per round: a b c d e f g, in odd rounds c b a g f e d",
         "commands": commands,
         "median_seconds": {
             "a_drctl_backup": round(backup, 2),
@@ -527,7 +559,9 @@ def summarize(s: Samples, source_size: int, runs: int, commands: dict[str, str],
             "d_drctl_restore": round(restore, 2),
             "e_createdb_pg_restore": round(pg_restore, 2),
             "f_drctl_restore_jobs": round(med(s.restore_jobs_s), 2),
+            "g_drctl_drill_isolated": round(med(s.drill_s), 2),
         },
+        "isolated_drill_seconds": drill_split(s),
         "samples_seconds": {
             "a_drctl_backup": [round(x, 2) for x in s.backup_s],
             "a_drctl_backup_reported": [round(x, 2) for x in s.backup_reported_s],
@@ -537,6 +571,7 @@ def summarize(s: Samples, source_size: int, runs: int, commands: dict[str, str],
             "d_drctl_restore_reported": [round(x, 2) for x in s.restore_reported_s],
             "e_createdb_pg_restore": [round(x, 2) for x in s.pg_restore_s],
             "f_drctl_restore_jobs": [round(x, 2) for x in s.restore_jobs_s],
+            "g_drctl_drill_isolated": [round(x, 2) for x in s.drill_s],
         },
         "client_cpu_seconds_median": {
             "note": "user+sys of the command and the children it waited for (pg_dump, "
@@ -581,12 +616,17 @@ def print_text(r: dict[str, Any]) -> None:
         ("d_drctl_restore", "(d) drctl restore"),
         ("e_createdb_pg_restore", "(e) CREATE DATABASE + pg_restore -d"),
         ("f_drctl_restore_jobs", f"(f) drctl restore --jobs {RESTORE_JOBS} (opt-in)"),
+        ("g_drctl_drill_isolated", "(g) drctl drill (isolated)"),
     ]
     cpu = r["client_cpu_seconds_median"]
     for key, label in labels:
         runs = ", ".join(f"{x:.1f}" for x in r["samples_seconds"][key])
         print(f"  {label:38} {t[key]:8.1f} s   (runs: {runs}; client CPU {cpu[key]:.1f} s)")
     print("  (client CPU: user+sys of the command and its waited-for children, from wait4)")
+    dr = r["isolated_drill_seconds"]
+    print(f"isolated drill (g), medians: server start-up {dr['instance_start']:.1f} s, restore "
+          f"and validation {dr['restore_and_validation']:.1f} s, the rest {dr['rest']:.1f} s "
+          f"(stopping and removing the server, drctl, the catalog) of {dr['wall']:.1f} s")
     print(f"sizes: stored {b['stored'] / MIB:,.1f} MiB ({b['stored']:,} bytes), -Fc file "
           f"{b['fc_file'] / MIB:,.1f} MiB ({b['fc_file']:,} bytes)")
     print(f"bytes read from the store per restore: (d) {b['read_per_restore']:,}, "
@@ -628,7 +668,7 @@ def print_text(r: dict[str, Any]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3, help="rounds of a..e (default 3)")
+    parser.add_argument("--runs", type=int, default=3, help="rounds of a..g (default 3)")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the source database")
     parser.add_argument("--strict", action="store_true",
@@ -668,6 +708,7 @@ def main(argv: Sequence[str] | None = None) -> int:
              f"-d {PG_RESTORE_DB} {fc_rel}",
         "f": f"drctl --config {config.relative_to(ROOT)} restore ID --target-db {RESTORE_DB} "
              f"--jobs {RESTORE_JOBS} --spool-dir {(CACHE / 'spool').relative_to(ROOT)} --json",
+        "g": f"drctl --config {config.relative_to(ROOT)} drill {APP} --json",
     }
     log("warm-up (not counted): pg_dump -Fc -Z0 > /dev/null")
     check(run_measured([pg_dump, *server.info.tool_args(), "--no-password", "-Fc", "-Z0",

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -38,6 +40,16 @@ def make_db() -> Iterator[Callable[[str], str]]:
     yield make
     for name in created:
         drop_db(name)
+
+
+@pytest.fixture
+def instances_dir() -> Iterator[Path]:
+    """A directory of the test's own for throwaway servers, which the server's user can
+    traverse (pytest's own temporary directories are private to root)."""
+    path = Path(tempfile.mkdtemp(prefix="drt-instances-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from dr_assets.core.errors import DRError
 from dr_assets.core.format.keys import generate_key_file
 from dr_assets.core.health.estate import estate_status
 from dr_assets.core.pg.conninfo import ConnInfo
+from dr_assets.core.policy import DrillTarget, drill_kind
 from dr_assets.core.retention.apply import apply_retention
 from dr_assets.core.runtime import DRRuntime
 from dr_assets.core.statuses import CheckStatus
@@ -82,17 +83,22 @@ def checks_passed(checks: tuple[CheckOutcome, ...]) -> str:
 def cmd_drill(args: argparse.Namespace) -> int:
     rt = DRRuntime.load(args.config)
     result = run_drill(rt.config.app(args.app), stores=rt.stores, keyring=rt.keyring,
-                       catalog=rt.catalog)
+                       catalog=rt.catalog, settings=rt.config.drills)
 
     def text() -> str:
+        kind = drill_kind(result.target, result.server_version)
+        if result.instance_start_seconds is not None:
+            kind += f", started in {result.instance_start_seconds:.1f} s"
         if not result.passed:
-            return f"drill of {result.app} FAILED: {result.error}"
+            return f"drill of {result.app} ({kind}) FAILED: {result.error}"
         verdict = "within" if result.rto_met else "OVER"
-        return (f"drill of {result.app}: restored {result.backup_id} in "
+        cleaned = (f"the server and scratch {result.scratch_database} removed"
+                   if result.target == DrillTarget.ISOLATED else
+                   f"scratch {result.scratch_database} dropped")
+        return (f"drill of {result.app} ({kind}): restored {result.backup_id} in "
                 f"{result.restore_seconds or 0:.1f} s, {verdict} the RTO of "
                 f"{result.rto_seconds / 3600:g} h; {result.tables} tables, {result.rows} rows "
-                f"validated{checks_passed(result.checks)}; scratch {result.scratch_database} "
-                "dropped")
+                f"validated{checks_passed(result.checks)}; {cleaned}")
 
     emit(args, result.to_dict(), text)
     return 0 if result.passed else 1

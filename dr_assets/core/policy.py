@@ -8,7 +8,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from dr_assets.core.errors import ConfigError, InvalidName
 from dr_assets.core.names import check_app_name
@@ -39,6 +39,29 @@ class ValidationCheck:
         return self.compare == COMPARE_BACKUP
 
 
+MAJOR_PLACEHOLDER = "{major}"
+
+
+class DrillTarget:
+    """Where an app's drills restore: `drill_target` in dr.toml, `target` in dr.drills."""
+
+    # A throwaway server of the backup's major version holding nothing but what the backup
+    # brings, as after losing the whole server.
+    ISOLATED: Final = "isolated"
+    SAME_SERVER: Final = "same_server"  # a scratch database beside the app's own
+
+
+DRILL_TARGETS: Final = (DrillTarget.ISOLATED, DrillTarget.SAME_SERVER)
+
+
+def drill_kind(target: str, server_version: str | None = None) -> str:
+    """Which kind of drill, in words: "isolated (empty PostgreSQL 15 server)", "same server"."""
+    if target != DrillTarget.ISOLATED:
+        return "same server"
+    major = server_version.split(".")[0].split()[0] if server_version else ""
+    return f"isolated (empty PostgreSQL {major} server)" if major else "isolated (empty server)"
+
+
 @dataclass(frozen=True)
 class AppPolicy:
     name: str
@@ -51,6 +74,7 @@ class AppPolicy:
     min_keep: int = 3
     drill_cron: str = "0 3 1 * *"
     validation: tuple[ValidationCheck, ...] = ()
+    drill_target: str = DrillTarget.ISOLATED
 
     @property
     def database_name(self) -> str:
@@ -105,6 +129,21 @@ class ApiConfig:
 
 
 @dataclass(frozen=True)
+class DrillSettings:
+    """Where isolated drills start their throwaway servers, and with which binaries."""
+
+    instances_dir: Path | None = None  # None: the system temporary directory
+    # initdb and pg_ctl of a major version: a path in which {major} stands for it; None:
+    # Debian's /usr/lib/postgresql/<major>/bin, then the pg_ctl on PATH.
+    server_bindir: str | None = None
+
+    def bindir(self, major: int) -> Path | None:
+        if self.server_bindir is None:
+            return None
+        return Path(self.server_bindir.replace(MAJOR_PLACEHOLDER, str(major)))
+
+
+@dataclass(frozen=True)
 class DRConfig:
     path: Path
     catalog_url: str
@@ -115,6 +154,7 @@ class DRConfig:
     storage_quota_bytes: int | None = None
     zstd_level: int = 1
     api: ApiConfig = field(default_factory=ApiConfig)
+    drills: DrillSettings = field(default_factory=DrillSettings)
 
     def app(self, name: str) -> AppPolicy:
         try:
@@ -221,6 +261,7 @@ class _Loader:
             "storage": dict,
             "compression": dict,
             "api": dict,
+            "drills": dict,
         }
         self.take(raw, "(top level)", top, ("catalog", "encryption", "destinations", "apps"))
         catalog = self.take(
@@ -254,8 +295,10 @@ class _Loader:
             if not 1 <= level <= 19:
                 raise self.fail("compression.zstd_level", f"{level} is out of range", "use 1..19")
         api = self.api(raw["api"]) if "api" in raw else ApiConfig()
+        drills = self.drills(raw["drills"]) if "drills" in raw else DrillSettings()
         return DRConfig(
             api=api,
+            drills=drills,
             path=self.path,
             catalog_url=catalog["database_url"],
             encryption=encryption,
@@ -284,6 +327,19 @@ class _Loader:
         if "jwt_secret_file" in a:
             a["jwt_secret_file"] = self.resolve(a["jwt_secret_file"])
         return ApiConfig(**a)
+
+    def drills(self, raw: Any) -> DrillSettings:
+        d = self.take(self.table(raw, "drills"), "drills",
+                      {"instances_dir": str, "server_bindir": str}, ())
+        bindir = d.get("server_bindir")
+        if bindir is not None and re.search(r"[{}]", bindir.replace(MAJOR_PLACEHOLDER, "")):
+            raise self.fail("drills.server_bindir", f"{bindir!r} has a placeholder other than "
+                            f"{MAJOR_PLACEHOLDER}",
+                            'write a directory such as "/usr/lib/postgresql/{major}/bin"')
+        return DrillSettings(
+            instances_dir=self.resolve(d["instances_dir"]) if "instances_dir" in d else None,
+            server_bindir=str(self.resolve(bindir)) if bindir is not None else None,
+        )
 
     def encryption(self, raw: dict[str, Any]) -> EncryptionConfig:
         enc = self.take(
@@ -373,6 +429,7 @@ class _Loader:
                     "database_url": str, "rto_hours": (int, float), "rpo_hours": (int, float),
                     "every_hours": int, "retention_days": int, "critical": bool,
                     "min_keep": int, "drill_cron": str, "validation": list,
+                    "drill_target": str,
                 },
                 ("database_url", "rto_hours", "rpo_hours", "every_hours", "retention_days"),
             )
@@ -386,6 +443,10 @@ class _Loader:
             if not a["database_url"].startswith(("postgresql://", "postgres://")):
                 raise self.fail(f"{section}.database_url", "not a postgresql:// URL",
                                 "write postgresql://user@host:port/dbname")
+            if a.get("drill_target", DrillTarget.ISOLATED) not in DRILL_TARGETS:
+                raise self.fail(f"{section}.drill_target", f"unknown {a['drill_target']!r}",
+                                'use "isolated" (an empty throwaway server, the default) or '
+                                '"same_server" (a scratch database beside the app\'s own)')
             checks = self.validation(section, a.pop("validation", []))
             out[name] = AppPolicy(name=name, critical=a.pop("critical", False), validation=checks,
                                   **a)

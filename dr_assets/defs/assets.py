@@ -6,7 +6,7 @@ import dagster as dg
 from dr_assets.core.backup.take import run_backup
 from dr_assets.core.drills.drill import run_drill
 from dr_assets.core.pg.conninfo import ConnInfo
-from dr_assets.core.policy import AppPolicy
+from dr_assets.core.policy import AppPolicy, drill_kind
 from dr_assets.core.statuses import BackupStatus
 from dr_assets.defs.keys import RTO_MET, backup_key, database_key, drill_key
 from dr_assets.defs.partitions import backup_partitions
@@ -71,16 +71,21 @@ def drill_asset(policy: AppPolicy) -> dg.AssetsDefinition:
         key=drill_key(app), deps=[backup_key(app)], group_name=app, kinds={"postgres"},
         check_specs=[dg.AssetCheckSpec(RTO_MET, asset=drill_key(app),
                                        description="Measured restore time within the RTO")],
-        description=f"Restore drill: the newest verified backup of {app} restored into a scratch "
-                    "database, row counts, schema and validation checks compared, timed against "
-                    "the RTO, scratch dropped.",
+        description=f"Restore drill ({drill_kind(policy.drill_target)}): the newest verified "
+                    f"backup of {app} restored into a scratch database, row counts, schema and "
+                    "validation checks compared, timed against the RTO, scratch dropped.",
     )
     def restore_drill(context: dg.AssetExecutionContext, dr: DRResource) -> dg.MaterializeResult:  # type: ignore[type-arg]
         rt = dr.runtime()
         result = run_drill(rt.config.app(app), stores=rt.stores, keyring=rt.keyring,
-                           catalog=rt.catalog, run_id=context.run.run_id)
+                           catalog=rt.catalog, settings=rt.config.drills,
+                           run_id=context.run.run_id)
         metadata: dict[str, dg.RawMetadataValue] = {
             "backup_id": result.backup_id or "",
+            "target": result.target,
+            "instance_start_seconds": dg.MetadataValue.float(
+                round(result.instance_start_seconds or 0.0, 3)),
+            "server_version": result.server_version or "",
             "scratch_database": result.scratch_database,
             "scratch_dropped": result.scratch_dropped,
             "restore_seconds": dg.MetadataValue.float(round(result.restore_seconds or 0.0, 3)),

@@ -89,9 +89,10 @@ def retention_op(context: dg.OpExecutionContext, config: RetentionConfig,
 @dg.op(name=CATALOG_SYNC_OP)
 def catalog_sync_op(context: dg.OpExecutionContext, dr: DRResource) -> dg.Output[dict[str, object]]:
     rt = dr.runtime()
-    report = sync_catalog(rt.stores, rt.catalog)
+    report = sync_catalog(rt.stores, rt.catalog, instances_dir=rt.config.drills.instances_dir)
     context.log.info(f"{report.backups_found} backups in the stores, "
-                     f"{len(report.copies_repaired)} copies repaired")
+                     f"{len(report.copies_repaired)} copies repaired, "
+                     f"{len(report.instances_removed)} throwaway servers of killed drills removed")
     if report.unreachable_stores:
         raise dg.Failure("; ".join(report.unreachable_stores))
     return dg.Output(report.to_dict())

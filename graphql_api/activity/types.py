@@ -46,6 +46,14 @@ class Drill(FromRow):
     scratch_dropped: bool | None
     error: str | None
     dagster_run_id: str | None
+    target: str = strawberry.field(
+        description="Where the drill restored: `isolated` (an empty throwaway PostgreSQL server "
+                    "of the backup's major version) or `same_server` (beside the app's own).")
+    instance_start_seconds: float | None = strawberry.field(
+        description="Isolated drills: initdb and start-up of the throwaway server, not part "
+                    "of restoreSeconds.")
+    server_version: str | None = strawberry.field(
+        description="Isolated drills: the throwaway server's PostgreSQL version.")
 
 
 @strawberry.type

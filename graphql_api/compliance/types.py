@@ -29,6 +29,9 @@ class ComplianceAppSummary:
     drills: int
     drills_passed: int
     drills_within_rto: int
+    proved_by: str | None = strawberry.field(
+        description="Which kind of drill proved the app within the RTO (the newest that did): "
+                    "\"isolated (empty PostgreSQL 15 server)\" or \"same server\"; null when none did.")
     deletions: int
     alerts_opened: int
     alerts_resolved: int

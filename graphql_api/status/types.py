@@ -67,6 +67,9 @@ class DrillSummary(FromRow):
     rto_seconds: float
     rto_met: bool | None
     error: str | None
+    target: str = strawberry.field(
+        description="Which kind of drill: `isolated` (onto an empty server, as after losing "
+                    "the whole server) or `same_server`.")
 
 
 @strawberry.type

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from dr_assets.core.drills.drill import run_drill
 from dr_assets.core.runtime import DRRuntime
 from graphql_api.export_schema import SDL_PATH, sdl
 from tests.support.api import data, gql
@@ -42,6 +43,24 @@ def test_backups_connection_pages_without_gaps(stack: Stack) -> None:
                       "copies { destination verifiedOk } } }", {"id": made[0]}, viewer)["backup"]
     assert one["verified"] is True and one["rowCounts"] == {"public.customers": 5000}
     assert {c["destination"]: c["verifiedOk"] for c in one["copies"]} == {"local": True, "s3": True}
+
+
+def test_drills_say_where_they_ran(stack: Stack) -> None:
+    rt = DRRuntime.load(str(stack.config_path))
+    verified_backups(rt, "shop")
+    result = run_drill(rt.config.app("shop"), stores=rt.stores, keyring=rt.keyring,
+                       catalog=rt.catalog, settings=rt.config.drills)
+    assert result.passed, result.error
+    [drill] = data(stack, """{ drills(app: "shop", first: 1) { id target instanceStartSeconds
+                                 serverVersion restoreSeconds scratchDropped } }""",
+                   token=stack.token("viewer"))["drills"]
+    assert drill == {"id": result.drill_id, "target": "isolated",
+                     "instanceStartSeconds": result.instance_start_seconds,
+                     "serverVersion": result.server_version,
+                     "restoreSeconds": result.restore_seconds, "scratchDropped": True}
+    # The public status says which kind of drill it was, and no more about the server.
+    last = data(stack, '{ app(name: "shop") { lastDrill { id target } } }')["app"]["lastDrill"]
+    assert last == {"id": result.drill_id, "target": "isolated"}
 
 
 def test_malformed_ids_and_cursors_are_clear_errors(stack: Stack) -> None:

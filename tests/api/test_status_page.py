@@ -22,7 +22,7 @@ from tests.support.stack import Stack, free_port
 QUERY = """{ globalStatus { healthScore status appsTotal appsMeetingRpo appsMeetingRto
     storageBytes backups24h { succeeded failed } activeAlerts }
   apps { name healthScore rpoMet rtoMet backupAgeHours storageBytes
-    policy { rpoHours rtoHours critical } lastDrill { status restoreSeconds } }
+    policy { rpoHours rtoHours critical } lastDrill { status restoreSeconds target } }
   backupTimeline(days: 30) { app succeeded failed days { day succeeded failed } } }"""
 DASH = "\u2014"
 
@@ -125,6 +125,8 @@ def expected_tiles(answer: dict[str, Any]) -> dict[tuple[str, str], str]:
                                   if d["status"] != "passed" else
                                   f"{seconds(d['restoreSeconds'])} of {p['rtoHours']:g} h RTO",
             (name, "rto"): "RTO met" if a["rtoMet"] else "RTO at risk",
+            (name, "drill-kind"): DASH if d is None else "isolated (empty server)"
+                                  if d["target"] == "isolated" else "same server",
             (name, "storage"): size(a["storageBytes"]),
             (name, "backups-30d"): f"{timeline[name]['succeeded']} ok \u00b7 "
                                    f"{timeline[name]['failed']} failed",
@@ -158,6 +160,8 @@ def test_status_page_shows_what_the_api_answers(stack: Stack, browser: Browser,
     shop = before["apps"][0]
     assert shop["lastDrill"]["status"] == "passed" and shop["backupAgeHours"] is not None
     assert shown.values[("shop", "last-drill")].endswith("of 4 h RTO")
+    assert shop["lastDrill"]["target"] == "isolated"  # the default drill_target
+    assert shown.values[("shop", "drill-kind")] == "isolated (empty server)"
 
     shot = browser.screenshot(f"{stack.api_url}/", screenshot_dir / "status-page.png")
     assert (shot.width, shot.height) == (1280, 1000) and shot.bytes > 20_000

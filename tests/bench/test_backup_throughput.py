@@ -1,6 +1,7 @@
 """bench/backup_throughput.py reports the bytes a restore read from the store, against the
-stored size. A real run builds a 1.4 GB database, too heavy here: this is a tiny run of
-the same drctl commands on the test's own app, their JSON fed to the bench's report."""
+stored size, and an isolated drill's wall in parts. A real run builds a 1.4 GB database,
+too heavy here: this is a tiny run of the same drctl commands on the test's own app, their
+JSON fed to the bench's report."""
 
 from __future__ import annotations
 
@@ -40,6 +41,8 @@ def test_report_names_the_bytes_read_per_restore(
                                 "--jobs", "2", "--spool-dir", str(spool), "--json").stdout)
     stored = int(backup["stored_bytes"])
     assert d["bytes_read"] == f["bytes_read"] == stored
+    g = json.loads(dr_env.drctl("drill", "shop", "--json").stdout)
+    assert g["passed"] and g["target"] == "isolated"
 
     # Timings, sizes of the -Fc file and RSS are not what is tested: ones stand in for them.
     s = bench.Samples(
@@ -50,9 +53,12 @@ def test_report_names_the_bytes_read_per_restore(
         backup_reported_s=[1.0], restore_reported_s=[float(d["seconds"])],
         restore_read_bytes=[int(d["bytes_read"])],
         restore_jobs_read_bytes=[int(f["bytes_read"])],
+        drill_s=[100.0], drill_start_s=[float(g["instance_start_seconds"])],
+        drill_restore_s=[float(g["restore_seconds"])],
         cpu_s={key: [1.0] for key in (
             "a_drctl_backup", "b_pg_dump_fc_file", "c_pg_dump_fc_z0_devnull",
-            "d_drctl_restore", "e_createdb_pg_restore", "f_drctl_restore_jobs")},
+            "d_drctl_restore", "e_createdb_pg_restore", "f_drctl_restore_jobs",
+            "g_drctl_drill_isolated")},
     )
     report = bench.summarize(s, 1 << 20, 1, {}, None)
     assert report["bytes"]["read_per_restore"] == report["bytes"]["read_per_restore_jobs"]
@@ -64,3 +70,8 @@ def test_report_names_the_bytes_read_per_restore(
     assert (f"bytes read from the store per restore: (d) {stored:,}, (f) {stored:,} "
             "(medians; the most any run read is 1.000 x the stored size, target 1.0)") in out
     assert "PASS  bytes read per restore <= 1.0 x stored size" in out
+    split = report["isolated_drill_seconds"]
+    assert split["instance_start"] == round(g["instance_start_seconds"], 2) > 0
+    assert split["restore_and_validation"] == round(g["restore_seconds"], 2)
+    assert split["rest"] == round(100.0 - g["instance_start_seconds"] - g["restore_seconds"], 2)
+    assert "isolated drill (g), medians: server start-up " in out

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dr_assets.core.errors import ConfigError
-from dr_assets.core.policy import load_config
+from dr_assets.core.policy import DrillSettings, DrillTarget, load_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -78,6 +78,11 @@ def test_environment_variables_are_expanded(tmp_path: Path, monkeypatch: pytest.
         (lambda t: t.replace("rto_hours = 4", 'rto_hours = "4"'), r"rto_hours: must be a number"),
         (lambda t: t.replace("[apps.scholarship_api]", "[apps.Bad-Name]"), r"apps.Bad-Name"),
         (lambda t: t + "\n[[[", "not valid TOML"),
+        (lambda t: t.replace("critical = true", 'critical = true\ndrill_target = "elsewhere"'),
+         r"apps.scholarship_api.drill_target: unknown 'elsewhere': use \"isolated\""),
+        (lambda t: t + '\n[drills]\nserver_bindir = "/opt/pg/{version}/bin"',
+         r"drills.server_bindir: .* has a placeholder other than \{major\}"),
+        (lambda t: t + '\n[drills]\nbindir = "/opt"', r"drills.bindir: unknown key"),
     ],
 )
 def test_bad_config_names_file_key_and_fix(
@@ -157,3 +162,18 @@ def test_bad_validation_checks_are_config_errors(
     with pytest.raises(ConfigError, match=message) as info:
         load_config(path)
     assert str(info.value).startswith(f"{path}: apps.scholarship_api.validation")
+
+
+def test_drills_are_isolated_unless_an_app_says_same_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCHOLARSHIP_URL", "postgresql://postgres@127.0.0.1/x")
+    cfg = load_config(_write(tmp_path, GOOD))
+    assert cfg.apps["scholarship_api"].drill_target == DrillTarget.ISOLATED
+    assert cfg.drills == DrillSettings() and cfg.drills.bindir(15) is None
+    text = GOOD.replace("critical = true", 'critical = true\ndrill_target = "same_server"')
+    text += '[drills]\ninstances_dir = "instances"\nserver_bindir = "/opt/pg/{major}/bin"\n'
+    cfg = load_config(_write(tmp_path, text))
+    assert cfg.apps["scholarship_api"].drill_target == DrillTarget.SAME_SERVER
+    assert cfg.drills.instances_dir == tmp_path / "instances"
+    assert cfg.drills.bindir(16) == Path("/opt/pg/16/bin")

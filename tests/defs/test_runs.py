@@ -190,6 +190,11 @@ def test_drill_on_the_fidelity_fixture_passes_and_a_corrupted_one_fails_both_lea
     assert checks_of(drill) == {"rto_met": True}
     [mat] = drill.asset_materializations_for_node("fidelity__restore_drill")
     assert mat.metadata["scratch_dropped"].value is True
+    # Isolated by default: onto an empty throwaway server, its start-up reported apart.
+    assert mat.metadata["target"].value == "isolated"
+    start = mat.metadata["instance_start_seconds"].value
+    assert isinstance(start, float) and start > 0
+    assert str(mat.metadata["server_version"].value).split(".")[0].isdigit()
     assert mat.metadata["tables"].value == len(row_counts)
     assert mat.metadata["rows"].value == sum(row_counts.values())
     assert run_sql("postgres", "SELECT datname FROM pg_database WHERE datname LIKE 'drill_%'") == []

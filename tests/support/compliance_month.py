@@ -39,14 +39,16 @@ EXPECTED_SUMMARY = {
         "app": "shop", "critical": True, "rpo_hours": 24, "rto_hours": 4, "every_hours": 6,
         "windows_total": 124, "windows_covered": 120, "windows_missed": 4, "windows_pending": 0,
         "rpo_coverage_pct": 96.8, "verifications_ok": 239, "verifications_failed": 3,
-        "drills": 3, "drills_passed": 2, "drills_within_rto": 1, "deletions": 2,
+        "drills": 3, "drills_passed": 2, "drills_within_rto": 1,
+        "proved_by": "isolated (empty PostgreSQL 15 server)", "deletions": 2,
         "alerts_opened": 2, "alerts_resolved": 2, "restores": 3,
     },
     "ledger": {
         "app": "ledger", "critical": False, "rpo_hours": 24, "rto_hours": 2, "every_hours": 12,
         "windows_total": 62, "windows_covered": 61, "windows_missed": 1, "windows_pending": 0,
         "rpo_coverage_pct": 98.4, "verifications_ok": 61, "verifications_failed": 0,
-        "drills": 0, "drills_passed": 0, "drills_within_rto": 0, "deletions": 0,
+        "drills": 0, "drills_passed": 0, "drills_within_rto": 0, "proved_by": None,
+        "deletions": 0,
         "alerts_opened": 0, "alerts_resolved": 0, "restores": 0,
     },
 }
@@ -110,13 +112,17 @@ class Seeder:
                  backup_id, backup_id)
 
     def drill(self, app: str, started: datetime, status: str, seconds: float | None,
-              rto: float, error: str | None = None) -> None:
+              rto: float, error: str | None = None, isolated_on: str | None = None) -> None:
+        """isolated_on: the server version of the empty server an isolated drill ran on."""
         self.sql("INSERT INTO dr.drills (app, backup_id, scratch_database, status, started_at,"
-                 " finished_at, restore_seconds, rto_seconds, rto_met, error) VALUES"
-                 " (%s, %s, 'drill_x', %s, %s, %s, %s, %s, %s, %s)",
+                 " finished_at, restore_seconds, rto_seconds, rto_met, error, target,"
+                 " instance_start_seconds, server_version) VALUES"
+                 " (%s, %s, 'drill_x', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                  app, f"{app}-x", status, started,
                  None if status == "running" else started + timedelta(minutes=30), seconds, rto,
-                 None if seconds is None else seconds <= rto, error)
+                 None if seconds is None else seconds <= rto, error,
+                 "isolated" if isolated_on else "same_server", 1.5 if isolated_on else None,
+                 isolated_on)
 
     def alert(self, app: str, kind: str, opened: datetime, resolved: datetime | None) -> None:
         self.sql("INSERT INTO dr.alerts (app, kind, severity, status, message, opened_at,"
@@ -194,7 +200,7 @@ def _seed_backups(s: Seeder) -> None:
 
 def _seed_operations(s: Seeder) -> None:
     rto = 4 * 3600.0
-    s.drill("shop", at(5, 3), "passed", 120.0, rto)
+    s.drill("shop", at(5, 3), "passed", 120.0, rto, isolated_on="15.6")
     s.drill("shop", at(19, 3), "passed", 20000.0, rto)
     s.drill("shop", at(26, 3), "failed", None, rto, "no good copy of shop-x")
     s.drill("shop", at(28, 3, month=9), "passed", 100.0, rto)

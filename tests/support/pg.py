@@ -128,3 +128,19 @@ def large_objects(db: str) -> dict[int, tuple[str, str | None]]:
         FROM pg_largeobject_metadata ORDER BY 1""")
     return {int(str(oid)): (str(digest), None if note is None else str(note))
             for oid, digest, note in rows}
+
+
+def listening(port: int) -> bool:
+    """Whether a PostgreSQL server on 127.0.0.1:port accepts connections."""
+    try:
+        psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres",
+                         connect_timeout=2).close()
+    except psycopg2.OperationalError:
+        return False
+    return True
+
+
+def postmasters_of(root: Path) -> list[int]:
+    """Processes whose command line names the data directory of the server in `root`."""
+    out = subprocess.run(["pgrep", "-f", str(root / "data")], capture_output=True, text=True)
+    return [int(p) for p in out.stdout.split()]

@@ -193,6 +193,9 @@ class DrillRow(Row):
     scratch_dropped: bool | None
     error: str | None
     dagster_run_id: str | None
+    target: str  # DrillTarget
+    instance_start_seconds: float | None  # isolated: the throwaway server's initdb and start
+    server_version: str | None  # isolated: the throwaway server's
 
 
 @dataclass(frozen=True)

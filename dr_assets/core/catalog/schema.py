@@ -201,3 +201,16 @@ MIGRATIONS.append(
         WHERE status <> 'deleted';
     """
 )
+
+MIGRATIONS.append(
+    # 7: where each drill ran: on an empty throwaway server of the backup's major version
+    # ('isolated', with its start-up time and version) or beside the app's own database
+    # ('same_server', where every drill before this migration ran).
+    """
+    ALTER TABLE dr.drills
+        ADD COLUMN IF NOT EXISTS target text NOT NULL DEFAULT 'same_server'
+            CHECK (target IN ('isolated', 'same_server')),
+        ADD COLUMN IF NOT EXISTS instance_start_seconds double precision,
+        ADD COLUMN IF NOT EXISTS server_version text;
+    """
+)

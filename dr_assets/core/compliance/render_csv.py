@@ -48,8 +48,8 @@ def _rows(report: ComplianceReport) -> list[dict[str, Any]]:
                   "detail": f.error} for f in a.verification_failures]
         rows += [{"section": "drill", "app": a.app, "start": d.started_at, "end": d.finished_at,
                   "ref": d.backup_id, "outcome": d.status, "measured": d.restore_seconds,
-                  "target": d.rto_seconds, "detail": d.error or (
-                      "within RTO" if d.rto_met else "over RTO")} for d in a.drills]
+                  "target": d.rto_seconds, "detail": f"{d.kind}: " + (d.error or (
+                      "within RTO" if d.rto_met else "over RTO"))} for d in a.drills]
         rows += [{"section": "deletion", "app": a.app, "start": d.deleted_at, "ref": d.backup_id,
                   "outcome": BackupStatus.DELETED, "detail": d.reason} for d in a.deletions]
         rows += [_alert_row(al) for al in a.alerts]

@@ -8,7 +8,7 @@ from html import escape
 from dr_assets.core.compliance.coverage_svg import coverage_strip
 from dr_assets.core.compliance.html_parts import Raw, badge, duration, hours, table, text, when
 from dr_assets.core.compliance.report import AlertEvidence, AppEvidence, ComplianceReport
-from dr_assets.core.statuses import DrillStatus, WindowStatus
+from dr_assets.core.statuses import WindowStatus
 
 STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1c2430;
@@ -52,7 +52,11 @@ def render_html(report: ComplianceReport) -> str:
         "verification of a stored copy started inside it (so the RPO was met for that window); "
         "<b>missed</b> when the window is over without one; <b>pending</b> while it is still "
         "open. A backup retention deleted later still counts for the window it covered. "
-        "Drills are timed restores into a scratch database, compared with the RTO.</footer>",
+        "Drills are timed restores of the newest verified backup into a scratch database, "
+        "compared with the RTO: an <b>isolated</b> drill restores onto an empty PostgreSQL "
+        "server of the backup's major version started for the drill (as after losing the "
+        "whole server; its start-up is not counted), a <b>same server</b> drill beside the "
+        "app's own database, where the roles and settings it needs already exist.</footer>",
         "</main></body></html>",
     ]
     return "\n".join(parts) + "\n"
@@ -79,6 +83,7 @@ def _summary(report: ComplianceReport) -> str:
             badge("n/a" if pct is None else f"{pct:g} %", None if pct is None else pct == 100),
             f"{a.verifications_ok} / {a.verifications_failed}",
             f"{a.drills_within_rto} / {len(a.drills)}",
+            a.proved_by or "none",
             len(a.deletions),
             f"{a.alerts_opened} / {a.alerts_resolved}",
             len(a.restores),
@@ -87,7 +92,8 @@ def _summary(report: ComplianceReport) -> str:
     return "".join([
         '<section id="summary"><h2>Summary per application</h2>',
         table(["Application", "Windows covered", "Missed", "RPO coverage",
-               "Checksum checks ok / failed", "Drills within RTO / run", "Deletions",
+               "Checksum checks ok / failed", "Drills within RTO / run", "Proved by",
+               "Deletions",
                "Alerts opened / resolved", "Restores"], rows,
               "No applications are configured.", "summary"),
         f'<p class="totals">Estate: {t["windows_covered"]} of '
@@ -123,12 +129,13 @@ def _app_section(a: AppEvidence) -> str:
         table(["Checked", "Backup", "Copy", "Error"],
               [[f.checked_at, f.backup_id, f.destination, f.error]
                for f in a.verification_failures], "No checksum verification failed."),
-        f"<h3>Restore drills: {a.drills_within_rto} of {len(a.drills)} within the RTO</h3>",
-        table(["Started", "Backup", "Result", "Restore time", "RTO", "Verdict"],
-              [[d.started_at, d.backup_id, d.status, duration(d.restore_seconds),
+        f"<h3>Restore drills: {a.drills_within_rto} of {len(a.drills)} within the RTO"
+        f"{f', proved by {a.proved_by}' if a.proved_by else ''}</h3>",
+        table(["Started", "Backup", "Where", "Result", "Restore time", "RTO", "Verdict"],
+              [[d.started_at, d.backup_id, d.kind, d.status, duration(d.restore_seconds),
                 duration(d.rto_seconds),
-                badge(d.error or ("within RTO" if d.rto_met else "over RTO"),
-                      d.status == DrillStatus.PASSED and bool(d.rto_met))] for d in a.drills],
+                badge(d.error or ("within RTO" if d.rto_met else "over RTO"), d.proves_rto)]
+               for d in a.drills],
               "No restore drill ran in this period."),
         f"<h3>Retention deletions: {len(a.deletions)}</h3>",
         table(["Deleted", "Backup", "Backup started", "Reason"],

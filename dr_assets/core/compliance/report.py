@@ -14,6 +14,7 @@ from typing import Any
 
 from dr_assets.core.catalog.rows import AlertRow, AuditRow, DeletionRow, DrillRow, RestoreRow, VerificationRow
 from dr_assets.core.compliance.period import ReportPeriod
+from dr_assets.core.policy import drill_kind
 from dr_assets.core.statuses import DrillStatus, WindowStatus
 
 
@@ -52,12 +53,25 @@ class DrillEvidence:
     rto_seconds: float
     rto_met: bool | None
     error: str | None
+    target: str  # DrillTarget: where the drill restored
+    server_version: str | None  # isolated: the empty server's
+    instance_start_seconds: float | None  # isolated: its start-up, not in restore_seconds
 
     @classmethod
     def from_row(cls, d: DrillRow) -> DrillEvidence:
         return cls(drill_id=d.id, backup_id=d.backup_id, started_at=d.started_at,
                    finished_at=d.finished_at, status=d.status, restore_seconds=d.restore_seconds,
-                   rto_seconds=float(d.rto_seconds), rto_met=d.rto_met, error=d.error)
+                   rto_seconds=float(d.rto_seconds), rto_met=d.rto_met, error=d.error,
+                   target=d.target, server_version=d.server_version,
+                   instance_start_seconds=d.instance_start_seconds)
+
+    @property
+    def kind(self) -> str:
+        return drill_kind(self.target, self.server_version)
+
+    @property
+    def proves_rto(self) -> bool:
+        return self.status == DrillStatus.PASSED and bool(self.rto_met)
 
 
 @dataclass(frozen=True)
@@ -186,7 +200,13 @@ class AppEvidence:
 
     @property
     def drills_within_rto(self) -> int:
-        return sum(1 for d in self.drills if d.status == DrillStatus.PASSED and d.rto_met)
+        return sum(1 for d in self.drills if d.proves_rto)
+
+    @property
+    def proved_by(self) -> str | None:
+        """The kind of the newest drill in the period that passed within the RTO."""
+        proofs = [d for d in self.drills if d.proves_rto]
+        return proofs[-1].kind if proofs else None
 
     @property
     def alerts_opened(self) -> int:
@@ -206,7 +226,8 @@ class AppEvidence:
             "verifications_ok": self.verifications_ok,
             "verifications_failed": self.verifications_failed,
             "drills": len(self.drills), "drills_passed": self.drills_passed,
-            "drills_within_rto": self.drills_within_rto, "deletions": len(self.deletions),
+            "drills_within_rto": self.drills_within_rto, "proved_by": self.proved_by,
+            "deletions": len(self.deletions),
             "alerts_opened": self.alerts_opened, "alerts_resolved": self.alerts_resolved,
             "restores": len(self.restores),
         }

@@ -4,7 +4,7 @@ For every manifest found in any store: copy the backup to the destinations that 
 good copy (verifying the SHA-256 on the way), rewrite the manifests with the new copy
 states, and upsert the catalog row. Catalog rows whose backup no longer exists anywhere
 are marked deleted; backups stuck in `running` are marked failed; leftovers of
-interrupted uploads are removed.
+interrupted uploads are removed, and so are throwaway servers of drills killed mid-way.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from dr_assets.core.catalog import Catalog
 from dr_assets.core.copies.locate import candidate_stores, check_copy, scan_stores
@@ -23,6 +24,7 @@ from dr_assets.core.format.manifest import (
     iso,
     object_key,
 )
+from dr_assets.core.pg.instance import remove_orphans
 from dr_assets.core.statuses import VALID_STATUSES, CopyStatus
 from dr_assets.core.stores.base import Store
 
@@ -40,6 +42,7 @@ class SyncReport:
     partials_removed: int = 0
     unreadable: list[str] = field(default_factory=list)
     unreachable_stores: list[str] = field(default_factory=list)
+    instances_removed: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -108,8 +111,11 @@ def repair_copies(manifest: BackupManifest, stores: list[Store],
     return manifest
 
 
-def sync_catalog(stores: list[Store], catalog: Catalog, repair: bool = True) -> SyncReport:
+def sync_catalog(stores: list[Store], catalog: Catalog, repair: bool = True,
+                 instances_dir: Path | None = None) -> SyncReport:
+    """instances_dir: where drills start throwaway servers ([drills] in dr.toml)."""
     report = SyncReport()
+    report.instances_removed += [str(root) for root in remove_orphans(instances_dir)]
 
     def clean(store: Store) -> None:
         report.partials_removed += store.cleanup_partials(older_than_seconds=3600)

@@ -1,24 +1,35 @@
 """Restore drills: prove the newest verified backup restores within the RTO and passes the
 app's validation checks.
 
-The scratch database is always dropped, on success and on failure alike.
+An isolated drill (the default) restores into a throwaway PostgreSQL server of the backup's
+major version that holds nothing but what the backup brings, as after losing the whole
+server; a same_server drill into a scratch database beside the app's own. Nothing is left
+behind, on success and on failure alike: the scratch database is dropped, the throwaway
+server stopped and its directory removed.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from dr_assets.core.catalog import Catalog
 from dr_assets.core.copies.locate import find_manifest
-from dr_assets.core.errors import BackupNotFound, DRError
+from dr_assets.core.errors import BackupNotFound, ConfigError, DRError, ToolError
 from dr_assets.core.format.keys import Keyring
+from dr_assets.core.format.manifest import BackupManifest
 from dr_assets.core.pg.conninfo import ConnInfo
 from dr_assets.core.pg.databases import database_exists, drop_database
-from dr_assets.core.policy import AppPolicy
+from dr_assets.core.pg.instance import remove_orphans, server_bindir, throwaway_instance
+from dr_assets.core.pg.sessions import server_version
+from dr_assets.core.policy import AppPolicy, DrillSettings, DrillTarget
 from dr_assets.core.restore.restore import restore_backup
 from dr_assets.core.stores.base import Store
 from dr_assets.core.validation.checks import CheckOutcome, refuse_failed, run_checks
@@ -37,6 +48,9 @@ class DrillResult:
     scratch_dropped: bool
     error: str | None
     drill_id: int
+    target: str  # DrillTarget
+    instance_start_seconds: float | None = None  # isolated: not part of restore_seconds
+    server_version: str | None = None  # isolated: the throwaway server's
     checks: tuple[CheckOutcome, ...] = ()
 
     @property
@@ -49,21 +63,36 @@ class DrillResult:
                 "checks": [c.to_dict() for c in self.checks]}
 
 
+@dataclass(frozen=True)
+class DrillServer:
+    """The server a drill restores into."""
+
+    target: str  # DrillTarget
+    conninfo: ConnInfo
+    instance_root: Path | None = None  # isolated: the throwaway server's directory
+    start_seconds: float | None = None  # isolated: its initdb and start-up
+    version: str | None = None  # isolated: what it reports
+
+
 def scratch_name(app: str, at: datetime) -> str:
     return f"drill_{app}_{at:%Y%m%d%H%M%S}_{secrets.token_hex(2)}"[:63]
 
 
 def run_drill(policy: AppPolicy, *, stores: list[Store], keyring: Keyring, catalog: Catalog,
-              run_id: str | None = None, now: datetime | None = None) -> DrillResult:
-    """Restore the newest verified backup into a scratch database on the app's server and
-    run the app's validation checks on it; a failed check fails the drill."""
-    server = ConnInfo.parse(policy.database_url)
+              settings: DrillSettings | None = None, run_id: str | None = None,
+              now: datetime | None = None) -> DrillResult:
+    """Restore the newest verified backup into a scratch database on the server the app's
+    `drill_target` names, validate it, time the restore against the RTO and run the app's
+    validation checks on it; a failed check fails the drill."""
+    settings = settings or DrillSettings()
+    remove_orphans(settings.instances_dir)  # throwaway servers of drills killed mid-way
     scratch = scratch_name(policy.name, now or datetime.now(UTC))
     rto_seconds = float(policy.rto_hours * 3600)
     newest = catalog.newest_verified(policy.name)
     drill_id = catalog.begin_drill(policy.name, newest.backup_id if newest else None, scratch,
-                                   rto_seconds, run_id)
+                                   rto_seconds, run_id, policy.drill_target)
     seconds = tables = rows = None
+    where: DrillServer | None = None
     error: str | None = None
     checks: list[CheckOutcome] = []
     t0 = time.monotonic()
@@ -72,12 +101,15 @@ def run_drill(policy: AppPolicy, *, stores: list[Store], keyring: Keyring, catal
             raise BackupNotFound(f"{policy.name} has no verified backup to drill: "
                                  "take a backup and let checksum_verified pass first")
         manifest = find_manifest(newest.backup_id, stores, catalog)
-        result = restore_backup(manifest, target_db=scratch, target=server, stores=stores,
-                                keyring=keyring, catalog=catalog, requested_by="drill",
-                                run_id=run_id, mode="DRILL")
-        seconds, tables, rows = result.seconds, result.tables, result.rows
-        checks = run_checks(policy.validation, manifest, server.with_db(scratch))
-        refuse_failed(checks)
+        with drill_server(policy, manifest, settings) as where:
+            server = where.conninfo
+            t0 = time.monotonic()  # the restore is timed without the server's start-up
+            result = restore_backup(manifest, target_db=scratch, target=server, stores=stores,
+                                    keyring=keyring, catalog=catalog, requested_by="drill",
+                                    run_id=run_id, mode="DRILL")
+            seconds, tables, rows = result.seconds, result.tables, result.rows
+            checks = run_checks(policy.validation, manifest, server.with_db(scratch))
+            refuse_failed(checks)
     except DRError as exc:
         error = str(exc)
         seconds = time.monotonic() - t0
@@ -85,18 +117,77 @@ def run_drill(policy: AppPolicy, *, stores: list[Store], keyring: Keyring, catal
         error = f"{type(exc).__name__}: {exc}"
         raise
     finally:
-        dropped = _drop_scratch(server, scratch)
-        if error is None and not dropped:
-            error = f"scratch database {scratch} could not be dropped"
+        left = _left_behind(policy, where, scratch)
+        if error is None and left is not None:
+            error = left
         catalog.finish_drill(
             drill_id, passed=error is None, restore_seconds=seconds,
             rto_met=error is None and seconds is not None and seconds <= rto_seconds,
             rows_validated=error is None, tables=tables, rows=rows,
-            scratch_dropped=dropped, error=error,
+            scratch_dropped=left is None, error=error,
+            instance_start_seconds=where.start_seconds if where else None,
+            server_version=where.version if where else None,
         )
-    return DrillResult(policy.name, newest.backup_id if newest else None, scratch,
-                       error is None, seconds, rto_seconds, tables, rows, dropped, error, drill_id,
-                       tuple(checks))
+    return DrillResult(
+        app=policy.name, backup_id=newest.backup_id if newest else None,
+        scratch_database=scratch, passed=error is None, restore_seconds=seconds,
+        rto_seconds=rto_seconds, tables=tables, rows=rows, scratch_dropped=left is None,
+        error=error, drill_id=drill_id, target=policy.drill_target,
+        instance_start_seconds=where.start_seconds if where else None,
+        server_version=where.version if where else None, checks=tuple(checks),
+    )
+
+
+@contextmanager
+def drill_server(policy: AppPolicy, manifest: BackupManifest,
+                 settings: DrillSettings) -> Iterator[DrillServer]:
+    """The app's own server, or a throwaway one of the backup's major version that is
+    stopped and removed when the block ends, however it ends."""
+    if policy.drill_target == DrillTarget.SAME_SERVER:
+        yield DrillServer(DrillTarget.SAME_SERVER, ConnInfo.parse(policy.database_url))
+        return
+    major = source_major(manifest)
+    bindir = settings.bindir(major)
+    try:
+        server_bindir(major, bindir)
+    except ToolError as exc:
+        # No fallback to the app's server: that would prove less than the policy asks.
+        raise ToolError(f"isolated drill of {policy.name}: {exc} ([drills] server_bindir in "
+                        f"dr.toml); backup {manifest.backup_id} was taken from PostgreSQL "
+                        f"{manifest.server_version}") from None
+    parent = settings.instances_dir
+    if parent is not None and not parent.is_dir():
+        raise ConfigError(f"[drills] instances_dir {parent} is not a directory: create it "
+                          "(every user must be able to traverse it) or leave it out to use "
+                          "the system temporary directory")
+    t0 = time.monotonic()
+    with throwaway_instance(major, parent=parent, bindir=bindir) as instance:
+        started = time.monotonic() - t0
+        yield DrillServer(DrillTarget.ISOLATED, instance.conninfo, instance.root, started,
+                          server_version(instance.conninfo))
+
+
+def source_major(manifest: BackupManifest) -> int:
+    """The major version of the server the backup was taken from."""
+    match = re.match(r"\s*(\d+)", manifest.server_version)
+    if match is None:
+        raise ToolError(f"backup {manifest.backup_id} names no server major version "
+                        f"({manifest.server_version!r}): drill it with drill_target = "
+                        '"same_server"')
+    return int(match.group(1))
+
+
+def _left_behind(policy: AppPolicy, where: DrillServer | None, scratch: str) -> str | None:
+    """What the drill could not clean up, if anything."""
+    if policy.drill_target == DrillTarget.SAME_SERVER:
+        server = ConnInfo.parse(policy.database_url)
+        return None if _drop_scratch(server, scratch) else (
+            f"scratch database {scratch} could not be dropped")
+    # The scratch database lived in the throwaway server's directory, removed with it.
+    root = where.instance_root if where else None
+    if root is not None and root.exists():
+        return f"throwaway server {root} (scratch database {scratch}) could not be removed"
+    return None
 
 
 def _drop_scratch(server: ConnInfo, scratch: str) -> bool:

@@ -1,5 +1,5 @@
 """psycopg2 sessions on a server named by a ConnInfo, with a connection failure as a
-sentence instead of libpq's multi-line text.
+sentence instead of libpq's multi-line text; the server's version.
 """
 
 from __future__ import annotations
@@ -36,3 +36,11 @@ def connection(info: ConnInfo, autocommit: bool = True) -> Iterator[psycopg2.ext
 def server_major(info: ConnInfo) -> int:
     with connection(info) as conn:
         return int(conn.server_version) // 10000
+
+
+def server_version(info: ConnInfo) -> str:
+    """The version the server reports, as backups record it (e.g. "15.6 (Debian ...)")."""
+    with connection(info) as conn, conn.cursor() as cur:
+        cur.execute("SELECT current_setting('server_version')")
+        row = cur.fetchone()
+        return str(row[0]) if row else ""

@@ -122,6 +122,33 @@ def test_json_csv_and_html_present_the_same_evidence(october: DREnv) -> None:
     assert page.count("<rect") == 124 + 62  # one cell per window in the coverage strips
 
 
+def test_every_format_says_which_kind_of_drill_proved_each_app(october: DREnv) -> None:
+    rt = october.runtime()
+    report = build_report(rt.config, rt.catalog, OCTOBER)
+    shop, ledger = report.apps
+    isolated = "isolated (empty PostgreSQL 15 server)"
+    assert [d.kind for d in shop.drills] == [isolated, "same server", "same server"]
+    assert (shop.proved_by, ledger.proved_by) == (isolated, None)
+
+    drills = json.loads(render_report(report, "json"))["apps"][0]["drills"]
+    assert [(d["target"], d["server_version"], d["instance_start_seconds"]) for d in drills] == [
+        ("isolated", "15.6", 1.5), ("same_server", None, None), ("same_server", None, None)]
+
+    rows = list(csv.DictReader(io.StringIO(render_report(report, "csv"))))
+    assert [r["detail"] for r in rows if r["section"] == "drill"] == [
+        f"{isolated}: within RTO", "same server: over RTO", "same server: no good copy of shop-x"]
+    assert {r["app"]: r["measured"] for r in rows
+            if r["section"] == "summary" and r["ref"] == "proved_by"} == {
+        "shop": isolated, "ledger": ""}
+
+    page = render_report(report, "html")
+    assert f"1 of 3 within the RTO, proved by {isolated}</h3>" in page
+    summary = page[page.index('id="summary"'):page.index('class="app"')]
+    for app, proof in (("shop", isolated), ("ledger", "none")):
+        row = re.search(rf">{app}</a></td>(.*?)</tr>", summary)
+        assert row and re.findall(r"<td[^>]*>(.*?)</td>", row.group(1))[5] == proof
+
+
 def test_a_tampered_audit_log_shows_in_the_report(october: DREnv) -> None:
     tamper_audit(october.catalog_db)
     rt = october.runtime()

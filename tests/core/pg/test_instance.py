@@ -5,53 +5,25 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg2
 import pytest
 
 from dr_assets.core.errors import ToolError
 from dr_assets.core.pg.conninfo import ConnInfo
 from dr_assets.core.pg.instance import MARKER, PREFIX, remove_orphans, throwaway_instance
 from dr_assets.core.pg.sessions import connection, server_major
-from tests.support.pg import PG_URL
+from tests.support.pg import PG_URL, listening, postmasters_of
 
 MAJOR = server_major(ConnInfo.parse(PG_URL))
 
 
-@pytest.fixture
-def parent() -> Iterator[Path]:
-    """A directory of the test's own that the server's user can traverse (pytest's own
-    temporary directories are private to root)."""
-    path = Path(tempfile.mkdtemp(prefix="drt-instances-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def listening(port: int) -> bool:
-    try:
-        psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname="postgres",
-                         connect_timeout=2).close()
-    except psycopg2.OperationalError:
-        return False
-    return True
-
-
-def postmasters_of(root: Path) -> list[int]:
-    out = subprocess.run(["pgrep", "-f", str(root / "data")], capture_output=True, text=True)
-    return [int(p) for p in out.stdout.split()]
-
-
-def test_an_instance_is_empty_private_and_removed(parent: Path) -> None:
-    with throwaway_instance(MAJOR, parent=parent) as inst:
+def test_an_instance_is_empty_private_and_removed(instances_dir: Path) -> None:
+    with throwaway_instance(MAJOR, parent=instances_dir) as inst:
         root, port = inst.root, inst.port
         assert root.name.startswith(PREFIX) and oct(root.stat().st_mode)[-3:] == "700"
         assert inst.started_in_seconds > 0
@@ -69,8 +41,8 @@ def test_an_instance_is_empty_private_and_removed(parent: Path) -> None:
     assert postmasters_of(root) == []
 
 
-def test_removed_when_the_block_raises(parent: Path) -> None:
-    with pytest.raises(RuntimeError), throwaway_instance(MAJOR, parent=parent) as inst:
+def test_removed_when_the_block_raises(instances_dir: Path) -> None:
+    with pytest.raises(RuntimeError), throwaway_instance(MAJOR, parent=instances_dir) as inst:
         root, port = inst.root, inst.port
         raise RuntimeError("drill failed")
     assert not root.exists() and not listening(port)
@@ -93,8 +65,8 @@ with throwaway_instance(int(sys.argv[1]), parent=Path(sys.argv[2])) as inst:
 """
 
 
-def test_orphan_of_a_killed_starter_is_removed_and_a_live_ones_is_not(parent: Path) -> None:
-    starter = subprocess.Popen([sys.executable, "-c", STARTER, str(MAJOR), str(parent)],
+def test_orphan_of_a_killed_starter_is_removed_and_a_live_ones_is_not(instances_dir: Path) -> None:
+    starter = subprocess.Popen([sys.executable, "-c", STARTER, str(MAJOR), str(instances_dir)],
                                stdout=subprocess.PIPE, text=True, env=os.environ.copy())
     try:
         assert starter.stdout is not None
@@ -102,7 +74,7 @@ def test_orphan_of_a_killed_starter_is_removed_and_a_live_ones_is_not(parent: Pa
         root, port = Path(root_text), int(port_text)
         assert listening(port)
         # While the starter lives, its instance is not an orphan.
-        assert remove_orphans(parent) == []
+        assert remove_orphans(instances_dir) == []
         assert root.exists() and listening(port)
         starter.send_signal(signal.SIGKILL)
         starter.wait(10)
@@ -112,9 +84,9 @@ def test_orphan_of_a_killed_starter_is_removed_and_a_live_ones_is_not(parent: Pa
     assert root.exists() and listening(port), "SIGKILL leaves the server behind"
     assert json.loads((root / MARKER).read_text())["port"] == port
     # A directory that merely looks like ours (no marker) is never touched.
-    stranger = parent / f"{PREFIX}stranger"
+    stranger = instances_dir / f"{PREFIX}stranger"
     stranger.mkdir()
-    assert remove_orphans(parent) == [root]
+    assert remove_orphans(instances_dir) == [root]
     deadline = time.monotonic() + 10
     while listening(port) and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -122,11 +94,11 @@ def test_orphan_of_a_killed_starter_is_removed_and_a_live_ones_is_not(parent: Pa
     assert stranger.exists()
 
 
-def test_the_next_instance_removes_orphans_first(parent: Path) -> None:
-    orphan = parent / f"{PREFIX}dead"
+def test_the_next_instance_removes_orphans_first(instances_dir: Path) -> None:
+    orphan = instances_dir / f"{PREFIX}dead"
     orphan.mkdir()
     (orphan / MARKER).write_text(json.dumps({"owner_pid": 2 ** 22 + 7, "owner_start": "1"}))
-    with throwaway_instance(MAJOR, parent=parent):
+    with throwaway_instance(MAJOR, parent=instances_dir):
         assert not orphan.exists()
 
 
