@@ -60,7 +60,7 @@ def test_checks_pass_against_the_snapshot_answer_and_a_failed_one_fails_the_dril
         ("first_customer", "passed", "customer 1", "customer 1"),
     ]
     text = dr_env.drctl("drill", "shop").stdout
-    assert "23000 rows validated, 2 of 2 validation checks passed; scratch" in text
+    assert "23000 rows validated, 2 of 2 validation checks passed; the server and scratch" in text
 
     # A wrong expectation, and a check added after the backup recorded its answers.
     with_checks(dr_env, ORDERS, CUSTOMER,
@@ -83,7 +83,7 @@ def test_checks_pass_against_the_snapshot_answer_and_a_failed_one_fails_the_dril
 
     proc = dr_env.drctl("drill", "shop", check=False)
     assert proc.returncode == 1
-    assert "drill of shop FAILED: check customer_count failed: expected '2999', got '3000'" in (
+    assert "FAILED: check customer_count failed: expected '2999', got '3000'" in (
         proc.stdout + proc.stderr)
 
 

@@ -178,7 +178,13 @@ def test_a_drill_whose_restored_schema_differs_fails(dr_env: DREnv,
 
     def load_then_alter(args: list[str], *rest: Any, **kwargs: Any) -> str:
         how = real_load(args, *rest, **kwargs)
-        run_sql(args[args.index("-d") + 1], "CREATE INDEX orders_note_idx ON orders (note)")
+        # On the server pg_restore loaded into: an isolated drill's is a throwaway one.
+        conn = psycopg2.connect(host=args[args.index("-h") + 1], port=args[args.index("-p") + 1],
+                                user="postgres", dbname=args[args.index("-d") + 1])
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("CREATE INDEX orders_note_idx ON orders (note)")
+        conn.close()
         return how
 
     monkeypatch.setattr(restore_module, "load", load_then_alter)
