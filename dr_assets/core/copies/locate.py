@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from dr_assets.core.catalog import Catalog
@@ -12,6 +12,7 @@ from dr_assets.core.errors import BackupNotFound, CatalogError, DRError, Integri
 from dr_assets.core.format.manifest import (
     MANIFEST_SUFFIX,
     BackupManifest,
+    StoredObject,
     manifest_key,
     object_key,
 )
@@ -83,29 +84,39 @@ def _dumps(body: object) -> str:
 
 
 def check_copy(store: Store, manifest: BackupManifest) -> CopyCheck:
-    """Re-read one stored copy and compare its size and SHA-256 with the manifest."""
-    key = object_key(manifest.backup_id)
-    where = store.describe(key)
+    """Re-read one stored copy, every object of it (the dump, and the server objects of a
+    version-2 backup), and compare sizes and SHA-256 with the manifest."""
+    checks = [_check_object(store, manifest, obj) for obj in manifest.stored_objects]
+    dump = checks[0]
+    bad = next((c for c in checks if not c.ok), None)
+    if bad is None or bad is dump:
+        return dump
+    return replace(bad, actual_sha256=dump.actual_sha256, stored_bytes=dump.stored_bytes)
+
+
+def _check_object(store: Store, manifest: BackupManifest, obj: StoredObject) -> CopyCheck:
+    where = store.describe(obj.key)
+    what = "" if obj.key == manifest.object_key else "the server objects of "
     try:
-        size = store.size(key)
+        size = store.size(obj.key)
         if size is None:
             return CopyCheck(store.name, False, manifest.sha256, None, None,
                              f"{where}: the object is missing")
         sha = hashlib.sha256()
         total = 0
-        for block in store.iter_object(key):
+        for block in store.iter_object(obj.key):
             sha.update(block)
             total += len(block)
     except StoreError as exc:
         return CopyCheck(store.name, False, manifest.sha256, None, None, str(exc),
                          unreachable=True)
     actual = sha.hexdigest()
-    if total != manifest.stored_bytes or actual != manifest.sha256:
+    if total != obj.stored_bytes or actual != obj.sha256:
         return CopyCheck(
             store.name, False, manifest.sha256, actual, total,
-            f"backup {manifest.backup_id} failed its checksum on {store.name} "
-            f"(expected {manifest.sha256[:12]}.., got {actual[:12]}..; "
-            f"{total} of {manifest.stored_bytes} bytes)",
+            f"{what}backup {manifest.backup_id} failed its checksum on {store.name} "
+            f"(expected {obj.sha256[:12]}.., got {actual[:12]}..; "
+            f"{total} of {obj.stored_bytes} bytes)",
         )
     return CopyCheck(store.name, True, manifest.sha256, actual, total, None)
 
