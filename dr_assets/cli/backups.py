@@ -120,6 +120,15 @@ def _restore_source(args: argparse.Namespace, rt: DRRuntime) -> tuple[BackupMani
     return find_manifest(args.backup_id, rt.stores, catalog), ""
 
 
+def _live_database(args: argparse.Namespace, rt: DRRuntime, manifest: BackupManifest,
+                   target: ConnInfo) -> str:
+    """What --replace replaces without --target-db: the database --target-url names, else
+    the app's own (the target server is reached through its maintenance database)."""
+    if args.target_url:
+        return target.dbname
+    return ConnInfo.parse(rt.config.app(manifest.app).database_url).dbname
+
+
 def cmd_restore(args: argparse.Namespace) -> int:
     options = RestoreOptions.parse(no_owner=args.no_owner, owner=args.owner,
                                    role_map=args.role_map, accept_loss=args.accept_loss)
@@ -130,7 +139,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
     if chosen and not args.json:
         print(chosen, file=sys.stderr)
     if args.plan:
-        target_db = args.target_db or (target.dbname if args.replace else None)
+        target_db = args.target_db or (_live_database(args, rt, manifest, target)
+                                       if args.replace else None)
         if not target_db:
             raise DRError("--target-db is required (or --replace to plan an in-place restore)")
         plan = plan_of_backup(manifest, target=target, target_db=target_db, stores=rt.stores,
@@ -140,7 +150,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
     if args.replace:
         if not args.yes:
             raise DRError("--replace swaps the live database: add --yes to confirm")
-        target_db = args.target_db or target.dbname
+        target_db = args.target_db or _live_database(args, rt, manifest, target)
         replaced = restore_in_place(manifest, target_db=target_db, target=target,
                                     stores=rt.stores, keyring=rt.keyring, catalog=catalog,
                                     force_disconnect=args.force_disconnect, requested_by="drctl",

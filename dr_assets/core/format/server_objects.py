@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any
 
 from dr_assets.core.errors import IntegrityError
 from dr_assets.core.format.keys import derived_key
@@ -227,16 +226,3 @@ def unseal(stored: Iterable[bytes], data_key: bytes, expected_sha256: str,
         raise IntegrityError(f"{where} failed its checksum (expected {expected_sha256[:12]}.., "
                              f"got {decoder.sha256[:12]}..)")
     return ServerObjects.from_json(bytes(raw), where)
-
-
-def as_public_dict(value: Any) -> Any:
-    """A dataclass tree as plain data with every password verifier left out, for output."""
-    if isinstance(value, Password):
-        return {"state": value.state, "kind": value.kind, "reason": value.reason}
-    if hasattr(value, "__dataclass_fields__"):
-        return {k: as_public_dict(getattr(value, k)) for k in value.__dataclass_fields__}
-    if isinstance(value, (list, tuple)):
-        return [as_public_dict(v) for v in value]
-    if isinstance(value, dict):
-        return {k: as_public_dict(v) for k, v in value.items()}
-    return value

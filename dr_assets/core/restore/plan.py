@@ -65,9 +65,8 @@ class RestoreOptions:
             old, sep, new = item.partition("=")
             if not sep or not old or not new:
                 raise InvalidName(f"--role-map {item!r} is not OLD=NEW")
+            check_role_name(old, "--role-map source role")
             check_role_name(new, "--role-map target role")
-            if len(old) > 63 or any(not c.isprintable() for c in old):
-                raise InvalidName(f"--role-map source role {old!r} is not a role name")
             pairs.append((old, new))
         if len({old for old, _ in pairs}) != len(pairs):
             raise InvalidName("--role-map names a role twice")
@@ -273,10 +272,8 @@ class _Planner:
                 if m.role in wanted and m.member not in wanted:
                     wanted.add(m.member)
                     changed = True
-        for role in self.objects.roles:
-            if role.name not in wanted:
-                self.notes.append(f"role {role.name} is not needed with --no-owner "
-                                  "(it only owns objects)")
+        self.notes += [f"role {r.name} is not needed with --no-owner"
+                       for r in self.objects.roles if r.name not in wanted]
         return wanted
 
     def roles(self) -> None:
@@ -320,6 +317,10 @@ class _Planner:
                           f"role {role.name} will be created without "
                           f"{', '.join(a.upper() for a in dropped)} (only a superuser may "
                           f"grant it; {facts.current_user} is not one)")
+        if role.password.state == PasswordState.CAPTURED and not facts.superuser:
+            self.notes.append(f"the restoring role {facts.current_user} is not a superuser, so "
+                              "it cannot keep CREATE ROLE ... PASSWORD out of the server's log "
+                              "(log_statement): the password verifiers may appear there")
         if role.password.state == PasswordState.NOT_CAPTURED and attributes.login:
             self.loss(LOSS_NO_VERIFIER, role.name,
                       f"role {role.name} will be created without a password "

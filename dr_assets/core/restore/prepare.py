@@ -171,6 +171,8 @@ class ServerSetup:
         roles = list(self.plan.roles_to_create)
         if self.options.owner:
             self.handover = f"dr_restore_owner_{secrets.token_hex(4)}"
+        if not (roles or self.plan.memberships or self.handover):
+            return
         with _step("creating the roles"), connection(target, autocommit=False) as conn:
             with conn.cursor() as cur:
                 quiet(cur)
