@@ -106,7 +106,7 @@ class ServerSetup:
     handover: str | None = None           # --owner: the role objects are restored as
     created: list[str] = field(default_factory=list)
     temporary: list[str] = field(default_factory=list)
-    seconds: float = 0.0                  # spent planning and on the server steps
+    seconds: float = 0.0                  # spent planning and on the roles and properties
 
     @property
     def restore_args(self) -> list[str]:
@@ -133,11 +133,11 @@ class ServerSetup:
             drop_roles(target, self.temporary)
 
     def create_database(self, target: ConnInfo, name: str) -> None:
-        with self._timed():
-            if self.plan.database is None:
-                create_database(target, name)  # a version-1 backup: as it always was
-            else:
-                create_planned_database(target, name, self.plan.database)
+        # Not counted in `seconds`: every restore creates its database, planned or not.
+        if self.plan.database is None:
+            create_database(target, name)  # a version-1 backup: as it always was
+        else:
+            create_planned_database(target, name, self.plan.database)
 
     def finish(self, target: ConnInfo, name: str) -> None:
         """After pg_restore: mapped roles and --owner handed over, then the database's own
