@@ -19,7 +19,8 @@ from dr_assets.core.format.server_objects import (
     USE_DATABASE_OWNER,
     USE_MEMBER,
     USE_OWNER,
-    Grant,
+    DatabaseProperties,
+    Membership,
     PasswordState,
     Role,
     RoleAttributes,
@@ -101,35 +102,11 @@ class RolePresent:
 
 
 @dataclass(frozen=True)
-class MembershipGrant:
-    role: str
-    member: str
-    admin_option: bool = False
-
-
-@dataclass(frozen=True)
 class ExtensionCheck:
     name: str
     version: str
     schema: str
     status: str                     # available, other version, missing
-
-
-@dataclass(frozen=True)
-class DatabasePlan:
-    name: str
-    owner: str
-    encoding: str
-    collate: str
-    ctype: str
-    locale_provider: str = "libc"
-    icu_locale: str | None = None
-    icu_rules: str | None = None
-    connection_limit: int = -1
-    settings: tuple[str, ...] = ()
-    role_settings: tuple[RoleSettings, ...] = ()
-    grants: tuple[Grant, ...] | None = None
-    comment: str | None = None
 
 
 @dataclass(frozen=True)
@@ -145,8 +122,8 @@ class RestorePlan:
     roles_to_create: tuple[RoleToCreate, ...] = ()
     roles_present: tuple[RolePresent, ...] = ()
     role_map: tuple[tuple[str, str], ...] = ()
-    memberships: tuple[MembershipGrant, ...] = ()
-    database: DatabasePlan | None = None   # None: created with the target's defaults
+    memberships: tuple[Membership, ...] = ()
+    database: DatabaseProperties | None = None   # None: created with the target's defaults
     no_owner: bool = False
     owner: str | None = None        # --owner: every object handed to this role
     blockers: tuple[str, ...] = ()
@@ -355,7 +332,7 @@ class _Planner:
             self.blockers.append(f"--role-map and --owner need a superuser to restore; "
                                  f"{facts.current_user} is not one")
 
-    def memberships(self) -> list[MembershipGrant]:
+    def memberships(self) -> list[Membership]:
         out = []
         for m in self.objects.memberships:
             if m.member not in self.wanted:
@@ -367,7 +344,7 @@ class _Planner:
             elif (role, member) in self.facts.memberships:
                 continue
             elif self._new(role) or self._new(member):
-                out.append(MembershipGrant(role, member, m.admin_option))
+                out.append(Membership(role, member, m.admin_option))
             else:
                 self.loss(LOSS_MEMBERSHIP, member,
                           f"{member} is not a member of {role} on the target and is left so "
@@ -378,7 +355,7 @@ class _Planner:
         made = self.create.get(role)
         return made is not None and not made.temporary
 
-    def database(self, target_db: str) -> DatabasePlan:
+    def database(self, target_db: str) -> DatabaseProperties:
         facts, db = self.facts, self.objects.database
         if self.options.owner:
             owner = self.options.owner
@@ -434,11 +411,10 @@ class _Planner:
                     self.loss(LOSS_GRANT, grantee, f"{g.privilege} on the database is not "
                               f"granted to {grantee}: no role {grantee} on the target")
             grants = tuple(kept)
-        return DatabasePlan(
-            name=target_db, owner=owner, encoding=db.encoding, collate=collate, ctype=ctype,
-            locale_provider=provider, icu_locale=icu_locale, icu_rules=icu_rules,
-            connection_limit=db.connection_limit, settings=tuple(settings),
-            role_settings=tuple(role_settings), grants=grants, comment=db.comment)
+        return replace(db, name=target_db, owner=owner, collate=collate, ctype=ctype,
+                       locale_provider=provider, icu_locale=icu_locale, icu_rules=icu_rules,
+                       settings=tuple(settings), role_settings=tuple(role_settings),
+                       grants=grants)
 
     def extensions(self) -> list[ExtensionCheck]:
         out = []

@@ -27,14 +27,13 @@ from dr_assets.core.copies.locate import candidate_stores
 from dr_assets.core.errors import DRError, IntegrityError, RestoreError, StoreError
 from dr_assets.core.format.keys import Keyring
 from dr_assets.core.format.manifest import BackupManifest
-from dr_assets.core.format.server_objects import ServerObjects, unseal
+from dr_assets.core.format.server_objects import DatabaseProperties, ServerObjects, unseal
 from dr_assets.core.names import check_database_name
 from dr_assets.core.pg.conninfo import ConnInfo
 from dr_assets.core.pg.databases import create_database
 from dr_assets.core.pg.server_objects import read_target_facts
 from dr_assets.core.pg.sessions import connection
 from dr_assets.core.restore.plan import (
-    DatabasePlan,
     RestoreOptions,
     RestorePlan,
     RoleToCreate,
@@ -299,7 +298,7 @@ def setting_sql(entry: str) -> sql.Composed:
     return ident + sql.SQL(" = ") + sql.Literal(value)
 
 
-def create_planned_database(target: ConnInfo, name: str, db: DatabasePlan) -> None:
+def create_planned_database(target: ConnInfo, name: str, db: DatabaseProperties) -> None:
     """CREATE DATABASE from template0 with the backup's owner, encoding and locale. The
     connection limit and settings come after the load (a limit of 1 or a setting such as
     default_transaction_read_only would stop pg_restore)."""
@@ -320,7 +319,7 @@ def create_planned_database(target: ConnInfo, name: str, db: DatabasePlan) -> No
         cur.execute(statement)
 
 
-def finish_planned_database(target: ConnInfo, name: str, db: DatabasePlan) -> None:
+def finish_planned_database(target: ConnInfo, name: str, db: DatabaseProperties) -> None:
     ident = sql.Identifier(name)
     with _step(f"setting the properties of database {name}"), connection(
             target.with_db("postgres"), autocommit=False) as conn:
