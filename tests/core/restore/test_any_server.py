@@ -7,6 +7,7 @@ lost, and refuses rather than lose it silently."""
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -43,9 +44,9 @@ def owned() -> Iterator[OwnedApp]:
 
 @pytest.fixture
 def env(tmp_path: Path, s3_server: SeaweedServer, catalog_db: str, owned: OwnedApp) -> DREnv:
-    apps = {"owned": owned.db}
-    return DREnv(tmp_path, write_config(tmp_path, s3_server, "owned", catalog_db, apps),
-                 s3_server, "owned", apps, catalog_db)
+    apps, prefix = {"owned": owned.db}, f"owned{secrets.token_hex(4)}"
+    return DREnv(tmp_path, write_config(tmp_path, s3_server, prefix, catalog_db, apps),
+                 s3_server, prefix, apps, catalog_db)
 
 
 @pytest.fixture
@@ -228,7 +229,10 @@ def test_secrets_never_leave_the_encrypted_object(owned: OwnedApp, env: DREnv,
     assert str(verifier).startswith("SCRAM-SHA-256$")
     backup = env.drctl("backup", "owned", "--json")
     backup_id = json.loads(backup.stdout)["backup_id"]
-    said = [backup, env.drctl("backups", "--json"), env.drctl("backups", "--from-storage"),
+    listed = env.drctl("backups", "--from-storage", "--json")
+    [row] = json.loads(listed.stdout)
+    assert row["format_version"] == 2 and row["server_objects"] is True
+    said = [backup, listed, env.drctl("backups", "--json"), env.drctl("backups", "--from-storage"),
             env.drctl("verify", backup_id)]
     said += [env.drctl("restore", backup_id, "--from-storage", "--target-url",
                        f"{empty_server}/postgres", "--target-db", RESTORED, *args)
