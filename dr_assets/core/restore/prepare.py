@@ -142,11 +142,13 @@ class ServerSetup:
         """After pg_restore: mapped roles and --owner handed over, then the database's own
         settings, grants, comment and connection limit."""
         with self._timed():
-            if self.options.role_map or self.handover:
+            # Only the mapped roles the restore needed exist (--no-owner needs fewer).
+            mapped = [(old, new) for old, new in self.options.role_map if old in self.temporary]
+            if mapped or self.handover:
                 with _step(f"handing the restored objects over in {name}"), connection(
                         target.with_db(name), autocommit=False) as conn:
                     with conn.cursor() as cur:
-                        for old, new in self.options.role_map:
+                        for old, new in mapped:
                             hand_over(cur, old, new)
                         if self.handover is not None and self.options.owner is not None:
                             cur.execute(sql.SQL("REASSIGN OWNED BY {} TO {}").format(

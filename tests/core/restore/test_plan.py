@@ -132,6 +132,9 @@ def test_no_owner_and_role_map() -> None:
     assert p.blockers == () and p.database is not None and p.database.owner == "owner_there"
     [temp] = [r for r in p.roles_to_create if r.name == "app"]
     assert temp.temporary
+    # With --no-owner a role that only owned objects is not needed, not even for a while.
+    p = plan(there, role_map=["app=owner_there"], no_owner=True)
+    assert "app" not in {r.name for r in p.roles_to_create} and p.blockers == ()
     assert any("no role nobody" in b for b in plan(role_map=["app=nobody"]).blockers)
     assert any("refers to no role" in b for b in plan(there, role_map=["ghost=owner_there"]
                                                       ).blockers)
