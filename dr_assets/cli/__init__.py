@@ -90,6 +90,23 @@ def build_parser() -> argparse.ArgumentParser:
                         "mode 0600, removed afterwards); without room it streams (default 1)")
     r.add_argument("--spool-dir", type=Path, default=None, metavar="DIR",
                    help="where --jobs spools the dump (default: the system temp directory)")
+    r.add_argument("--plan", action="store_true",
+                   help="print what the restore would do on the target (roles to create, "
+                        "roles present and how they differ, the database's properties, "
+                        "extensions, what would be lost) and change nothing; exit 1 if the "
+                        "restore would refuse")
+    r.add_argument("--accept-loss", action="store_true",
+                   help="restore even though the plan names losses (never past a blocker)")
+    r.add_argument("--no-owner", action="store_true",
+                   help="do not restore object ownership: objects and the database belong to "
+                        "the restoring role, or to --owner")
+    r.add_argument("--owner", metavar="NAME",
+                   help="with --no-owner (implied): an existing role to own the database and "
+                        "every restored object")
+    r.add_argument("--role-map", action="append", default=[], metavar="OLD=NEW",
+                   help="restore what belongs to the backup's role OLD (owned objects, grants, "
+                        "policies, default privileges) to the target's existing role NEW; "
+                        "repeatable")
     r.set_defaults(func=cmd_restore)
 
     c = sub.add_parser("catalog", help="the catalog index")

@@ -16,6 +16,8 @@ from dr_assets.core.errors import DRError
 from dr_assets.core.format.manifest import BackupManifest, parse_time
 from dr_assets.core.pg.conninfo import ConnInfo
 from dr_assets.core.restore.in_place import rollback
+from dr_assets.core.restore.plan import RestoreOptions
+from dr_assets.core.restore.prepare import plan_of_backup
 from dr_assets.core.restore.restore import (
     replaced_database,
     restore_backup,
@@ -64,7 +66,8 @@ def cmd_backups(args: argparse.Namespace) -> int:
         rows: list[dict[str, Any]] = [
             {"backup_id": m.backup_id, "app": m.app, "status": m.status,
              "started_at": m.started_at, "stored_bytes": m.stored_bytes, "sha256": m.sha256,
-             "found_in": scan.found_in[m.backup_id]}
+             "found_in": scan.found_in[m.backup_id], "format_version": m.format_version,
+             "server_objects": m.server_objects is not None}
             for m in sorted(scan.manifests.values(), key=lambda m: m.backup_id, reverse=True)
         ]
         for p in scan.unreadable + scan.unreachable:
@@ -122,12 +125,23 @@ def _restore_source(args: argparse.Namespace, rt: DRRuntime) -> tuple[BackupMani
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
+    options = RestoreOptions.parse(no_owner=args.no_owner, owner=args.owner,
+                                   role_map=args.role_map, accept_loss=args.accept_loss)
     rt = DRRuntime.load(args.config)
     catalog = None if args.from_storage else rt.catalog
     manifest, chosen = _restore_source(args, rt)
     target = target_server(rt.config, manifest, args.target_url)
     if chosen and not args.json:
         print(chosen, file=sys.stderr)
+    if args.plan:
+        target_db = args.target_db or (replaced_database(rt.config, manifest, args.target_url)
+                                       if args.replace else None)
+        if not target_db:
+            raise DRError("--target-db is required (or --replace to plan an in-place restore)")
+        plan = plan_of_backup(manifest, target=target, target_db=target_db, stores=rt.stores,
+                              keyring=rt.keyring, options=options, replace_existing=args.replace)
+        emit(args, {**plan.to_dict(), "chosen": chosen}, plan.text)
+        return 0 if plan.refusal(options.accept_loss) is None else 1
     if args.replace:
         if not args.yes:
             raise DRError("--replace swaps the live database: add --yes to confirm")
@@ -135,7 +149,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         replaced = restore_in_place(manifest, target_db=target_db, target=target,
                                     stores=rt.stores, keyring=rt.keyring, catalog=catalog,
                                     force_disconnect=args.force_disconnect, requested_by="drctl",
-                                    jobs=args.jobs, spool_dir=args.spool_dir)
+                                    jobs=args.jobs, spool_dir=args.spool_dir, options=options)
         if catalog is not None:
             _audit(rt, "restore", {"backup_id": manifest.backup_id, "target_database": target_db,
                                    "mode": "REPLACE"}, AuditResult.OK,
@@ -151,7 +165,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         raise DRError("--target-db is required (or --replace --yes to restore in place)")
     result = restore_backup(manifest, target_db=args.target_db, target=target, stores=rt.stores,
                             keyring=rt.keyring, catalog=catalog, requested_by="drctl",
-                            jobs=args.jobs, spool_dir=args.spool_dir)
+                            jobs=args.jobs, spool_dir=args.spool_dir, options=options)
     if catalog is not None:
         _audit(rt, "restore", {"backup_id": manifest.backup_id,
                                "target_database": args.target_db, "mode": "NEW_DATABASE"}, AuditResult.OK)
@@ -159,7 +173,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
          lambda: f"restored {result.backup_id} into {result.target_database} on "
                  f"{result.target_server} from {result.source_destination} in "
                  f"{result.seconds:.1f} s ({result.loaded_with}): {result.tables} tables, "
-                 f"{result.rows} rows, row counts match the manifest; {result.schema_check}")
+                 f"{result.rows} rows, row counts match the manifest; {result.schema_check}"
+                 + "".join(f"\n  accepted loss: {loss}" for loss in result.accepted_losses))
     return 0
 
 

@@ -98,7 +98,8 @@ def cmd_drill(args: argparse.Namespace) -> int:
         return (f"drill of {result.app} ({kind}): restored {result.backup_id} in "
                 f"{result.restore_seconds or 0:.1f} s, {verdict} the RTO of "
                 f"{result.rto_seconds / 3600:g} h; {result.tables} tables, {result.rows} rows "
-                f"validated{checks_passed(result.checks)}; {cleaned}")
+                f"validated{checks_passed(result.checks)}; {cleaned}"
+                + "".join(f"\n  accepted loss: {loss}" for loss in result.accepted_losses))
 
     emit(args, result.to_dict(), text)
     return 0 if result.passed else 1

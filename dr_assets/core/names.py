@@ -10,6 +10,7 @@ from dr_assets.core.errors import InvalidName
 
 _APP = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 _DB = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_ROLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _BACKUP_ID = re.compile(r"^(?P<app>[a-z][a-z0-9_]{0,40})-(?P<ts>\d{8}T\d{6}Z)-(?P<rand>[0-9a-f]{4,8})$")
 
 
@@ -27,6 +28,17 @@ def check_database_name(name: str) -> str:
         raise InvalidName(
             f"{name!r} is not an acceptable database name: use letters, digits and "
             "underscores, starting with a letter or underscore, at most 63 characters"
+        )
+    return name
+
+
+def check_role_name(name: str, what: str = "role name") -> str:
+    """A role named on a command line or in a request: a plain identifier, never a
+    reserved pg_ name. Roles read from a backup are quoted instead, whatever their name."""
+    if not _ROLE.match(name) or name.lower().startswith("pg_") or name.lower() == "public":
+        raise InvalidName(
+            f"{name!r} is not an acceptable {what}: use letters, digits and underscores, "
+            "starting with a letter or underscore, at most 63 characters, not pg_* or public"
         )
     return name
 

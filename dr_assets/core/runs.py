@@ -155,12 +155,18 @@ def drill_launch(app: str) -> LaunchRequest:
 
 
 def restore_launch(app: str, backup_id: str, target_database: str, mode: str, *,
-                   force_disconnect: bool, requested_by: str) -> LaunchRequest:
-    """A restore of BACKUP_ID (a backup of APP) into TARGET_DATABASE, new or in place (REPLACE)."""
-    return LaunchRequest(RESTORE_JOB, _op_config(
-        RESTORE_OP, backup_id=backup_id, target_database=target_database, mode=mode,
-        force_disconnect=force_disconnect, requested_by=requested_by),
-        run_tags(app, KIND_RESTORE))
+                   force_disconnect: bool, requested_by: str,
+                   accept_loss: bool = False) -> LaunchRequest:
+    """A restore of BACKUP_ID (a backup of APP) into TARGET_DATABASE, new or in place (REPLACE).
+    Without ACCEPT_LOSS a restore whose plan would lose something refuses, with the plan's
+    words, and changes nothing."""
+    config: dict[str, object] = {"backup_id": backup_id, "target_database": target_database,
+                                 "mode": mode, "force_disconnect": force_disconnect,
+                                 "requested_by": requested_by}
+    if accept_loss:
+        config["accept_loss"] = True
+    return LaunchRequest(RESTORE_JOB, _op_config(RESTORE_OP, **config),
+                         run_tags(app, KIND_RESTORE))
 
 
 def retention_launch(app: str) -> LaunchRequest:

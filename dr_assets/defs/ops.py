@@ -7,6 +7,7 @@ import dagster as dg
 
 from dr_assets.core.copies.locate import find_manifest
 from dr_assets.core.copies.sync import sync_catalog
+from dr_assets.core.restore.plan import RestoreOptions
 from dr_assets.core.restore.restore import (
     MODE_NEW,
     MODE_REPLACE,
@@ -38,6 +39,7 @@ class RestoreConfig(dg.Config):
     target_url: str = ""  # empty: the app's own server
     force_disconnect: bool = False  # REPLACE only: end other sessions on the target
     requested_by: str = "dagster"
+    accept_loss: bool = False  # else a restore whose plan loses something refuses
 
 
 @dg.op(name=RESTORE_OP, tags={TAG_KIND: KIND_RESTORE})
@@ -46,11 +48,12 @@ def restore_backup_op(context: dg.OpExecutionContext, config: RestoreConfig,
     rt = dr.runtime()
     manifest = find_manifest(config.backup_id, rt.stores, rt.catalog)
     target = target_server(rt.config, manifest, config.target_url or None)
+    options = RestoreOptions(accept_loss=config.accept_loss)
     if config.mode == MODE_REPLACE:
         replaced = restore_in_place(
             manifest, target_db=config.target_database, target=target, stores=rt.stores,
             keyring=rt.keyring, catalog=rt.catalog, force_disconnect=config.force_disconnect,
-            requested_by=config.requested_by, run_id=context.run.run_id)
+            requested_by=config.requested_by, run_id=context.run.run_id, options=options)
         context.log.info(f"replaced {config.target_database} with {manifest.backup_id}; the "
                          f"previous database is kept as {replaced.swap.previous}")
         return dg.Output(replaced.to_dict(), metadata={
@@ -59,7 +62,7 @@ def restore_backup_op(context: dg.OpExecutionContext, config: RestoreConfig,
     result = restore_backup(manifest, target_db=config.target_database, target=target,
                             stores=rt.stores, keyring=rt.keyring, catalog=rt.catalog,
                             requested_by=config.requested_by, run_id=context.run.run_id,
-                            mode=MODE_NEW)
+                            mode=MODE_NEW, options=options)
     context.log.info(f"restored {result.backup_id} into {result.target_database} "
                      f"in {result.seconds:.1f} s from {result.source_destination}")
     return dg.Output(result.to_dict(), metadata={

@@ -19,7 +19,7 @@ import pytest
 from dr_assets.core.backup.take import run_backup
 from dr_assets.core.copies.verify import verify_backup
 from dr_assets.core.errors import BackupError, RestoreError
-from dr_assets.core.format.manifest import object_key
+from dr_assets.core.format.manifest import object_key, server_objects_key
 from dr_assets.core.health.alerting import evaluate, reconcile
 from dr_assets.core.health.estate import estate_status
 from dr_assets.core.pg.conninfo import ConnInfo
@@ -247,6 +247,10 @@ def test_object_lock_protects_backups_and_retention_says_so(
     version = s3.head_object(Bucket=bucket, Key=key)["VersionId"]  # type: ignore[attr-defined]
     with pytest.raises(Exception, match="AccessDenied|Access Denied"):
         s3.delete_object(Bucket=bucket, Key=key, VersionId=version)  # type: ignore[attr-defined]
+    # The server objects beside the dump are locked as long.
+    beside = f"{env.s3_prefix}/{server_objects_key(ids[0])}"
+    locked = s3.get_object_retention(Bucket=bucket, Key=beside)["Retention"]  # type: ignore[attr-defined]
+    assert locked["Mode"] == "COMPLIANCE" and (locked["RetainUntilDate"] - datetime.now(UTC)).days >= 6
     run_sql(catalog_db, f"UPDATE dr.backups SET started_at = now() - interval '5 days'"
                         f" WHERE backup_id = '{ids[0]}'")
     outcome = apply_retention(rt.config.app("locked"), stores=rt.stores, catalog=rt.catalog,

@@ -58,8 +58,11 @@ def psql(db: str, *args: str) -> str:
     ).stdout
 
 
-def run_sql(db: str, statement: sql.Composable | str) -> list[tuple[object, ...]]:
-    conn = psycopg2.connect(f"{PG_URL}/{db}")
+def run_sql(db: str, statement: sql.Composable | str, server: str = PG_URL
+            ) -> list[tuple[object, ...]]:
+    """Rows of one statement in `db` (on the local server, or on `server`, a URL without
+    a database)."""
+    conn = psycopg2.connect(f"{server}/{db}")
     conn.autocommit = True
     with conn.cursor() as cur:
         cur.execute(statement)
@@ -80,29 +83,29 @@ def load_pagila(db: str) -> None:
     psql(db, "-f", str(PAGILA_ROWS))
 
 
-def schema_of(db: str) -> str:
+def schema_of(db: str, server: str = PG_URL) -> str:
     """pg_dump --schema-only without the header lines that name the database or version."""
     out = subprocess.run(
-        ["pg_dump", "--schema-only", "-d", f"{PG_URL}/{db}"],
+        ["pg_dump", "--schema-only", "-d", f"{server}/{db}"],
         check=True, capture_output=True, text=True,
     ).stdout
     return "\n".join(line for line in out.splitlines()
                      if not line.startswith(("-- Dumped", "\\restrict", "\\unrestrict")))
 
 
-def table_checksums(db: str) -> dict[str, tuple[int, str]]:
+def table_checksums(db: str, server: str = PG_URL) -> dict[str, tuple[int, str]]:
     """Row count and an order-independent checksum of every user table's rows."""
     tables = run_sql(db, """
         SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE c.relkind IN ('r', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-          AND n.nspname NOT LIKE 'pg_toast%' ORDER BY 1, 2""")
+          AND n.nspname NOT LIKE 'pg_toast%' ORDER BY 1, 2""", server)
     out: dict[str, tuple[int, str]] = {}
     for schema, table in tables:
         q = sql.SQL(
             "SELECT count(*), coalesce(md5(string_agg(md5(t::text), '' ORDER BY md5(t::text))), '')"
             " FROM ONLY {}.{} t"
         ).format(sql.Identifier(str(schema)), sql.Identifier(str(table)))
-        [(count, digest)] = run_sql(db, q)
+        [(count, digest)] = run_sql(db, q, server)
         out[f"{schema}.{table}"] = (int(str(count)), str(digest))
     return out
 

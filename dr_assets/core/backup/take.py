@@ -1,6 +1,7 @@
 """Take one backup: pg_dump in a snapshot, streamed through zstd, AES-256-GCM and
-SHA-256 into every destination at once, with per-table row counts, the schema fingerprint
-and the validation checks' answers from the same snapshot.
+SHA-256 into every destination at once, with per-table row counts, the schema fingerprint,
+the validation checks' answers and the server objects (roles, database properties,
+extensions) read in the same snapshot, the server objects stored beside the dump.
 
 A backup becomes visible only when its manifest is written after its object; a failure
 before that leaves no manifest, no object and a catalog row marked failed.
@@ -22,7 +23,7 @@ import psycopg2.extensions
 
 from dr_assets.core.catalog import Catalog
 from dr_assets.core.copies.publish import publish_manifest
-from dr_assets.core.errors import BackupError, DRError
+from dr_assets.core.errors import BackupError, DRError, StoreError
 from dr_assets.core.format.fingerprint import SchemaFingerprint
 from dr_assets.core.format.keys import Keyring
 from dr_assets.core.format.manifest import (
@@ -30,15 +31,19 @@ from dr_assets.core.format.manifest import (
     DestinationResult,
     EncryptionInfo,
     RecordedAnswer,
+    StoredObject,
     iso,
     object_key,
+    server_objects_key,
 )
+from dr_assets.core.format.server_objects import ServerObjects, seal
 from dr_assets.core.format.stream import BackupEncoder
 from dr_assets.core.names import new_backup_id
 from dr_assets.core.pg.binaries import find_tool, tool_version
 from dr_assets.core.pg.command import ToolFailed, spawned
 from dr_assets.core.pg.conninfo import ConnInfo
 from dr_assets.core.pg.databases import count_rows
+from dr_assets.core.pg.server_objects import read_server_objects
 from dr_assets.core.pg.sessions import connect
 from dr_assets.core.policy import DRConfig, ValidationCheck
 from dr_assets.core.statuses import CopyStatus
@@ -92,6 +97,7 @@ class _Snapshot:
     conn: psycopg2.extensions.connection
     snapshot_id: str
     server_version: str
+    server_objects: ServerObjects
     counts: dict[str, int] = field(default_factory=dict)
     fingerprint: SchemaFingerprint | None = None
     answers: dict[str, RecordedAnswer] = field(default_factory=dict)
@@ -105,7 +111,12 @@ class _Snapshot:
             cur.execute("SELECT pg_export_snapshot(), current_setting('server_version')")
             row = cur.fetchone()
         assert row is not None
-        return cls(conn=conn, snapshot_id=row[0], server_version=row[1])
+        try:
+            objects = read_server_objects(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return cls(conn=conn, snapshot_id=row[0], server_version=row[1], server_objects=objects)
 
     def read_in_background(self, checks: tuple[ValidationCheck, ...]) -> threading.Thread:
         """Read while pg_dump runs. The fingerprint first: like pg_dump's, some of what it
@@ -176,7 +187,11 @@ def _take(
     master = keyring.current
     encoder = BackupEncoder(data_key, config.encryption.chunk_size, config.zstd_level)
     okey = object_key(backup_id)
+    skey = server_objects_key(backup_id)
+    sealed = seal(snapshot.server_objects, data_key, config.encryption.chunk_size,
+                  config.zstd_level)
     writer = MirroredWriter.open(stores, okey)
+    lost: dict[str, str] = {}  # stores that took the dump but not the server objects
     try:
         if not writer.healthy:
             raise BackupError(f"backup {backup_id} of {app}: no destination accepted it: "
@@ -208,9 +223,10 @@ def _take(
             raise BackupError(f"reading the row counts and schema of {app} in the dump's "
                               f"snapshot failed: {snapshot.error}")
         writer.commit()
-        if not writer.healthy:
+        lost = _store_beside(writer.healthy, skey, sealed.stored, okey)
+        if not [s for s in writer.healthy if s.name not in lost]:
             raise BackupError(f"backup {backup_id} of {app}: every destination failed: "
-                              + "; ".join(writer.errors.values()))
+                              + "; ".join([*writer.errors.values(), *lost.values()]))
         if progress:
             progress(encoder.raw_bytes, encoder.stored_bytes, time.monotonic() - t0)
     except BaseException:
@@ -222,14 +238,15 @@ def _take(
     finished = datetime.now(UTC)
     destinations: dict[str, DestinationResult] = {}
     for store in stores:
-        if store in writer.healthy:
+        if store in writer.healthy and store.name not in lost:
             destinations[store.name] = DestinationResult(
                 status=CopyStatus.OK, stored_bytes=encoder.stored_bytes, uploaded_at=iso(finished),
                 location=store.describe(okey),
             )
         else:
             destinations[store.name] = DestinationResult(
-                status=CopyStatus.FAILED, error=writer.errors.get(store.name, "unknown error"),
+                status=CopyStatus.FAILED,
+                error=writer.errors.get(store.name) or lost.get(store.name, "unknown error"),
                 location=store.describe(okey),
             )
     manifest = BackupManifest(
@@ -245,7 +262,22 @@ def _take(
         dagster_run_id=run_id, dagster_partition=partition,
         compression={"algorithm": "zstd", "level": config.zstd_level},
         schema_fingerprint=snapshot.fingerprint, validation_answers=snapshot.answers or None,
+        server_objects=StoredObject(skey, sealed.sha256, len(sealed.stored), sealed.raw_bytes),
     )
     manifest = publish_manifest(manifest, stores)
     catalog.record_manifest(manifest)
     return BackupResult(manifest=manifest, duration_seconds=time.monotonic() - t0)
+
+
+def _store_beside(stores: list[Store], key: str, stored: bytes, dump_key: str) -> dict[str, str]:
+    """Put the server objects beside each stored dump; a store that refuses them loses its
+    dump too (a copy is whole or it is not a copy). Returns those stores' errors."""
+    lost: dict[str, str] = {}
+    for store in stores:
+        try:
+            store.put_bytes(key, stored)
+        except StoreError as exc:
+            lost[store.name] = str(exc)
+            with contextlib.suppress(StoreError):
+                store.delete(dump_key)
+    return lost

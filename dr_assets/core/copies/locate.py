@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from dr_assets.core.catalog import Catalog
@@ -12,6 +12,7 @@ from dr_assets.core.errors import BackupNotFound, CatalogError, DRError, Integri
 from dr_assets.core.format.manifest import (
     MANIFEST_SUFFIX,
     BackupManifest,
+    StoredObject,
     manifest_key,
     object_key,
 )
@@ -83,37 +84,48 @@ def _dumps(body: object) -> str:
 
 
 def check_copy(store: Store, manifest: BackupManifest) -> CopyCheck:
-    """Re-read one stored copy and compare its size and SHA-256 with the manifest."""
-    key = object_key(manifest.backup_id)
-    where = store.describe(key)
+    """Re-read one stored copy, every object of it (the dump, and the server objects of a
+    version-2 backup), and compare sizes and SHA-256 with the manifest."""
+    checks = [_check_object(store, manifest, obj) for obj in manifest.stored_objects]
+    dump = checks[0]
+    bad = next((c for c in checks if not c.ok), None)
+    if bad is None or bad is dump:
+        return dump
+    return replace(bad, actual_sha256=dump.actual_sha256, stored_bytes=dump.stored_bytes)
+
+
+def _check_object(store: Store, manifest: BackupManifest, obj: StoredObject) -> CopyCheck:
+    where = store.describe(obj.key)
     try:
-        size = store.size(key)
+        size = store.size(obj.key)
         if size is None:
             return CopyCheck(store.name, False, manifest.sha256, None, None,
                              f"{where}: the object is missing")
         sha = hashlib.sha256()
         total = 0
-        for block in store.iter_object(key):
+        for block in store.iter_object(obj.key):
             sha.update(block)
             total += len(block)
     except StoreError as exc:
         return CopyCheck(store.name, False, manifest.sha256, None, None, str(exc),
                          unreachable=True)
     actual = sha.hexdigest()
-    mismatch = checksum_mismatch(manifest, store.name, actual, total)
+    mismatch = checksum_mismatch(manifest, store.name, actual, total, obj)
     if mismatch is not None:
         return CopyCheck(store.name, False, manifest.sha256, actual, total, mismatch)
     return CopyCheck(store.name, True, manifest.sha256, actual, total, None)
 
 
 def checksum_mismatch(manifest: BackupManifest, destination: str, actual_sha256: str,
-                      total: int) -> str | None:
-    """Why a copy, as read in full, is not the one the manifest describes; None if it is."""
-    if total == manifest.stored_bytes and actual_sha256 == manifest.sha256:
+                      total: int, obj: StoredObject | None = None) -> str | None:
+    """Why an object of a copy (the dump unless `obj` names another), as read in full, is not
+    the one the manifest describes; None if it is."""
+    sha256, size = (obj.sha256, obj.stored_bytes) if obj else (manifest.sha256, manifest.stored_bytes)
+    if total == size and actual_sha256 == sha256:
         return None
-    return (f"backup {manifest.backup_id} failed its checksum on {destination} "
-            f"(expected {manifest.sha256[:12]}.., got {actual_sha256[:12]}..; "
-            f"{total} of {manifest.stored_bytes} bytes)")
+    what = "" if obj is None or obj.key == manifest.object_key else "the server objects of "
+    return (f"{what}backup {manifest.backup_id} failed its checksum on {destination} "
+            f"(expected {sha256[:12]}.., got {actual_sha256[:12]}..; {total} of {size} bytes)")
 
 
 def stat_copy(store: Store, manifest: BackupManifest) -> str | None:

@@ -8,8 +8,8 @@ from dr_assets.core.errors import BackupError, StoreError
 from dr_assets.core.format.manifest import (
     BackupManifest,
     DestinationResult,
+    backup_keys,
     manifest_key,
-    object_key,
 )
 from dr_assets.core.statuses import CopyStatus
 from dr_assets.core.stores.base import Store
@@ -40,6 +40,6 @@ def publish_manifest(manifest: BackupManifest, stores: list[Store]) -> BackupMan
 
 
 def _forget_copy(store: Store, manifest: BackupManifest) -> None:
-    for key in (manifest_key(manifest.backup_id), object_key(manifest.backup_id)):
+    for key in backup_keys(manifest.backup_id):
         with contextlib.suppress(StoreError):
             store.delete(key)

@@ -49,20 +49,26 @@ class SyncReport:
 
 
 def _copy_between(src: Store, dst: Store, manifest: BackupManifest) -> None:
-    """Stream src's copy into dst, refusing to commit unless the SHA-256 matches."""
-    key = object_key(manifest.backup_id)
-    writer = dst.open_writer(key)
-    sha = hashlib.sha256()
-    try:
-        for block in src.iter_object(key):
-            sha.update(block)
-            writer.write(block)
-        if sha.hexdigest() != manifest.sha256:
-            raise IntegrityError(f"{src.describe(key)} changed while copying (checksum mismatch)")
-        writer.commit()
-    except BaseException:
-        writer.abort()
-        raise
+    """Stream src's copy (every object of it) into dst, refusing to commit an object unless
+    its SHA-256 matches; the dump goes last, so a copy is never a dump without the rest."""
+    for obj in reversed(manifest.stored_objects):
+        writer = dst.open_writer(obj.key)
+        sha = hashlib.sha256()
+        try:
+            for block in src.iter_object(obj.key):
+                sha.update(block)
+                writer.write(block)
+            if sha.hexdigest() != obj.sha256:
+                raise IntegrityError(f"{src.describe(obj.key)} changed while copying "
+                                     "(checksum mismatch)")
+            writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+
+
+def _holds_copy(store: Store, manifest: BackupManifest) -> bool:
+    return all(store.size(obj.key) == obj.stored_bytes for obj in manifest.stored_objects)
 
 
 def repair_copies(manifest: BackupManifest, stores: list[Store],
@@ -78,9 +84,8 @@ def repair_copies(manifest: BackupManifest, stores: list[Store],
     changed = False
     for store in stores:
         current = manifest.destinations.get(store.name)
-        if current is not None and current.status == CopyStatus.OK and store.size(
-            object_key(manifest.backup_id)
-        ) == manifest.stored_bytes:
+        if current is not None and current.status == CopyStatus.OK and _holds_copy(store,
+                                                                                 manifest):
             continue
         if store is good:
             continue

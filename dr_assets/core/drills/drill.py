@@ -30,6 +30,7 @@ from dr_assets.core.pg.databases import database_exists, drop_database
 from dr_assets.core.pg.instance import remove_orphans, server_bindir, throwaway_instance
 from dr_assets.core.pg.sessions import server_version
 from dr_assets.core.policy import AppPolicy, DrillSettings, DrillTarget
+from dr_assets.core.restore.plan import RestoreOptions
 from dr_assets.core.restore.restore import restore_backup
 from dr_assets.core.stores.base import Store
 from dr_assets.core.validation.checks import CheckOutcome, refuse_failed, run_checks
@@ -52,6 +53,7 @@ class DrillResult:
     instance_start_seconds: float | None = None  # isolated: not part of restore_seconds
     server_version: str | None = None  # isolated: the throwaway server's
     checks: tuple[CheckOutcome, ...] = ()
+    accepted_losses: tuple[str, ...] = ()  # what the restore could not bring back faithfully
 
     @property
     def rto_met(self) -> bool:
@@ -95,6 +97,7 @@ def run_drill(policy: AppPolicy, *, stores: list[Store], keyring: Keyring, catal
     where: DrillServer | None = None
     error: str | None = None
     checks: list[CheckOutcome] = []
+    losses: tuple[str, ...] = ()
     t0 = time.monotonic()
     try:
         if newest is None:
@@ -104,10 +107,14 @@ def run_drill(policy: AppPolicy, *, stores: list[Store], keyring: Keyring, catal
         with drill_server(policy, manifest, settings) as where:
             server = where.conninfo
             t0 = time.monotonic()  # the restore is timed without the server's start-up
+            # A drill's server is scratch: it proceeds through what a plan calls a loss (a
+            # password the backup's role could not read, say) and reports each one.
             result = restore_backup(manifest, target_db=scratch, target=server, stores=stores,
                                     keyring=keyring, catalog=catalog, requested_by="drill",
-                                    run_id=run_id, mode="DRILL")
+                                    run_id=run_id, mode="DRILL",
+                                    options=RestoreOptions(accept_loss=True))
             seconds, tables, rows = result.seconds, result.tables, result.rows
+            losses = tuple(result.accepted_losses)
             checks = run_checks(policy.validation, manifest, server.with_db(scratch))
             refuse_failed(checks)
     except DRError as exc:
@@ -135,6 +142,7 @@ def run_drill(policy: AppPolicy, *, stores: list[Store], keyring: Keyring, catal
         error=error, drill_id=drill_id, target=policy.drill_target,
         instance_start_seconds=where.start_seconds if where else None,
         server_version=where.version if where else None, checks=tuple(checks),
+        accepted_losses=losses,
     )
 
 

@@ -1,4 +1,5 @@
-"""Master keys: generation, loading by key id, and wrapping of per-backup data keys."""
+"""Master keys: generation, loading by key id, wrapping of per-backup data keys, and the
+keys derived from a data key for the other objects of a backup."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from dr_assets.core.errors import IntegrityError, MasterKeyError
 from dr_assets.core.policy import EncryptionConfig
@@ -114,3 +117,11 @@ def load_keyring(enc: EncryptionConfig) -> Keyring:
         current = read_key_file(enc.key_file)
     previous = tuple(read_key_file(p) for p in enc.previous_key_files)
     return Keyring(current=current, previous=previous)
+
+
+def derived_key(data_key: bytes, purpose: bytes) -> bytes:
+    """A key of the backup's own for a second object stored beside the dump. The stream's
+    nonces are chunk indexes, so two streams under one key would reuse nonces: each object
+    other than the dump is sealed under HKDF-SHA256(data key, purpose) instead."""
+    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None,
+                info=b"pgdr-derived-key\0" + purpose).derive(data_key)

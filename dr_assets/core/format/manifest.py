@@ -2,6 +2,8 @@
 
 Everything a restore needs without any database is here. Backups outlive code versions,
 so readers accept every format_version up to the current one and refuse newer ones.
+Version 2 adds the server objects (roles, database properties, extensions) stored as a
+second object beside the dump; a version-1 manifest has none and reads as before.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from dr_assets.core.format.stream import NONCE_SCHEME
 from dr_assets.core.names import check_backup_id, time_of_backup_id
 from dr_assets.core.statuses import BackupStatus, CopyStatus
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 OBJECT_SUFFIX = ".dump.zst.enc"
 MANIFEST_SUFFIX = ".manifest.json"
+SERVER_OBJECTS_SUFFIX = ".server.json.zst.enc"
 
 
 def object_key(backup_id: str) -> str:
@@ -29,8 +32,23 @@ def object_key(backup_id: str) -> str:
     return f"{app}/{at:%Y/%m/%d}/{backup_id}{OBJECT_SUFFIX}"
 
 
+def _beside(backup_id: str, suffix: str) -> str:
+    return object_key(backup_id)[: -len(OBJECT_SUFFIX)] + suffix
+
+
 def manifest_key(backup_id: str) -> str:
-    return object_key(backup_id)[: -len(OBJECT_SUFFIX)] + MANIFEST_SUFFIX
+    return _beside(backup_id, MANIFEST_SUFFIX)
+
+
+def server_objects_key(backup_id: str) -> str:
+    """Store-relative key of the server objects: <backup_id>.server.json.zst.enc."""
+    return _beside(backup_id, SERVER_OBJECTS_SUFFIX)
+
+
+def backup_keys(backup_id: str) -> tuple[str, ...]:
+    """Every stored object a backup may have, the manifest first (deleted first, so that
+    a half-deleted backup is invisible, never "valid")."""
+    return manifest_key(backup_id), object_key(backup_id), server_objects_key(backup_id)
 
 
 def iso(at: datetime) -> str:
@@ -71,6 +89,17 @@ class RecordedAnswer:
 
 
 @dataclass(frozen=True)
+class StoredObject:
+    """One object of a backup as stored: its key, the SHA-256 and size of its stored bytes,
+    and its size before compression and encryption."""
+
+    key: str
+    sha256: str
+    stored_bytes: int
+    raw_bytes: int
+
+
+@dataclass(frozen=True)
 class BackupManifest:
     app: str
     backup_id: str
@@ -90,6 +119,7 @@ class BackupManifest:
     dagster_partition: str | None = None
     dump_format: str = "custom"
     compression: dict[str, Any] = field(default_factory=lambda: {"algorithm": "zstd"})
+    server_objects: StoredObject | None = None  # format_version >= 2
     format_version: int = FORMAT_VERSION
     # Optional: absent from version-1 manifests, whose restores then compare row counts only.
     schema_fingerprint: SchemaFingerprint | None = None
@@ -98,6 +128,15 @@ class BackupManifest:
     @property
     def object_key(self) -> str:
         return object_key(self.backup_id)
+
+    @property
+    def dump(self) -> StoredObject:
+        return StoredObject(self.object_key, self.sha256, self.stored_bytes, self.raw_bytes)
+
+    @property
+    def stored_objects(self) -> tuple[StoredObject, ...]:
+        """What a good copy holds: the dump, and the server objects when captured."""
+        return (self.dump,) if self.server_objects is None else (self.dump, self.server_objects)
 
     @property
     def manifest_key(self) -> str:
@@ -144,6 +183,8 @@ class BackupManifest:
             "partition": body.pop("dagster_partition"),
         }
         body["object_key"] = self.object_key
+        if body["server_objects"] is None:
+            del body["server_objects"]  # a version-1 manifest is written back as it was read
         return {"format_version": body.pop("format_version"), **body}
 
     def to_json(self) -> bytes:
@@ -183,6 +224,7 @@ class BackupManifest:
                 dagster_partition=body.get("dagster", {}).get("partition"),
                 dump_format=body.get("dump_format", "custom"),
                 compression=body.get("compression", {"algorithm": "zstd"}),
+                server_objects=_stored_object(body.get("server_objects")),
                 format_version=version,
                 schema_fingerprint=(
                     None if body.get("schema_fingerprint") is None
@@ -195,4 +237,15 @@ class BackupManifest:
             raise IntegrityError(f"{where} is missing or has a malformed field ({exc})") from None
         if manifest.app != manifest.backup_id.rsplit("-", 2)[0]:
             raise IntegrityError(f"{where}: app {manifest.app!r} does not match its backup id")
+        if (manifest.server_objects is not None
+                and manifest.server_objects.key != server_objects_key(manifest.backup_id)):
+            raise IntegrityError(f"{where}: its server objects key does not belong to "
+                                 f"{manifest.backup_id}")
         return manifest
+
+
+def _stored_object(body: dict[str, Any] | None) -> StoredObject | None:
+    if body is None:
+        return None
+    return StoredObject(key=str(body["key"]), sha256=str(body["sha256"]),
+                        stored_bytes=int(body["stored_bytes"]), raw_bytes=int(body["raw_bytes"]))

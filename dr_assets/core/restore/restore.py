@@ -1,7 +1,7 @@
-"""Restore a backup into a new database: read a copy once, proving it (every chunk's tag,
-then its size and SHA-256) while decrypting, decompressing and loading it with pg_restore,
-then validate row counts and the schema fingerprint against the manifest. Any failure
-drops what it created.
+"""Restore a backup into a new database: plan it against the target server (prepare), read
+a copy once, proving it (every chunk's tag, then its size and SHA-256) while decrypting,
+decompressing and loading it with pg_restore, then validate row counts and the schema
+fingerprint against the manifest. Any failure drops what it created.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from dr_assets.core.format.manifest import BackupManifest
 from dr_assets.core.names import check_database_name
 from dr_assets.core.pg.binaries import find_tool
 from dr_assets.core.pg.conninfo import ConnInfo
-from dr_assets.core.pg.databases import count_rows, create_database, database_exists, drop_database
+from dr_assets.core.pg.databases import count_rows, database_exists, drop_database
 from dr_assets.core.pg.sessions import connection, server_major
 from dr_assets.core.policy import DRConfig
 from dr_assets.core.restore.in_place import (
@@ -33,6 +33,8 @@ from dr_assets.core.restore.in_place import (
     swap_databases,
 )
 from dr_assets.core.restore.loading import STREAMED, CopyRead, check_spool_dir, load
+from dr_assets.core.restore.plan import RestoreOptions
+from dr_assets.core.restore.prepare import ServerSetup, prepare_restore
 from dr_assets.core.stores.base import Store
 from dr_assets.core.validation.schema import check_schema
 
@@ -55,6 +57,8 @@ class RestoreResult:
     loaded_with: str = STREAMED
     bytes_read: int = 0  # from the stores, copies skipped on the way included
     schema_check: str = ""
+    setup_seconds: float = 0.0      # planning, roles and the database's own properties
+    accepted_losses: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -104,9 +108,12 @@ def restore_backup(
     mode: str = MODE_NEW,
     jobs: int = 1,
     spool_dir: Path | None = None,
+    options: RestoreOptions | None = None,
 ) -> RestoreResult:
     """Restore into a database that must not exist yet; nothing is left behind on failure.
-    jobs > 1 spools the decrypted dump to `spool_dir` and restores in parallel (pg_load)."""
+    jobs > 1 spools the decrypted dump to `spool_dir` and restores in parallel (pg_load).
+    The plan (restore.plan) decides the roles and the database's properties first; a plan
+    with blockers, or with losses not accepted in `options`, refuses and changes nothing."""
     check_database_name(target_db)
     if not 1 <= jobs <= MAX_JOBS:
         raise RestoreError(f"jobs must be between 1 and {MAX_JOBS}")
@@ -119,9 +126,13 @@ def restore_backup(
     data_key = keyring.get(manifest.encryption.key_id).unwrap(
         manifest.encryption.wrapped_key, manifest.backup_id
     )
+    t0 = time.monotonic()
     with _recorded(catalog, manifest, target_db, mode, requested_by, run_id) as outcome:
-        result = _restore(manifest, target_db, target, stores, data_key, time.monotonic(),
-                          jobs, spool_dir)
+        setup = prepare_restore(manifest, target=target, target_db=target_db, stores=stores,
+                                data_key=data_key, options=options or RestoreOptions())
+        with setup.roles_in_place(target):
+            result = _restore(manifest, target_db, target, stores, data_key, t0, setup,
+                              jobs, spool_dir)
         outcome.source = result.source_destination
     return result
 
@@ -154,11 +165,11 @@ def _recorded(catalog: Catalog | None, manifest: BackupManifest, target_db: str,
 
 
 def _restore(manifest: BackupManifest, target_db: str, target: ConnInfo, stores: list[Store],
-             data_key: bytes, t0: float, jobs: int = 1, spool_dir: Path | None = None
-             ) -> RestoreResult:
+             data_key: bytes, t0: float, setup: ServerSetup, jobs: int = 1,
+             spool_dir: Path | None = None) -> RestoreResult:
     pg_restore = find_tool("pg_restore", server_major(target))
     args = [pg_restore, *target.tool_args(), "--no-password", "--exit-on-error",
-            "-d", target_db]
+            *setup.restore_args, "-d", target_db]
     skipped: dict[str, str] = {}
     bytes_read = 0
     for store in candidate_stores(manifest, stores):
@@ -170,9 +181,10 @@ def _restore(manifest: BackupManifest, target_db: str, target: ConnInfo, stores:
             skipped[store.name] = unfit
             continue
         copy = CopyRead(store, manifest, data_key)
-        create_database(target, target_db)
+        setup.create_database(target, target_db)
         try:
             how = load(args, target.tool_env(), copy, jobs, spool_dir)
+            setup.finish(target, target_db)
             with connection(target.with_db(target_db)) as conn:
                 counts = count_rows(conn)
             mismatches = row_count_mismatches(manifest.row_counts, counts)
@@ -196,7 +208,8 @@ def _restore(manifest: BackupManifest, target_db: str, target: ConnInfo, stores:
             target_server=f"{target.host}:{target.port}", source_destination=store.name,
             seconds=time.monotonic() - t0, tables=len(counts), rows=sum(counts.values()),
             skipped_copies=skipped, loaded_with=how, bytes_read=bytes_read,
-            schema_check=schema,
+            schema_check=schema, setup_seconds=round(setup.seconds, 3),
+            accepted_losses=setup.accepted_losses,
         )
     raise RestoreError(
         f"no good copy of backup {manifest.backup_id} to restore from: "
@@ -229,6 +242,7 @@ def restore_in_place(
     run_id: str | None = None,
     jobs: int = 1,
     spool_dir: Path | None = None,
+    options: RestoreOptions | None = None,
 ) -> InPlaceResult:
     """Restore into a scratch database, validate, then swap it in; the original is kept.
     restore_backup returns only once the copy passed its checksum at the end of its read
@@ -242,7 +256,8 @@ def restore_in_place(
     scratch = scratch_for(target_db, at)
     with _recorded(catalog, manifest, target_db, MODE_REPLACE, requested_by, run_id) as outcome:
         restored = restore_backup(manifest, target_db=scratch, target=target, stores=stores,
-                                  keyring=keyring, catalog=None, jobs=jobs, spool_dir=spool_dir)
+                                  keyring=keyring, catalog=None, jobs=jobs, spool_dir=spool_dir,
+                                  options=options)
         outcome.source = restored.source_destination
         try:
             swap = swap_databases(target, target_db, scratch, pre_restore_name(target_db, at),

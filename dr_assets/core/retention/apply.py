@@ -12,7 +12,7 @@ from typing import Any
 
 from dr_assets.core.catalog import Catalog
 from dr_assets.core.errors import StoreError
-from dr_assets.core.format.manifest import manifest_key, object_key
+from dr_assets.core.format.manifest import backup_keys, object_key, server_objects_key
 from dr_assets.core.policy import AppPolicy
 from dr_assets.core.retention.plan import RetentionCandidate, RetentionPlan, plan_retention
 from dr_assets.core.stores.base import Store
@@ -59,7 +59,8 @@ def build_plan(policy: AppPolicy, catalog: Catalog, now: datetime,
 
 
 def _lock_of(backup_id: str, stores: list[Store]) -> datetime | None:
-    dates = [d for s in stores if (d := s.locked_until(object_key(backup_id))) is not None]
+    dates = [d for s in stores for key in (object_key(backup_id), server_objects_key(backup_id))
+             if (d := s.locked_until(key)) is not None]
     return max(dates) if dates else None
 
 
@@ -77,10 +78,9 @@ def apply_retention(policy: AppPolicy, *, stores: list[Store], catalog: Catalog,
                 continue
             try:
                 # Manifest first: a half-deleted backup is then invisible, never "valid".
-                for store in stores:
-                    store.delete(manifest_key(backup_id))
-                for store in stores:
-                    store.delete(object_key(backup_id))
+                for key in backup_keys(backup_id):
+                    for store in stores:
+                        store.delete(key)
             except StoreError as exc:
                 outcome.skipped[backup_id] = str(exc)
                 continue

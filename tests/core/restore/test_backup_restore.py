@@ -101,7 +101,10 @@ def test_backup_writes_object_and_manifest_to_every_store(dr_env: DREnv) -> None
     local_obj = dr_env.local_dir / object_key(m.backup_id)
     assert local_obj.stat().st_size == m.stored_bytes
     on_disk = json.loads((dr_env.local_dir / manifest_key(m.backup_id)).read_text())
-    assert on_disk["sha256"] == m.sha256 and on_disk["format_version"] == 1
+    assert on_disk["sha256"] == m.sha256 and on_disk["format_version"] == 2
+    # Beside it, the server objects (roles, the database's properties), encrypted.
+    assert m.server_objects is not None and on_disk["server_objects"]["key"] == m.server_objects.key
+    assert (dr_env.local_dir / m.server_objects.key).stat().st_size == m.server_objects.stored_bytes
     assert on_disk["encryption"]["algorithm"] == "AES-256-GCM"
     assert on_disk["encryption"]["key_id"] == rt.keyring.current.key_id
     assert "password" not in json.dumps(on_disk).lower()
