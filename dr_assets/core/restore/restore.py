@@ -24,6 +24,7 @@ from dr_assets.core.pg.conninfo import ConnInfo
 from dr_assets.core.pg.databases import count_rows, create_database, database_exists, drop_database
 from dr_assets.core.pg.sessions import connection, server_major
 from dr_assets.core.policy import DRConfig
+from dr_assets.core.restore.granular import SelectedCopy, what_to_load
 from dr_assets.core.restore.in_place import (
     SwapResult,
     drop_quietly,
@@ -32,6 +33,7 @@ from dr_assets.core.restore.in_place import (
     swap_databases,
 )
 from dr_assets.core.restore.loading import STREAMED, CopyRead, check_spool_dir, load
+from dr_assets.core.restore.selection import Selection
 from dr_assets.core.stores.base import Store
 
 MODE_NEW = "NEW_DATABASE"
@@ -52,6 +54,7 @@ class RestoreResult:
     skipped_copies: dict[str, str] = field(default_factory=dict)
     loaded_with: str = STREAMED
     bytes_read: int = 0  # from the stores, copies skipped on the way included
+    granular: dict[str, Any] | None = None  # a selection's plan: what it restored, left out
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -101,9 +104,11 @@ def restore_backup(
     mode: str = MODE_NEW,
     jobs: int = 1,
     spool_dir: Path | None = None,
+    selection: Selection | None = None,
 ) -> RestoreResult:
     """Restore into a database that must not exist yet; nothing is left behind on failure.
-    jobs > 1 spools the decrypted dump to `spool_dir` and restores in parallel (pg_load)."""
+    jobs > 1 spools the decrypted dump to `spool_dir` and restores in parallel (pg_load).
+    A selection restores only those tables and schemas (granular)."""
     check_database_name(target_db)
     if not 1 <= jobs <= MAX_JOBS:
         raise RestoreError(f"jobs must be between 1 and {MAX_JOBS}")
@@ -118,7 +123,7 @@ def restore_backup(
     )
     with _recorded(catalog, manifest, target_db, mode, requested_by, run_id) as outcome:
         result = _restore(manifest, target_db, target, stores, data_key, time.monotonic(),
-                          jobs, spool_dir)
+                          jobs, spool_dir, selection)
         outcome.source = result.source_destination
     return result
 
@@ -151,8 +156,8 @@ def _recorded(catalog: Catalog | None, manifest: BackupManifest, target_db: str,
 
 
 def _restore(manifest: BackupManifest, target_db: str, target: ConnInfo, stores: list[Store],
-             data_key: bytes, t0: float, jobs: int = 1, spool_dir: Path | None = None
-             ) -> RestoreResult:
+             data_key: bytes, t0: float, jobs: int = 1, spool_dir: Path | None = None,
+             selection: Selection | None = None) -> RestoreResult:
     pg_restore = find_tool("pg_restore", server_major(target))
     args = [pg_restore, *target.tool_args(), "--no-password", "--exit-on-error",
             "-d", target_db]
@@ -167,12 +172,23 @@ def _restore(manifest: BackupManifest, target_db: str, target: ConnInfo, stores:
             skipped[store.name] = unfit
             continue
         copy = CopyRead(store, manifest, data_key)
+        try:  # granular: the head read and the names found before the database exists
+            selected = (None if selection is None else
+                        SelectedCopy.open(copy, selection, pg_restore))
+        except (IntegrityError, StoreError) as exc:
+            skipped[store.name] = str(exc)
+            bytes_read += copy.bytes_read
+            continue
         create_database(target, target_db)
         try:
-            how = load(args, target.tool_env(), copy, jobs, spool_dir)
+            with what_to_load(copy, selected) as (dump, only):
+                how = load([*args, *only], target.tool_env(), dump, jobs, spool_dir,
+                           part=selected is not None)
             with connection(target.with_db(target_db)) as conn:
                 counts = count_rows(conn)
-            mismatches = row_count_mismatches(manifest.row_counts, counts)
+            expected = (manifest.row_counts if selected is None else
+                        selected.plan.expected_counts(manifest.row_counts))
+            mismatches = row_count_mismatches(expected, counts)
             if mismatches:
                 raise RestoreError(
                     f"restored {target_db} does not match backup {manifest.backup_id}: "
@@ -192,6 +208,7 @@ def _restore(manifest: BackupManifest, target_db: str, target: ConnInfo, stores:
             target_server=f"{target.host}:{target.port}", source_destination=store.name,
             seconds=time.monotonic() - t0, tables=len(counts), rows=sum(counts.values()),
             skipped_copies=skipped, loaded_with=how, bytes_read=bytes_read,
+            granular=None if selected is None else selected.plan.to_dict(),
         )
     raise RestoreError(
         f"no good copy of backup {manifest.backup_id} to restore from: "
