@@ -3,7 +3,7 @@ and tag names, run priorities, the backup partitions of a cadence, and each laun
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -155,11 +155,14 @@ def drill_launch(app: str) -> LaunchRequest:
 
 
 def restore_launch(app: str, backup_id: str, target_database: str, mode: str, *,
-                   force_disconnect: bool, requested_by: str) -> LaunchRequest:
-    """A restore of BACKUP_ID (a backup of APP) into TARGET_DATABASE, new or in place (REPLACE)."""
+                   force_disconnect: bool, requested_by: str, tables: Sequence[str] = (),
+                   schemas: Sequence[str] = ()) -> LaunchRequest:
+    """A restore of BACKUP_ID (a backup of APP) into TARGET_DATABASE, new or in place (REPLACE);
+    with TABLES or SCHEMAS (checked names, as Selection.to_dict gives them) only those."""
+    granular = {k: list(v) for k, v in (("tables", tables), ("schemas", schemas)) if v}
     return LaunchRequest(RESTORE_JOB, _op_config(
         RESTORE_OP, backup_id=backup_id, target_database=target_database, mode=mode,
-        force_disconnect=force_disconnect, requested_by=requested_by),
+        force_disconnect=force_disconnect, requested_by=requested_by, **granular),
         run_tags(app, KIND_RESTORE))
 
 
