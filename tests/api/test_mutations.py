@@ -117,13 +117,19 @@ def test_tampering_with_the_audit_log_is_detected(stack: Stack) -> None:
     assert bad.returncode == 1 and "altered after it was written" in bad.stdout
 
 
+def _backup_of_shop(stack: Stack, token: str) -> str:
+    """The id of a backup of shop taken now, through Dagster."""
+    out = data(stack, CREATE, {"app": "shop"}, token)["createBackup"]
+    assert wait_run(stack, out["runId"], token) == "SUCCESS"
+    edges = data(stack, '{ backups(app: "shop", first: 50) { edges { node { backupId runId } } } }',
+                 token=token)["backups"]["edges"]
+    [backup_id] = [e["node"]["backupId"] for e in edges if e["node"]["runId"] == out["runId"]]
+    return str(backup_id)
+
+
 def test_admin_restores_in_place_through_dagster_keeping_the_original(stack: Stack) -> None:
     admin = stack.token("admin", "ada")
-    out = data(stack, CREATE, {"app": "shop"}, admin)["createBackup"]
-    assert wait_run(stack, out["runId"], admin) == "SUCCESS"
-    edges = data(stack, '{ backups(app: "shop", first: 50) { edges { node { backupId runId } } } }',
-                 token=admin)["backups"]["edges"]
-    [backup_id] = [e["node"]["backupId"] for e in edges if e["node"]["runId"] == out["runId"]]
+    backup_id = _backup_of_shop(stack, admin)
     run_sql(stack.app_db, "DELETE FROM customers WHERE id > 10")  # the incident
     out = data(stack, RESTORE, {"input": {"backupId": backup_id, "targetDatabase": stack.app_db,
                                           "mode": "REPLACE", "forceDisconnect": True}},
@@ -155,11 +161,7 @@ def _run_config(stack: Stack, run_id: str) -> dict[str, object]:
 
 def test_admin_restores_one_table_through_dagster_and_rest(stack: Stack) -> None:
     admin = stack.token("admin", "ada")
-    out = data(stack, CREATE, {"app": "shop"}, admin)["createBackup"]
-    assert wait_run(stack, out["runId"], admin) == "SUCCESS"
-    edges = data(stack, '{ backups(app: "shop", first: 50) { edges { node { backupId runId } } } }',
-                 token=admin)["backups"]["edges"]
-    [backup_id] = [e["node"]["backupId"] for e in edges if e["node"]["runId"] == out["runId"]]
+    backup_id = _backup_of_shop(stack, admin)
     graph_target, rest_target = f"{stack.app_db}_one", f"{stack.app_db}_one_rest"
     try:
         out = data(stack, RESTORE, {"input": {"backupId": backup_id, "targetDatabase": graph_target,

@@ -116,6 +116,13 @@ def test_one_table_restores_with_what_it_needs_and_nothing_else(
                    ) == run_sql(source, "SELECT count(*) FROM shop.orders "
                                         "WHERE note LIKE '%[stamped] [stamped]%'")
 
+    # In parallel through a spool file, the same selection restores the same table.
+    parallel = _new_target(make_db, "orders_parallel")
+    spooled = json.loads(env.drctl("restore", str(backup["backup_id"]), "--table", "shop.orders",
+                                   "--target-db", parallel, "--jobs", "2", "--json").stdout)
+    assert spooled["loaded_with"].startswith("parallel")
+    assert table_checksums(parallel) == table_checksums(target)
+
     # The manifest's count of shop.orders is what was checked: injected one short, the
     # restore fails and leaves nothing; a wrong count of a table left out is not looked at.
     rt = env.runtime()
