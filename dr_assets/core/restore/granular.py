@@ -24,6 +24,7 @@ ENCODING, ERRORS = "utf-8", "surrogateescape"
 
 
 def _pieces(copy: CopyRead) -> Generator[bytes, None, None]:
+    """The copy's stream as a generator: closing it closes the store's stream too."""
     yield from copy
 
 
@@ -42,7 +43,9 @@ class ReadAhead:
         return self.copy.manifest
 
     def taking(self) -> Iterator[bytes]:
-        """The stream from where the head ends; each piece taken joins the head."""
+        """The stream from where the head ends; each piece taken joins the head. Dropped
+        half-way, it leaves the copy open for the rest (a for loop, unlike `yield from`,
+        does not close what it iterates)."""
         for piece in self._rest:
             self.head.append(piece)
             yield piece
