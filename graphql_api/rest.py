@@ -123,11 +123,18 @@ async def post_restore(request: Request) -> Response:
         body = await request.json()
     except ValueError:
         body = {}
-    target = body.get("target_database") if isinstance(body, dict) else None
+    if not isinstance(body, dict):
+        body = {}
+    target = body.get("target_database")
     if not isinstance(target, str):
         return JSONResponse({"error": "body must be JSON with target_database"}, status_code=400)
+    chosen = {k: body[k] for k in ("tables", "schemas") if body.get(k) is not None}
+    if not all(isinstance(v, list) and all(isinstance(n, str) for n in v)
+               for v in chosen.values()):
+        return JSONResponse({"error": "tables and schemas must be lists of names"},
+                            status_code=400)
     variables = {"input": {"backupId": request.path_params["backup_id"],
-                           "targetDatabase": target, "mode": "NEW_DATABASE"}}
+                           "targetDatabase": target, "mode": "NEW_DATABASE", **chosen}}
     return await run_field(request, "mutation", "restoreBackup", variables, "(input: $input)",
                            "($input: RestoreInput!)")
 

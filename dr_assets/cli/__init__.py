@@ -11,6 +11,7 @@ from dr_assets.cli.backups import (
     cmd_backup,
     cmd_backups,
     cmd_catalog_sync,
+    cmd_contents,
     cmd_restore,
     cmd_rollback,
     cmd_verify,
@@ -70,6 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--from-storage", action="store_true")
     v.set_defaults(func=cmd_verify)
 
+    ct = sub.add_parser("contents", parents=[common],
+                        help="list a backup's schemas, tables (with their row counts) and other "
+                             "objects, from the head of a stored copy")
+    ct.add_argument("backup_id")
+    ct.add_argument("--from-storage", action="store_true",
+                    help="read the manifest from the stores instead of the catalog")
+    ct.set_defaults(func=cmd_contents)
+
     r = sub.add_parser("restore", parents=[common],
                        help="restore a backup into a new database, or in place")
     r.add_argument("backup_id", help="a backup id; with --as-of, an app name")
@@ -107,6 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="restore what belongs to the backup's role OLD (owned objects, grants, "
                         "policies, default privileges) to the target's existing role NEW; "
                         "repeatable")
+    r.add_argument("--table", action="append", default=[], metavar="SCHEMA.TABLE",
+                   help="restore only this table (repeatable), with what it needs (its schema, "
+                        "types, functions, sequences, indexes, constraints, triggers; not "
+                        "foreign keys to tables left out); a partitioned table brings its "
+                        "partitions. Plain names fold to lower case; quote others: "
+                        "'\"Odd\".\"Name\"'. Into a new database only")
+    r.add_argument("--schema", action="append", default=[], metavar="NAME",
+                   help="restore only this schema (repeatable), everything in it")
     r.set_defaults(func=cmd_restore)
 
     c = sub.add_parser("catalog", help="the catalog index")

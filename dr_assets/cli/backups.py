@@ -1,4 +1,4 @@
-"""drctl commands over backups: take, list, verify, restore, sync the catalog."""
+"""drctl commands over backups: take, list, verify, list contents, restore, sync the catalog."""
 
 from __future__ import annotations
 
@@ -15,15 +15,18 @@ from dr_assets.core.copies.verify import verify_backup
 from dr_assets.core.errors import DRError
 from dr_assets.core.format.manifest import BackupManifest, parse_time
 from dr_assets.core.pg.conninfo import ConnInfo
+from dr_assets.core.restore.contents import archive_contents
 from dr_assets.core.restore.in_place import rollback
 from dr_assets.core.restore.plan import RestoreOptions
 from dr_assets.core.restore.prepare import plan_of_backup
 from dr_assets.core.restore.restore import (
+    RestoreResult,
     replaced_database,
     restore_backup,
     restore_in_place,
     target_server,
 )
+from dr_assets.core.restore.selection import NOT_IN_PLACE, Selection
 from dr_assets.core.runtime import DRRuntime
 from dr_assets.core.statuses import AuditResult, CopyStatus
 
@@ -108,6 +111,28 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_contents(args: argparse.Namespace) -> int:
+    rt = DRRuntime.load(args.config)
+    manifest = find_manifest(args.backup_id, rt.stores, None if args.from_storage else rt.catalog)
+    found = archive_contents(manifest, rt.stores, rt.keyring)
+
+    def text() -> str:
+        lines = [f"backup {found.backup_id} of {found.app}, taken {found.started_at} "
+                 f"(pg_dump {found.dumped_by}); read {human(found.bytes_read)} of "
+                 f"{human(found.stored_bytes)} from {found.read_from}",
+                 "schemas: " + ", ".join(s.selector for s in found.schemas), "tables:"]
+        lines += ["  " + line for line in table(
+            [("--table", "48"), ("rows", ">12")],
+            ([t.selector, "partitioned" if t.rows is None else t.rows] for t in found.tables))]
+        lines.append("other objects:")
+        lines += [f"  {o.kind.lower()} {o.name if o.schema is None else f'{o.schema}.{o.name}'}"
+                  for o in found.objects]
+        return "\n".join(lines)
+
+    emit(args, found.to_dict(), text)
+    return 0
+
+
 def _restore_source(args: argparse.Namespace, rt: DRRuntime) -> tuple[BackupManifest, str]:
     """The manifest to restore and a note on how it was chosen."""
     catalog = None if args.from_storage else rt.catalog
@@ -124,7 +149,20 @@ def _restore_source(args: argparse.Namespace, rt: DRRuntime) -> tuple[BackupMani
     return find_manifest(args.backup_id, rt.stores, catalog), ""
 
 
+def _restored(result: RestoreResult) -> str:
+    what = (f"{result.tables} tables, {result.rows} rows, row counts match the manifest"
+            if result.granular is None else
+            f"{result.tables} of its tables ({', '.join(result.granular['restored_tables'])}), "
+            f"{result.rows} rows, row counts match the manifest for them")
+    left_out = ([] if result.granular is None else
+                [f"\n  left out: {o['entry']}: {o['why']}" for o in result.granular["left_out"]])
+    return (f"restored {result.backup_id} into {result.target_database} on "
+            f"{result.target_server} from {result.source_destination} in "
+            f"{result.seconds:.1f} s ({result.loaded_with}): {what}" + "".join(left_out))
+
+
 def cmd_restore(args: argparse.Namespace) -> int:
+    selection = Selection.of(args.table, args.schema)  # hostile names refused before all else
     options = RestoreOptions.parse(no_owner=args.no_owner, owner=args.owner,
                                    role_map=args.role_map, accept_loss=args.accept_loss)
     rt = DRRuntime.load(args.config)
@@ -143,6 +181,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
         emit(args, {**plan.to_dict(), "chosen": chosen}, plan.text)
         return 0 if plan.refusal(options.accept_loss) is None else 1
     if args.replace:
+        if selection is not None:
+            raise DRError(NOT_IN_PLACE)
         if not args.yes:
             raise DRError("--replace swaps the live database: add --yes to confirm")
         target_db = args.target_db or replaced_database(rt.config, manifest, args.target_url)
@@ -165,16 +205,13 @@ def cmd_restore(args: argparse.Namespace) -> int:
         raise DRError("--target-db is required (or --replace --yes to restore in place)")
     result = restore_backup(manifest, target_db=args.target_db, target=target, stores=rt.stores,
                             keyring=rt.keyring, catalog=catalog, requested_by="drctl",
-                            jobs=args.jobs, spool_dir=args.spool_dir, options=options)
+                            jobs=args.jobs, spool_dir=args.spool_dir, options=options,
+                            selection=selection)
     if catalog is not None:
         _audit(rt, "restore", {"backup_id": manifest.backup_id,
-                               "target_database": args.target_db, "mode": "NEW_DATABASE"}, AuditResult.OK)
-    emit(args, {**result.to_dict(), "chosen": chosen},
-         lambda: f"restored {result.backup_id} into {result.target_database} on "
-                 f"{result.target_server} from {result.source_destination} in "
-                 f"{result.seconds:.1f} s ({result.loaded_with}): {result.tables} tables, "
-                 f"{result.rows} rows, row counts match the manifest; {result.schema_check}"
-                 + "".join(f"\n  accepted loss: {loss}" for loss in result.accepted_losses))
+                               "target_database": args.target_db, "mode": "NEW_DATABASE",
+                               **(selection.to_dict() if selection else {})}, AuditResult.OK)
+    emit(args, {**result.to_dict(), "chosen": chosen}, lambda: _restored(result))
     return 0
 
 

@@ -3,7 +3,7 @@ and tag names, run priorities, the backup partitions of a cadence, and each laun
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -155,14 +155,16 @@ def drill_launch(app: str) -> LaunchRequest:
 
 
 def restore_launch(app: str, backup_id: str, target_database: str, mode: str, *,
-                   force_disconnect: bool, requested_by: str,
-                   accept_loss: bool = False) -> LaunchRequest:
-    """A restore of BACKUP_ID (a backup of APP) into TARGET_DATABASE, new or in place (REPLACE).
+                   force_disconnect: bool, requested_by: str, tables: Sequence[str] = (),
+                   schemas: Sequence[str] = (), accept_loss: bool = False) -> LaunchRequest:
+    """A restore of BACKUP_ID (a backup of APP) into TARGET_DATABASE, new or in place (REPLACE);
+    with TABLES or SCHEMAS (checked names, as Selection.to_dict gives them) only those.
     Without ACCEPT_LOSS a restore whose plan would lose something refuses, with the plan's
     words, and changes nothing."""
     config: dict[str, object] = {"backup_id": backup_id, "target_database": target_database,
                                  "mode": mode, "force_disconnect": force_disconnect,
                                  "requested_by": requested_by}
+    config.update({k: list(v) for k, v in (("tables", tables), ("schemas", schemas)) if v})
     if accept_loss:
         config["accept_loss"] = True
     return LaunchRequest(RESTORE_JOB, _op_config(RESTORE_OP, **config),

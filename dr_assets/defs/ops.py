@@ -15,6 +15,7 @@ from dr_assets.core.restore.restore import (
     restore_in_place,
     target_server,
 )
+from dr_assets.core.restore.selection import NOT_IN_PLACE, Selection
 from dr_assets.core.retention.apply import apply_retention
 from dr_assets.core.runs import (
     CATALOG_SYNC_JOB,
@@ -40,11 +41,16 @@ class RestoreConfig(dg.Config):
     force_disconnect: bool = False  # REPLACE only: end other sessions on the target
     requested_by: str = "dagster"
     accept_loss: bool = False  # else a restore whose plan loses something refuses
+    tables: list[str] = []  # granular, NEW_DATABASE only: SCHEMA.TABLE names
+    schemas: list[str] = []
 
 
 @dg.op(name=RESTORE_OP, tags={TAG_KIND: KIND_RESTORE})
 def restore_backup_op(context: dg.OpExecutionContext, config: RestoreConfig,
                       dr: DRResource) -> dg.Output[dict[str, object]]:
+    selection = Selection.of(config.tables, config.schemas)
+    if selection is not None and config.mode == MODE_REPLACE:
+        raise dg.Failure(NOT_IN_PLACE)
     rt = dr.runtime()
     manifest = find_manifest(config.backup_id, rt.stores, rt.catalog)
     target = target_server(rt.config, manifest, config.target_url or None)
@@ -62,7 +68,7 @@ def restore_backup_op(context: dg.OpExecutionContext, config: RestoreConfig,
     result = restore_backup(manifest, target_db=config.target_database, target=target,
                             stores=rt.stores, keyring=rt.keyring, catalog=rt.catalog,
                             requested_by=config.requested_by, run_id=context.run.run_id,
-                            mode=MODE_NEW, options=options)
+                            mode=MODE_NEW, options=options, selection=selection)
     context.log.info(f"restored {result.backup_id} into {result.target_database} "
                      f"in {result.seconds:.1f} s from {result.source_destination}")
     return dg.Output(result.to_dict(), metadata={

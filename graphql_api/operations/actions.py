@@ -5,6 +5,7 @@ Every call writes one audit row, whether it was allowed, refused or failed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from dr_assets.core.errors import InvalidName
@@ -93,19 +94,24 @@ def schedule_drill(ctx: Context, app: str) -> Result:
 
 
 def restore(ctx: Context, backup_id: str, target_database: str, mode: str,
-            force_disconnect: bool = False) -> Result:
-    args = {"backup_id": backup_id, "target_database": target_database, "mode": mode,
-            "force_disconnect": force_disconnect}
+            force_disconnect: bool = False, tables: Sequence[str] = (),
+            schemas: Sequence[str] = ()) -> Result:
+    args: dict[str, Any] = {"backup_id": backup_id, "target_database": target_database,
+                            "mode": mode, "force_disconnect": force_disconnect}
+    args |= {k: list(v) for k, v in (("tables", tables), ("schemas", schemas)) if v}
     result: Result = _refused(ctx, "restoreBackup", "admin")
     if result is None:
         checked = check_restore_request(ctx.config, ctx.catalog, backup_id, target_database,
-                                        mode)
+                                        mode, tables, schemas)
         if isinstance(checked, RestoreRefusal):
             result = REFUSALS[checked.kind](message=checked.message)
         else:
+            chosen = checked.selection.to_dict() if checked.selection else {}
             request = restore_launch(checked.app, backup_id, target_database, mode,
                                      force_disconnect=force_disconnect,
-                                     requested_by=ctx.principal.subject)
+                                     requested_by=ctx.principal.subject,
+                                     tables=chosen.get("tables", ()),
+                                     schemas=chosen.get("schemas", ()))
             result = _launch(ctx, request,
                              f"restore of {backup_id} into {target_database} launched")
     return _audited(ctx, "restoreBackup", args, result)

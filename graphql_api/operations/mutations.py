@@ -34,7 +34,8 @@ class Mutation:
         description="Launch a restore into a new database, or in place with REPLACE (admin).")
     def restore_backup(self, info: Info, input: RestoreInput) -> RestoreBackupResult:
         return actions.restore(info.context, input.backup_id, input.target_database,  # type: ignore[no-any-return]
-                               input.mode.value, input.force_disconnect)
+                               input.mode.value, input.force_disconnect, input.tables or [],
+                               input.schemas or [])
 
     @strawberry.mutation(description="Preview (dryRun, default) or launch retention (admin).")
     def apply_retention(self, info: Info, app: str, dry_run: bool = True) -> ApplyRetentionResult:

@@ -94,6 +94,13 @@ class RestoreInput:
     target_database: str
     mode: RestoreMode = RestoreMode.NEW_DATABASE
     force_disconnect: bool = False
+    tables: list[str] | None = strawberry.field(
+        default=None, description="Restore only these tables, as SCHEMA.TABLE (plain names "
+                                  "fold to lower case, others double-quoted), with what they "
+                                  "need; NEW_DATABASE only.")
+    schemas: list[str] | None = strawberry.field(
+        default=None, description="Restore only these schemas, everything in them; "
+                                  "NEW_DATABASE only.")
 
 
 @strawberry.type

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import httpx
+import yaml
 
 from tests.support.api import data, wait_run
 from tests.support.pg import db_exists, drop_db, run_sql
@@ -113,13 +117,19 @@ def test_tampering_with_the_audit_log_is_detected(stack: Stack) -> None:
     assert bad.returncode == 1 and "altered after it was written" in bad.stdout
 
 
+def _backup_of_shop(stack: Stack, token: str) -> str:
+    """The id of a backup of shop taken now, through Dagster."""
+    out = data(stack, CREATE, {"app": "shop"}, token)["createBackup"]
+    assert wait_run(stack, out["runId"], token) == "SUCCESS"
+    edges = data(stack, '{ backups(app: "shop", first: 50) { edges { node { backupId runId } } } }',
+                 token=token)["backups"]["edges"]
+    [backup_id] = [e["node"]["backupId"] for e in edges if e["node"]["runId"] == out["runId"]]
+    return str(backup_id)
+
+
 def test_admin_restores_in_place_through_dagster_keeping_the_original(stack: Stack) -> None:
     admin = stack.token("admin", "ada")
-    out = data(stack, CREATE, {"app": "shop"}, admin)["createBackup"]
-    assert wait_run(stack, out["runId"], admin) == "SUCCESS"
-    edges = data(stack, '{ backups(app: "shop", first: 50) { edges { node { backupId runId } } } }',
-                 token=admin)["backups"]["edges"]
-    [backup_id] = [e["node"]["backupId"] for e in edges if e["node"]["runId"] == out["runId"]]
+    backup_id = _backup_of_shop(stack, admin)
     run_sql(stack.app_db, "DELETE FROM customers WHERE id > 10")  # the incident
     out = data(stack, RESTORE, {"input": {"backupId": backup_id, "targetDatabase": stack.app_db,
                                           "mode": "REPLACE", "forceDisconnect": True}},
@@ -138,3 +148,68 @@ def test_admin_restores_in_place_through_dagster_keeping_the_original(stack: Sta
     out = data(stack, RESTORE, {"input": {"backupId": backup_id,
                                           "targetDatabase": stack.app_db}}, admin)["restoreBackup"]
     assert out["__typename"] == "InvalidInput" and "already exists" in out["message"]
+
+
+def _run_config(stack: Stack, run_id: str) -> dict[str, object]:
+    """The run config Dagster holds for a run, asked of its own webserver."""
+    resp = httpx.post(f"{stack.dagster_url}/graphql", timeout=30, json={
+        "query": "query($id: ID!) { runOrError(runId: $id) { ... on Run { runConfigYaml } } }",
+        "variables": {"id": run_id}})
+    config: dict[str, object] = yaml.safe_load(resp.json()["data"]["runOrError"]["runConfigYaml"])
+    return config
+
+
+def test_admin_restores_one_table_through_dagster_and_rest(stack: Stack) -> None:
+    admin = stack.token("admin", "ada")
+    backup_id = _backup_of_shop(stack, admin)
+    graph_target, rest_target = f"{stack.app_db}_one", f"{stack.app_db}_one_rest"
+    try:
+        out = data(stack, RESTORE, {"input": {"backupId": backup_id, "targetDatabase": graph_target,
+                                              "tables": ["Public.Customers"]}},
+                   admin)["restoreBackup"]
+        assert out["__typename"] == "RunLaunched", out
+        op = _run_config(stack, out["runId"])["ops"]["restore_backup_op"]  # type: ignore[index]
+        assert op["config"]["tables"] == ["public.customers"]  # as checked: folded
+        assert "schemas" not in op["config"]
+        assert wait_run(stack, out["runId"], admin) == "SUCCESS"
+        assert run_sql(graph_target, "SELECT count(*) FROM public.customers") == [(5000,)]
+        audited = _audit(stack, "restoreBackup")[-1]
+        assert audited[2] == "RunLaunched" and json.loads(str(audited[3]))["tables"] == [
+            "Public.Customers"]
+
+        url = f"{stack.api_url}/api/v1/disaster-recovery/restore/{backup_id}"
+        headers = {"Authorization": f"Bearer {admin}"}
+        rest = httpx.post(url, headers=headers, timeout=60,
+                          json={"target_database": rest_target, "tables": ["public.customers"]})
+        assert rest.status_code == 202 and rest.json()["__typename"] == "RunLaunched", rest.text
+        op = _run_config(stack, rest.json()["runId"])["ops"]["restore_backup_op"]  # type: ignore[index]
+        assert op["config"]["tables"] == ["public.customers"]
+        assert wait_run(stack, rest.json()["runId"], admin) == "SUCCESS"
+        assert db_exists(rest_target)
+        for body, status in (({"target_database": "x_rest", "tables": "public.customers"}, 400),
+                             ({"target_database": "x_rest", "schemas": [1]}, 400),
+                             ({"target_database": "x_rest", "tables": ["x; drop table y"]}, 422)):
+            refused = httpx.post(url, headers=headers, json=body, timeout=60)
+            assert refused.status_code == status, (body, refused.text)
+    finally:
+        drop_db(graph_target)
+        drop_db(rest_target)
+
+    # Hostile names: a typed refusal, audited, and no run launched.
+    runs_before = len(data(stack, "{ restores { id } }", token=admin)["restores"])
+    for tables, schemas, needle in ((["x; drop table y"], None, "is not a table name"),
+                                    (["a.b.c"], None, "is not a table name"),
+                                    ([""], None, "is not a table name"),
+                                    (['"shop".orders"'], None, "is not a table name"),
+                                    (None, ["shop; drop schema shop"], "is not a schema name")):
+        out = data(stack, RESTORE, {"input": {"backupId": backup_id, "targetDatabase": "x_hostile",
+                                              "tables": tables, "schemas": schemas}},
+                   admin)["restoreBackup"]
+        assert out["__typename"] == "InvalidInput" and needle in out["message"], out
+        assert _audit(stack, "restoreBackup")[-1][2] == "InvalidInput"
+    out = data(stack, RESTORE, {"input": {"backupId": backup_id, "targetDatabase": stack.app_db,
+                                          "mode": "REPLACE", "tables": ["public.customers"]}},
+               admin)["restoreBackup"]
+    assert out["__typename"] == "InvalidInput" and "new database only" in out["message"]
+    assert not db_exists("x_hostile") and not db_exists("x_rest")
+    assert len(data(stack, "{ restores { id } }", token=admin)["restores"]) == runs_before

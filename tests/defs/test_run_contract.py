@@ -11,6 +11,7 @@ import dagster as dg
 import pytest
 
 from dr_assets.core.policy import AppPolicy, DRConfig, load_config
+from dr_assets.core.restore.selection import Selection
 from dr_assets.core.runs import (
     CATALOG_SYNC_JOB,
     CATALOG_SYNC_OP,
@@ -67,6 +68,13 @@ def launches(config: DRConfig) -> list[LaunchRequest]:
         found += [restore_launch(app, SAMPLE_ID, f"{app}_restored", mode.value,
                                  force_disconnect=force, requested_by="ada")
                   for mode in RestoreMode for force in (False, True)]
+        # Granular: the checked names, as the API passes them on (Selection.to_dict).
+        chosen = Selection.of(["public.orders", '"Odd ""Names"""."T ñ"'], ["ledger"])
+        assert chosen is not None
+        found += [restore_launch(app, SAMPLE_ID, f"{app}_restored", RestoreMode.NEW_DATABASE.value,
+                                 force_disconnect=False, requested_by="ada", **chosen.to_dict()),
+                  restore_launch(app, SAMPLE_ID, f"{app}_restored", RestoreMode.NEW_DATABASE.value,
+                                 force_disconnect=False, requested_by="ada", tables=["s.t"])]
     return [r.requested_by("ada") for r in found]
 
 
@@ -85,6 +93,24 @@ def test_every_launched_run_config_is_one_its_job_accepts(config: DRConfig,
             assert job.partitions_def is not None
             with dg.partition_loading_context(effective_dt=MOMENT):
                 assert job.partitions_def.has_partition_key(request.tags[TAG_PARTITION])
+
+
+def test_a_granular_restore_launch_carries_its_selection(repo: dg.RepositoryDefinition) -> None:
+    request = restore_launch("shop", SAMPLE_ID, "shop_orders", "NEW_DATABASE",
+                             force_disconnect=False, requested_by="ada",
+                             tables=["shop.orders"], schemas=['"Odd"'])
+    config = request.run_config["ops"][RESTORE_OP]["config"]
+    assert (config["tables"], config["schemas"]) == (["shop.orders"], ['"Odd"'])
+    job = repo.get_job(RESTORE_JOB)
+    assert dg.validate_run_config(job, dict(request.run_config))["ops"][RESTORE_OP]["config"][
+        "tables"] == ["shop.orders"]
+    # A whole-database restore sends no selection at all: the config it had before.
+    whole = restore_launch("shop", SAMPLE_ID, "shop_copy", "NEW_DATABASE",
+                           force_disconnect=False, requested_by="ada")
+    assert "tables" not in whole.run_config["ops"][RESTORE_OP]["config"]
+    bad = {"ops": {RESTORE_OP: {"config": {**config, "tables": "shop.orders"}}}}
+    with pytest.raises(dg.DagsterInvalidConfigError):
+        dg.validate_run_config(job, bad)
 
 
 def test_a_config_the_job_refuses_is_caught(repo: dg.RepositoryDefinition) -> None:

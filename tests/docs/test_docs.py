@@ -38,6 +38,7 @@ from dr_assets.cli import build_parser
 from dr_assets.core.format.manifest import parse_time
 from dr_assets.core.names import check_backup_id, check_database_name
 from dr_assets.core.policy import load_config
+from dr_assets.core.restore.selection import Selection
 from dr_assets.core.runs import TAG_BACKUP_SLOT
 
 REPO = Path(__file__).resolve().parents[2]
@@ -174,12 +175,14 @@ def _check_like_drctl(where: str, args: argparse.Namespace) -> None:
         else:
             check_backup_id(args.backup_id)
             assert args.backup_id.rsplit("-", 2)[0] in apps, f"{where}: unknown app in the id"
+        if Selection.of(args.table, args.schema) is not None:
+            assert not args.replace, f"{where}: a selection goes into a new database only"
         if args.replace:
             assert args.yes, f"{where}: --replace without --yes is refused"
         else:
             assert args.target_db, f"{where}: a restore needs --target-db or --replace --yes"
             assert not args.force_disconnect, f"{where}: --force-disconnect only acts with --replace"
-    elif args.command == "verify":
+    elif args.command in ("verify", "contents"):
         check_backup_id(args.backup_id)
     elif args.command == "rollback":
         assert args.yes, f"{where}: rollback without --yes is refused"

@@ -21,13 +21,18 @@ def tool_version(path: str) -> str:
     return run([path, "--version"]).strip()
 
 
+def major_of(version: str) -> int:
+    """The major version in what a tool reports ("pg_dump (PostgreSQL) 15.6" -> 15); 0 if none."""
+    match = re.search(r"(\d+)(?:\.\d+)?", version)
+    return int(match.group(1)) if match else 0
+
+
 def _major_version(path: str) -> int:
     try:
         out = tool_version(path)
     except ToolError:
         return 0  # a binary that cannot say its version is no candidate
-    match = re.search(r"(\d+)(?:\.\d+)?", out)
-    return int(match.group(1)) if match else 0
+    return major_of(out)
 
 
 def find_tool(tool: str, server_major_version: int) -> str:

@@ -77,10 +77,12 @@ class Child:
     """A running tool: feed its stdin, read its stdout. The `spawned` context that made it
     waits for it and checks its exit code, or kills and reaps it if the caller raised."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], tool: str, allowed: Collection[int]) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes], tool: str, allowed: Collection[int],
+                 partial_input: bool = False) -> None:
         self.tool = tool
         self._proc = proc
         self._allowed = allowed
+        self._partial_input = partial_input
         self._stopped_reading = False
         assert proc.stderr is not None
         self._stderr = _StderrTail(proc.stderr)
@@ -129,7 +131,7 @@ class Child:
             self._proc.stdout.close()
         code = self._proc.wait()
         stderr = self._stderr.text()
-        if code not in self._allowed or self._stopped_reading:
+        if code not in self._allowed or (self._stopped_reading and not self._partial_input):
             raise ToolFailed(self.tool, code, stderr)
         return code
 
@@ -154,12 +156,15 @@ def spawned(
     stdout: bool = False,
     allowed: Collection[int] = (0,),
     cwd: Path | None = None,
+    partial_input: bool = False,
 ) -> Iterator[Child]:
     """Run `argv` for the length of the block. Pass passwords in `env` (e.g.
     ConnInfo.tool_env()), never in argv: a command line is visible to every local user.
     stdin=True gives a 1 MiB pipe to feed; stdout=True a reader to consume to its end.
     Leaving the block waits for the tool and raises ToolFailed on an exit code outside
-    `allowed`; raising out of the block kills the tool and reaps it."""
+    `allowed`, or when it stopped reading its input before the end unless `partial_input`
+    says it may (pg_restore --list reads only an archive's head); raising out of the block
+    kills the tool and reaps it."""
     tool = Path(argv[0]).name
     try:
         proc = subprocess.Popen(
@@ -171,7 +176,7 @@ def spawned(
         raise ToolError(f"{tool} could not be started: {exc.strerror or exc}") from exc
     if proc.stdin is not None:
         widen_pipe(proc.stdin.fileno())
-    child = Child(proc, tool, allowed)
+    child = Child(proc, tool, allowed, partial_input)
     try:
         yield child
         child.finish()
@@ -187,3 +192,23 @@ def run(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
     with spawned(argv, env=env, stdout=True, allowed=allowed, cwd=cwd) as child:
         out = child.stdout.read()
     return out.decode(errors="replace")
+
+
+def through(argv: Sequence[str], chunks: Iterable[bytes], *, env: Mapping[str, str] | None = None,
+            allowed: Collection[int] = (0,), partial_input: bool = False) -> bytes:
+    """Feed `chunks` to a tool's stdin while its stdout is collected in a thread, so neither
+    pipe fills up while the other waits; what it printed. With `partial_input` the tool may
+    stop reading early: the chunks after the one it refused are never taken."""
+    out = bytearray()
+    with spawned(argv, env=env, stdin=True, stdout=True, allowed=allowed,
+                 partial_input=partial_input) as child:
+        def collect() -> None:
+            with suppress(OSError, ValueError):  # closed under it when the tool is killed
+                out.extend(child.stdout.read())
+
+        reader = threading.Thread(target=collect, name="tool-stdout", daemon=True)
+        reader.start()
+        child.feed(chunks)
+        child.end_input()
+        reader.join()
+    return bytes(out)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Protocol
 
 from dr_assets.core.copies.locate import checksum_mismatch, iter_stored
 from dr_assets.core.errors import IntegrityError, RestoreError
@@ -59,6 +60,15 @@ class CopyRead:
                               f"{self.store.name}: {exc}")
 
 
+class Dump(Protocol):
+    """What is loaded: a copy read once (a CopyRead, or one whose head was read first)."""
+
+    @property
+    def manifest(self) -> BackupManifest: ...
+
+    def __iter__(self) -> Iterator[bytes]: ...
+
+
 def loaded_with(jobs: int) -> str:
     return STREAMED if jobs <= 1 else f"parallel ({jobs} jobs, spooled)"
 
@@ -75,24 +85,25 @@ def spool_room(directory: Path, manifest: BackupManifest) -> bool:
     return shutil.disk_usage(directory).free >= need
 
 
-def load(args: list[str], env: dict[str, str], copy: CopyRead, jobs: int = 1,
-         spool_dir: Path | None = None) -> str:
+def load(args: list[str], env: dict[str, str], copy: Dump, jobs: int = 1,
+         spool_dir: Path | None = None, part: bool = False) -> str:
     """Run pg_restore (`args` without an input) on the copy; returns how it was loaded.
     With jobs > 1 and room in `spool_dir` (default: the system temp dir) the dump is
-    spooled and restored in parallel, else streamed."""
+    spooled and restored in parallel, else streamed. `part`: args restore only some of the
+    archive's entries (--use-list)."""
     try:
         if jobs > 1:
             directory = spool_dir or Path(tempfile.gettempdir())
             if spool_room(directory, copy.manifest):
                 _spool_and_restore(args, env, copy, jobs, directory)
                 return loaded_with(jobs)
-        stream_into_pg_restore(args, env, copy)
+        stream_into_pg_restore(args, env, copy, part)
     except ToolFailed as failed:
         raise RestoreError(str(failed)) from failed
     return STREAMED
 
 
-def _spool_and_restore(args: list[str], env: dict[str, str], copy: CopyRead, jobs: int,
+def _spool_and_restore(args: list[str], env: dict[str, str], copy: Dump, jobs: int,
                        directory: Path) -> None:
     fd, name = tempfile.mkstemp(prefix=f".{copy.manifest.backup_id}.", suffix=".dump",
                                 dir=directory)
@@ -113,9 +124,15 @@ def _spool_and_restore(args: list[str], env: dict[str, str], copy: CopyRead, job
         spool.unlink(missing_ok=True)
 
 
-def stream_into_pg_restore(args: list[str], env: dict[str, str], copy: CopyRead) -> None:
+def stream_into_pg_restore(args: list[str], env: dict[str, str], copy: Iterable[bytes],
+                           part: bool = False) -> None:
     """pg_restore reading the decoded dump from its stdin, a 1 MiB pipe (widen_pipe). It
     never gets the archive's end from a copy that fails its checksum; the target it has
-    filled by then is the caller's to drop."""
-    with spawned(args, env=env, stdin=True) as pg_restore:
-        pg_restore.feed(copy)
+    filled by then is the caller's to drop. Restoring a `part`, pg_restore stops reading
+    after the last entry it was given: the rest of the copy is read all the same, so that
+    its SHA-256 is checked before the restore is done."""
+    pieces = iter(copy)
+    with spawned(args, env=env, stdin=True, partial_input=part) as pg_restore:
+        pg_restore.feed(pieces)
+    for _ in pieces:  # what pg_restore did not need, read only to prove the copy whole
+        pass

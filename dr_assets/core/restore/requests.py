@@ -1,13 +1,15 @@
 """Whether a restore asked for from outside (the API, a REST POST) may be launched.
 
 The checks run before a Dagster run is started, so a bad request is answered at once and
-changes nothing: a malformed id or database name, a backup that is unknown, deleted,
-failed or without a copy that passed its checksum, a new-database target that exists, or
-an in-place target that does not. The restore itself checks again when it runs.
+changes nothing: a malformed id, database, table or schema name, a backup that is unknown,
+deleted, failed or without a copy that passed its checksum, a new-database target that
+exists, an in-place target that does not, or an in-place restore of a selection. The
+restore itself checks again when it runs (and only it can tell a name the archive lacks).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -18,6 +20,7 @@ from dr_assets.core.pg.conninfo import ConnInfo
 from dr_assets.core.pg.databases import database_exists
 from dr_assets.core.policy import DRConfig
 from dr_assets.core.restore.restore import MODE_NEW, MODE_REPLACE
+from dr_assets.core.restore.selection import NOT_IN_PLACE, Selection
 from dr_assets.core.statuses import VALID_STATUSES, BackupStatus, CopyStatus
 
 RefusalKind = Literal["invalid_input", "backup_not_found", "backup_not_restorable"]
@@ -32,19 +35,23 @@ class RestoreRefusal:
 @dataclass(frozen=True)
 class RestoreRequest:
     app: str
+    selection: Selection | None = None  # granular: only these tables and schemas
 
 
 def check_restore_request(config: DRConfig, catalog: Catalog, backup_id: str,
-                          target_database: str, mode: str
-                          ) -> RestoreRequest | RestoreRefusal:
+                          target_database: str, mode: str, tables: Sequence[str] = (),
+                          schemas: Sequence[str] = ()) -> RestoreRequest | RestoreRefusal:
     try:
         check_backup_id(backup_id)
         check_database_name(target_database)
+        selection = Selection.of(tables, schemas)
     except InvalidName as exc:
         return RestoreRefusal("invalid_input", str(exc))
     if mode not in (MODE_NEW, MODE_REPLACE):
         return RestoreRefusal("invalid_input", f"unknown mode {mode!r}: use {MODE_NEW} or "
                                                f"{MODE_REPLACE}")
+    if selection is not None and mode == MODE_REPLACE:
+        return RestoreRefusal("invalid_input", NOT_IN_PLACE)
     row = catalog.get_backup(backup_id)
     if row is None or row.status == BackupStatus.DELETED:
         return RestoreRefusal("backup_not_found", f"backup {backup_id} was not found")
@@ -68,4 +75,4 @@ def check_restore_request(config: DRConfig, catalog: Catalog, backup_id: str,
             return RestoreRefusal("invalid_input",
                                   f"database {target_database} does not exist: REPLACE needs "
                                   "an existing database")
-    return RestoreRequest(app=row.app)
+    return RestoreRequest(app=row.app, selection=selection)

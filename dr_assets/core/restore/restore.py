@@ -25,6 +25,7 @@ from dr_assets.core.pg.conninfo import ConnInfo
 from dr_assets.core.pg.databases import count_rows, database_exists, drop_database
 from dr_assets.core.pg.sessions import connection, server_major
 from dr_assets.core.policy import DRConfig
+from dr_assets.core.restore.granular import SelectedCopy, what_to_load
 from dr_assets.core.restore.in_place import (
     SwapResult,
     drop_quietly,
@@ -35,6 +36,7 @@ from dr_assets.core.restore.in_place import (
 from dr_assets.core.restore.loading import STREAMED, CopyRead, check_spool_dir, load
 from dr_assets.core.restore.plan import RestoreOptions
 from dr_assets.core.restore.prepare import ServerSetup, prepare_restore
+from dr_assets.core.restore.selection import Selection
 from dr_assets.core.stores.base import Store
 from dr_assets.core.validation.schema import check_schema
 
@@ -59,6 +61,7 @@ class RestoreResult:
     schema_check: str = ""
     setup_seconds: float = 0.0      # planning, roles and the database's own properties
     accepted_losses: list[str] = field(default_factory=list)
+    granular: dict[str, Any] | None = None  # a selection's plan: what it restored, left out
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -109,11 +112,13 @@ def restore_backup(
     jobs: int = 1,
     spool_dir: Path | None = None,
     options: RestoreOptions | None = None,
+    selection: Selection | None = None,
 ) -> RestoreResult:
     """Restore into a database that must not exist yet; nothing is left behind on failure.
     jobs > 1 spools the decrypted dump to `spool_dir` and restores in parallel (pg_load).
     The plan (restore.plan) decides the roles and the database's properties first; a plan
-    with blockers, or with losses not accepted in `options`, refuses and changes nothing."""
+    with blockers, or with losses not accepted in `options`, refuses and changes nothing.
+    A selection restores only those tables and schemas (granular)."""
     check_database_name(target_db)
     if not 1 <= jobs <= MAX_JOBS:
         raise RestoreError(f"jobs must be between 1 and {MAX_JOBS}")
@@ -132,7 +137,7 @@ def restore_backup(
                                 data_key=data_key, options=options or RestoreOptions())
         with setup.roles_in_place(target):
             result = _restore(manifest, target_db, target, stores, data_key, t0, setup,
-                              jobs, spool_dir)
+                              jobs, spool_dir, selection)
         outcome.source = result.source_destination
     return result
 
@@ -166,7 +171,7 @@ def _recorded(catalog: Catalog | None, manifest: BackupManifest, target_db: str,
 
 def _restore(manifest: BackupManifest, target_db: str, target: ConnInfo, stores: list[Store],
              data_key: bytes, t0: float, setup: ServerSetup, jobs: int = 1,
-             spool_dir: Path | None = None) -> RestoreResult:
+             spool_dir: Path | None = None, selection: Selection | None = None) -> RestoreResult:
     pg_restore = find_tool("pg_restore", server_major(target))
     args = [pg_restore, *target.tool_args(), "--no-password", "--exit-on-error",
             *setup.restore_args, "-d", target_db]
@@ -181,19 +186,33 @@ def _restore(manifest: BackupManifest, target_db: str, target: ConnInfo, stores:
             skipped[store.name] = unfit
             continue
         copy = CopyRead(store, manifest, data_key)
+        try:  # granular: the head read and the names found before the database exists
+            selected = (None if selection is None else
+                        SelectedCopy.open(copy, selection, pg_restore))
+        except (IntegrityError, StoreError) as exc:
+            skipped[store.name] = str(exc)
+            bytes_read += copy.bytes_read
+            continue
         setup.create_database(target, target_db)
         try:
-            how = load(args, target.tool_env(), copy, jobs, spool_dir)
+            with what_to_load(copy, selected) as (dump, only):
+                how = load([*args, *only], target.tool_env(), dump, jobs, spool_dir,
+                           part=selected is not None)
             setup.finish(target, target_db)
             with connection(target.with_db(target_db)) as conn:
                 counts = count_rows(conn)
-            mismatches = row_count_mismatches(manifest.row_counts, counts)
+            expected = (manifest.row_counts if selected is None else
+                        selected.plan.expected_counts(manifest.row_counts))
+            mismatches = row_count_mismatches(expected, counts)
             if mismatches:
                 raise RestoreError(
                     f"restored {target_db} does not match backup {manifest.backup_id}: "
                     + "; ".join(mismatches[:5])
                 )
-            schema = check_schema(manifest, target.with_db(target_db))
+            # A selection leaves out what points outside it (foreign keys, views), which a
+            # comparison scoped to the restored tables would count as missing.
+            schema = (check_schema(manifest, target.with_db(target_db)) if selected is None
+                      else "schema fingerprint not compared: a restore of selected tables")
         except (IntegrityError, StoreError) as exc:
             drop_database(target, target_db)
             skipped[store.name] = str(exc)
@@ -210,6 +229,7 @@ def _restore(manifest: BackupManifest, target_db: str, target: ConnInfo, stores:
             skipped_copies=skipped, loaded_with=how, bytes_read=bytes_read,
             schema_check=schema, setup_seconds=round(setup.seconds, 3),
             accepted_losses=setup.accepted_losses,
+            granular=None if selected is None else selected.plan.to_dict(),
         )
     raise RestoreError(
         f"no good copy of backup {manifest.backup_id} to restore from: "

@@ -15,7 +15,7 @@ import pytest
 
 from dr_assets.core.errors import ToolError
 from dr_assets.core.pg.binaries import find_tool
-from dr_assets.core.pg.command import STDERR_KEPT, ToolFailed, run, spawned
+from dr_assets.core.pg.command import STDERR_KEPT, ToolFailed, run, spawned, through
 from dr_assets.core.pg.conninfo import ConnInfo
 from dr_assets.core.pg.sessions import server_major
 from tests.support.pg import PG_URL, run_sql
@@ -111,6 +111,25 @@ def test_a_tool_that_stops_reading_fails_even_with_exit_0() -> None:
     with pytest.raises(ToolFailed, match=r"head failed \(exit 0\)"), \
             spawned(["head", "-c", "10"], stdin=True) as child:
         child.feed(os.urandom(1 << 16) for _ in range(64))
+
+
+def test_through_feeds_and_collects_at_once_and_may_allow_a_partial_read() -> None:
+    block = os.urandom(1 << 16)
+    # Both ways at once: 8 MiB through cat, far more than either pipe holds.
+    assert through(["cat"], (block for _ in range(128))) == block * 128
+    taken: list[int] = []
+
+    def counted() -> Iterator[bytes]:
+        for i in range(4096):  # 256 MiB if it were all taken
+            taken.append(i)
+            yield block
+
+    # A tool that needs only the head (pg_restore --list): what it printed, and the
+    # chunks after the one it refused never taken.
+    assert through(["head", "-c", "10"], counted(), partial_input=True) == block[:10]
+    assert len(taken) < 4096 // 8
+    with pytest.raises(ToolFailed, match=r"head failed \(exit 0\)"):
+        through(["head", "-c", "10"], (block for _ in range(64)))
 
 
 def test_the_child_is_killed_and_reaped_when_the_consumer_raises() -> None:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from dr_assets.core.backup.take import run_backup
 from dr_assets.core.restore.requests import RestoreRefusal, RestoreRequest, check_restore_request
+from dr_assets.core.restore.selection import Selection
 from tests.support.env import DREnv
 
 
@@ -45,3 +46,28 @@ def test_restore_requests_are_checked_before_anything_runs(dr_env: DREnv) -> Non
     refusal = check(failed.backup_id, "shop_copy")
     assert isinstance(refusal, RestoreRefusal) and refusal.kind == "backup_not_restorable"
     assert "is failed: pg_dump exited 1" in refusal.message
+
+
+def test_granular_requests_check_their_names_and_go_to_a_new_database(dr_env: DREnv) -> None:
+    rt = dr_env.runtime()
+    m = run_backup(rt.config, "shop", keyring=rt.keyring, stores=rt.stores,
+                   catalog=rt.catalog).manifest
+
+    def check(tables: list[str], schemas: list[str], mode: str = "NEW_DATABASE") -> object:
+        return check_restore_request(rt.config, rt.catalog, m.backup_id, "shop_part", mode,
+                                     tables, schemas)
+
+    assert check(["Public.Orders", '"Odd"."T"'], ["sales"]) == RestoreRequest(
+        app="shop", selection=Selection(tables=(("public", "orders"), ("Odd", "T")),
+                                        schemas=("sales",)))
+    assert check([], []) == RestoreRequest(app="shop")  # nothing named: the whole database
+    for tables, schemas, needle in ((["x; drop table y"], [], "is not a table name"),
+                                    (["a.b.c"], [], "is not a table name"),
+                                    ([""], [], "is not a table name"),
+                                    (['"a".b"'], [], "is not a table name"),
+                                    ([], ["a; drop schema a"], "is not a schema name"),
+                                    (["public.orders"], [], "new database only")):
+        refusal = check(tables, schemas, "REPLACE" if needle == "new database only" else
+                        "NEW_DATABASE")
+        assert isinstance(refusal, RestoreRefusal) and refusal.kind == "invalid_input", refusal
+        assert needle in refusal.message
