@@ -158,7 +158,9 @@ def _restored(result: RestoreResult) -> str:
                 [f"\n  left out: {o['entry']}: {o['why']}" for o in result.granular["left_out"]])
     return (f"restored {result.backup_id} into {result.target_database} on "
             f"{result.target_server} from {result.source_destination} in "
-            f"{result.seconds:.1f} s ({result.loaded_with}): {what}" + "".join(left_out))
+            f"{result.seconds:.1f} s ({result.loaded_with}): {what}; {result.schema_check}"
+            + "".join(left_out)
+            + "".join(f"\n  accepted loss: {loss}" for loss in result.accepted_losses))
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
