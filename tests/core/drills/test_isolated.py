@@ -25,6 +25,7 @@ from dr_assets.core.pg.sessions import server_major
 from dr_assets.core.policy import DrillTarget
 from tests.support.env import DREnv, verified_backups
 from tests.support.pg import PG_URL, REPO, listening, load_fidelity, postmasters_of, run_sql
+from tests.support.server_objects import OwnedApp
 
 MAJOR = server_major(ConnInfo.parse(PG_URL))
 
@@ -234,3 +235,31 @@ def test_a_drill_killed_mid_restore_leaves_an_orphan_the_next_sync_or_drill_remo
     # The killed drills' rows say they never finished; the last one passed.
     statuses = [d.status for d in rt.catalog.list_drills(app="shop")]
     assert statuses == ["passed", "running", "running"]
+
+
+def test_isolated_drill_of_a_database_owned_by_app_roles_passes(
+    dr_env: DREnv, instances_dir: Path
+) -> None:
+    """The gap this drill exists for: a database owned by an application role, with a
+    read-only role, grants, policies and default privileges, on an empty server. Before
+    roles travelled with backups, pg_restore failed there with 'role ... does not exist'."""
+    owned = OwnedApp.create()
+    try:
+        env = configure(dr_env.with_apps({"owned": owned.db}), instances_dir)
+        rt = env.runtime()
+        [manifest] = verified_backups(rt, "owned")
+        assert manifest.server_objects is not None
+        result = run_drill(rt.config.app("owned"), stores=rt.stores, keyring=rt.keyring,
+                           catalog=rt.catalog, settings=rt.config.drills)
+        assert result.passed, result.error
+        assert result.target == DrillTarget.ISOLATED and result.scratch_dropped
+        assert result.rows == sum(manifest.row_counts.values())
+        assert list(instances_dir.iterdir()) == []
+        # The roles were made on the throwaway server only: the local server still has just
+        # the ones the test created, and no scratch database.
+        tag = owned.app.removesuffix("_app")
+        assert {str(r[0]) for r in run_sql("postgres", "SELECT rolname FROM pg_roles WHERE "
+                                                       f"rolname LIKE '{tag}%'")} == set(owned.roles)
+        assert databases_like("drill_owned") == set()
+    finally:
+        owned.drop()
