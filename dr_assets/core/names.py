@@ -14,42 +14,39 @@ _ROLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _BACKUP_ID = re.compile(r"^(?P<app>[a-z][a-z0-9_]{0,40})-(?P<ts>\d{8}T\d{6}Z)-(?P<rand>[0-9a-f]{4,8})$")
 
 
-def check_app_name(name: str) -> str:
-    if not _APP.match(name):
-        raise InvalidName(
-            f"{name!r} is not a valid app name: use lower-case letters, digits and underscores"
-        )
+def _matching(pattern: re.Pattern[str], name: str, refusal: str) -> str:
+    """`name` when the whole of it matches (a trailing newline too is refused); else
+    InvalidName: `'name' <refusal>`."""
+    if not pattern.fullmatch(name):
+        raise InvalidName(f"{name!r} {refusal}")
     return name
+
+
+def check_app_name(name: str) -> str:
+    return _matching(_APP, name, "is not a valid app name: use lower-case letters, digits and "
+                                 "underscores")
 
 
 def check_database_name(name: str) -> str:
     """Refuse anything that is not a plain identifier; we never rely on quoting alone."""
-    if not _DB.match(name):
-        raise InvalidName(
-            f"{name!r} is not an acceptable database name: use letters, digits and "
-            "underscores, starting with a letter or underscore, at most 63 characters"
-        )
-    return name
+    return _matching(_DB, name, "is not an acceptable database name: use letters, digits and "
+                                "underscores, starting with a letter or underscore, at most 63 "
+                                "characters")
 
 
 def check_role_name(name: str, what: str = "role name") -> str:
     """A role named on a command line or in a request: a plain identifier, never a
     reserved pg_ name. Roles read from a backup are quoted instead, whatever their name."""
-    if not _ROLE.match(name) or name.lower().startswith("pg_") or name.lower() == "public":
-        raise InvalidName(
-            f"{name!r} is not an acceptable {what}: use letters, digits and underscores, "
-            "starting with a letter or underscore, at most 63 characters, not pg_* or public"
-        )
-    return name
+    refusal = (f"is not an acceptable {what}: use letters, digits and underscores, starting "
+               "with a letter or underscore, at most 63 characters, not pg_* or public")
+    if name.lower().startswith("pg_") or name.lower() == "public":
+        raise InvalidName(f"{name!r} {refusal}")
+    return _matching(_ROLE, name, refusal)
 
 
 def check_backup_id(backup_id: str) -> str:
-    if not _BACKUP_ID.match(backup_id):
-        raise InvalidName(
-            f"{backup_id!r} is not a backup id: expected APP-YYYYMMDDTHHMMSSZ-xxxx, "
-            "as listed by `drctl backups`"
-        )
-    return backup_id
+    return _matching(_BACKUP_ID, backup_id, "is not a backup id: expected "
+                                            "APP-YYYYMMDDTHHMMSSZ-xxxx, as listed by `drctl backups`")
 
 
 def time_of_backup_id(backup_id: str) -> datetime:

@@ -177,3 +177,14 @@ def test_drills_are_isolated_unless_an_app_says_same_server(
     assert cfg.apps["scholarship_api"].drill_target == DrillTarget.SAME_SERVER
     assert cfg.drills.instances_dir == tmp_path / "instances"
     assert cfg.drills.bindir(16) == Path("/opt/pg/16/bin")
+
+
+def test_names_with_a_trailing_newline_are_refused() -> None:
+    from dr_assets.core.errors import InvalidName as Refused
+    from dr_assets.core.names import check_app_name, check_backup_id, check_database_name, check_role_name
+
+    for check, name in ((check_app_name, "shop\n"), (check_database_name, "shop\n"),
+                        (check_role_name, "app\n"), (check_backup_id, "shop-20261126T060000Z-3f9a\n")):
+        with pytest.raises(Refused):
+            check(name)
+        assert check(name.rstrip("\n")) == name.rstrip("\n")

@@ -38,6 +38,13 @@ def _env_on(tmp_path: Path, s3: OwnS3, catalog_db: str, apps: dict[str, str],
     return DREnv(tmp_path, path, s3.server, prefix, apps, catalog_db)
 
 
+def _filled(make_db: Callable[[str], str], app: str, rows: int) -> dict[str, str]:
+    """A new database for `app` holding `rows` rows: the apps of a test's dr.toml."""
+    db = make_db(app)
+    fill(db, rows)
+    return {app: db}
+
+
 def _no_partials(env: DREnv, app: str, s3: object) -> None:
     local = env.local_dir / app if env.local_dir.exists() else None
     if local is not None and local.exists():
@@ -51,9 +58,7 @@ def _no_partials(env: DREnv, app: str, s3: object) -> None:
 def test_s3_down_before_the_backup_degraded_alerted_then_repaired(
     tmp_path: Path, own_s3: OwnS3, catalog_db: str, make_db: Callable[[str], str]
 ) -> None:
-    db = make_db("s3down")
-    fill(db, 20_000)
-    env = _env_on(tmp_path, own_s3, catalog_db, {"s3down": db})
+    env = _env_on(tmp_path, own_s3, catalog_db, _filled(make_db, "s3down", 20_000))
     own_s3.stop()
     rt = env.runtime()
     m = run_backup(rt.config, "s3down", keyring=rt.keyring, stores=rt.stores,
@@ -92,9 +97,8 @@ def test_local_disk_full_s3_copy_valid_backup_degraded(
     tmp_path: Path, own_s3: OwnS3, catalog_db: str, make_db: Callable[[str], str],
     tiny_disk: Path,
 ) -> None:
-    db = make_db("diskfull")
-    fill(db, 60_000)
-    env = _env_on(tmp_path, own_s3, catalog_db, {"diskfull": db}, local_path=str(tiny_disk))
+    env = _env_on(tmp_path, own_s3, catalog_db, _filled(make_db, "diskfull", 60_000),
+                  local_path=str(tiny_disk))
     rt = env.runtime()
     m = run_backup(rt.config, "diskfull", keyring=rt.keyring, stores=rt.stores,
                    catalog=rt.catalog).manifest
@@ -232,9 +236,8 @@ def test_object_lock_protects_backups_and_retention_says_so(
     s3 = own_s3.server.client()
     bucket = "dr-locked"
     s3.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)  # type: ignore[attr-defined]
-    db = make_db("locked")
-    fill(db, 2_000)
-    env = _env_on(tmp_path, own_s3, catalog_db, {"locked": db}, extra_s3="object_lock_days = 7")
+    env = _env_on(tmp_path, own_s3, catalog_db, _filled(make_db, "locked", 2_000),
+                  extra_s3="object_lock_days = 7")
     env.config_path.write_text(env.config_path.read_text()
                                .replace(f'bucket = "{BUCKET}"', f'bucket = "{bucket}"')
                                .replace("retention_days = 90", "retention_days = 1\nmin_keep = 1"))
@@ -263,9 +266,7 @@ def test_object_lock_protects_backups_and_retention_says_so(
 def test_an_unreachable_store_is_an_outage_not_corruption(
     tmp_path: Path, own_s3: OwnS3, catalog_db: str, make_db: Callable[[str], str]
 ) -> None:
-    db = make_db("outage")
-    fill(db, 2_000)
-    env = _env_on(tmp_path, own_s3, catalog_db, {"outage": db})
+    env = _env_on(tmp_path, own_s3, catalog_db, _filled(make_db, "outage", 2_000))
     rt = env.runtime()
     m = run_backup(rt.config, "outage", keyring=rt.keyring, stores=rt.stores,
                    catalog=rt.catalog).manifest
