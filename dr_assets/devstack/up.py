@@ -292,7 +292,7 @@ def engine_backup(config: DRConfig, rt: DRRuntime, app: str, report: Report) -> 
 
 def dagster_backups(config: DRConfig, rt: DRRuntime, todo: list[tuple[str, str]],
                     dagster: DagsterStatus, report: Report) -> list[str]:
-    """Take the backups of TODO (app, why) as Dagster runs; returns the apps Dagster
+    """Take the pending backups (`todo`: app, why) as Dagster runs; returns the apps Dagster
     refused, for the engine."""
     paths = report.paths
     daemon_log = paths.show(paths.log_dir / f"{DAEMON.name}.log")
