@@ -19,8 +19,6 @@ FIDELITY_SCHEMA = FIXTURES / "fidelity_schema.sql"
 FIDELITY_ROWS = FIXTURES / "fidelity_rows.sql"
 # Pagila is not part of the repository: where a checkout has it beside itself, restore
 # tests prove fidelity on it too, in addition to the project's own fixture.
-PAGILA_SCHEMA = REPO.parent / "shared" / "fixtures" / "pagila" / "pagila-schema.sql"
-PAGILA_ROWS = FIXTURES / "pagila_rows.sql"
 
 
 def pg_admin() -> psycopg2.extensions.connection:
@@ -75,12 +73,6 @@ def load_fidelity(db: str) -> None:
     """The project's restore-fidelity schema and rows (tests/fixtures/fidelity_*.sql)."""
     psql(db, "-f", str(FIDELITY_SCHEMA))
     psql(db, "-f", str(FIDELITY_ROWS))
-
-
-def load_pagila(db: str) -> None:
-    """The shared Pagila schema with our rows; only where PAGILA_SCHEMA exists."""
-    psql(db, "-f", str(PAGILA_SCHEMA))
-    psql(db, "-f", str(PAGILA_ROWS))
 
 
 def schema_of(db: str, server: str = PG_URL) -> str:

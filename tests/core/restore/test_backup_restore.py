@@ -18,13 +18,11 @@ from dr_assets.core.restore.restore import restore_backup
 from dr_assets.devstack.seaweed import SeaweedServer
 from tests.support.env import BUCKET, DREnv, write_config
 from tests.support.pg import (
-    PAGILA_SCHEMA,
     PG_URL,
     db_exists,
     drop_db,
     large_objects,
     load_fidelity,
-    load_pagila,
     run_sql,
     schema_of,
     sequence_positions,
@@ -39,10 +37,6 @@ FIXTURES = [
         "ledger.balances_apac_2": 30, "ledger.balances_rest": 120,
         'Odd "Names" ✓.Mixed Case "Table" ñ': 100,
     }, id="fidelity"),
-    pytest.param(load_pagila, {"public.rental": 16000, "public.payment_p2022_01": 1204},
-                 id="pagila", marks=pytest.mark.skipif(
-                     not PAGILA_SCHEMA.exists(),
-                     reason="optional: no shared Pagila schema at ../shared/fixtures/pagila")),
 ]
 
 
