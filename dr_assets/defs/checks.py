@@ -33,7 +33,7 @@ def backup_checks(policy: AppPolicy) -> dg.AssetChecksDefinition:
     def checks(context: dg.AssetCheckExecutionContext, dr: DRResource
                ) -> Iterator[dg.AssetCheckResult]:
         rt = dr.runtime()
-        rows = rt.catalog.list_backups(app=app, statuses=VALID_STATUSES)
+        rows = rt.catalog.list_backups(app=app, statuses=VALID_STATUSES, with_manifests=False)
         this_run = [r for r in rows if r.dagster_run_id == context.run.run_id]
         candidates = this_run or rows
         if not candidates:

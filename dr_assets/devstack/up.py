@@ -249,8 +249,9 @@ def usable_backup(rt: DRRuntime, app: str) -> tuple[str | None, str]:
     stores = {s.name: s for s in rt.stores}
     known_keys = {k.key_id for k in (rt.keyring.current, *rt.keyring.previous)}
     why = "no valid backup yet"
-    for n, row in enumerate(rt.catalog.list_backups(app=app, statuses=VALID_STATUSES, limit=5)):
-        key_id = ((row.manifest or {}).get("encryption") or {}).get("key_id")
+    for n, row in enumerate(rt.catalog.list_backups(app=app, statuses=VALID_STATUSES, limit=5,
+                                                    with_manifests=False)):
+        key_id = row.key_id
         good = {name for name, c in row.copies.items() if c.status == CopyStatus.OK}
         problem = None
         if key_id not in known_keys:

@@ -183,11 +183,15 @@ class BackupRecords(CatalogConnection):
         backup_ids: Sequence[str] | None = None,
         include_deleted: bool = False,
         limit: int | None = None,
+        with_manifests: bool = True,
     ) -> list[BackupRow]:
-        """Backups with their manifests; deleted ones only with include_deleted."""
+        """Backups, with their manifests unless with_manifests is False (callers that need
+        only ids, statuses and copies spare the catalog reading every manifest); deleted
+        ones only with include_deleted."""
         where = backup_filter(app, statuses, backup_ids, include_deleted=include_deleted)
         with self.cursor() as cur:
-            return read_backups(cur, BACKUP_FULL, where, limit=limit)
+            return read_backups(cur, BACKUP_FULL if with_manifests else BACKUP_LISTING, where,
+                                limit=limit)
 
     def page_backups(self, app: str | None, status: str | None, since: datetime | None,
                      first: int, after: tuple[datetime, str] | None

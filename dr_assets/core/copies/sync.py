@@ -140,7 +140,7 @@ def sync_catalog(stores: list[Store], catalog: Catalog, repair: bool = True,
         catalog.record_manifest(manifest)
         report.catalog_upserts += 1
     if not report.unreachable_stores:
-        for row in catalog.list_backups(statuses=list(VALID_STATUSES)):
+        for row in catalog.list_backups(statuses=list(VALID_STATUSES), with_manifests=False):
             if row.backup_id not in found:
                 catalog.mark_deleted(row.backup_id, "no longer present in any store")
                 report.marked_deleted.append(row.backup_id)

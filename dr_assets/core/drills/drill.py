@@ -10,7 +10,6 @@ server stopped and its directory removed.
 
 from __future__ import annotations
 
-import re
 import secrets
 import time
 from collections.abc import Iterator
@@ -25,9 +24,10 @@ from dr_assets.core.copies.locate import find_manifest
 from dr_assets.core.errors import BackupNotFound, ConfigError, DRError, ToolError
 from dr_assets.core.format.keys import Keyring
 from dr_assets.core.format.manifest import BackupManifest
+from dr_assets.core.pg.binaries import major_of
 from dr_assets.core.pg.conninfo import ConnInfo
 from dr_assets.core.pg.databases import database_exists, drop_database
-from dr_assets.core.pg.instance import remove_orphans, server_bindir, throwaway_instance
+from dr_assets.core.pg.instance import server_bindir, throwaway_instance
 from dr_assets.core.pg.sessions import server_version
 from dr_assets.core.policy import AppPolicy, DrillSettings, DrillTarget
 from dr_assets.core.restore.plan import RestoreOptions
@@ -87,7 +87,6 @@ def run_drill(policy: AppPolicy, *, stores: list[Store], keyring: Keyring, catal
     `drill_target` names, validate it, time the restore against the RTO and run the app's
     validation checks on it; a failed check fails the drill."""
     settings = settings or DrillSettings()
-    remove_orphans(settings.instances_dir)  # throwaway servers of drills killed mid-way
     scratch = scratch_name(policy.name, now or datetime.now(UTC))
     rto_seconds = float(policy.rto_hours * 3600)
     newest = catalog.newest_verified(policy.name)
@@ -177,12 +176,12 @@ def drill_server(policy: AppPolicy, manifest: BackupManifest,
 
 def source_major(manifest: BackupManifest) -> int:
     """The major version of the server the backup was taken from."""
-    match = re.match(r"\s*(\d+)", manifest.server_version)
-    if match is None:
+    major = major_of(manifest.server_version)
+    if not major:
         raise ToolError(f"backup {manifest.backup_id} names no server major version "
                         f"({manifest.server_version!r}): drill it with drill_target = "
                         '"same_server"')
-    return int(match.group(1))
+    return major
 
 
 def _left_behind(policy: AppPolicy, where: DrillServer | None, scratch: str) -> str | None:

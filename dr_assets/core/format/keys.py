@@ -81,6 +81,10 @@ class Keyring:
             "[encryption] previous_key_files in dr.toml"
         )
 
+    def data_key(self, key_id: str, wrapped_key: str, backup_id: str) -> bytes:
+        """A backup's data key, unwrapped by the master key it names (bound to its id)."""
+        return self.get(key_id).unwrap(wrapped_key, backup_id)
+
 
 def generate_key_file(path: Path) -> MasterKey:
     if path.exists():

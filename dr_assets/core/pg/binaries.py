@@ -12,7 +12,7 @@ from pathlib import Path
 from dr_assets.core.errors import ToolError
 from dr_assets.core.pg.command import run
 
-_PG_LIB = Path("/usr/lib/postgresql")
+PG_LIB = Path("/usr/lib/postgresql")  # Debian: one bin/ per major version
 
 
 @cache
@@ -27,7 +27,8 @@ def major_of(version: str) -> int:
     return int(match.group(1)) if match else 0
 
 
-def _major_version(path: str) -> int:
+def binary_major(path: str) -> int:
+    """The major version of a PostgreSQL binary; 0 if it cannot say."""
     try:
         out = tool_version(path)
     except ToolError:
@@ -38,14 +39,14 @@ def _major_version(path: str) -> int:
 def find_tool(tool: str, server_major_version: int) -> str:
     """The tool of the server's major version, else the closest newer one, else an error."""
     candidates: list[tuple[int, str]] = []
-    if _PG_LIB.is_dir():
-        for d in _PG_LIB.iterdir():
+    if PG_LIB.is_dir():
+        for d in PG_LIB.iterdir():
             binary = d / "bin" / tool
             if d.name.isdigit() and binary.exists():
                 candidates.append((int(d.name), str(binary)))
     on_path = shutil.which(tool)
     if on_path:
-        candidates.append((_major_version(on_path), on_path))
+        candidates.append((binary_major(on_path), on_path))
     usable = sorted(c for c in candidates if c[0] >= server_major_version)
     if not usable:
         found = ", ".join(f"{v}" for v, _ in sorted(candidates)) or "none"

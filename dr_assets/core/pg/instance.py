@@ -25,13 +25,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from dr_assets.core.errors import ToolError
-from dr_assets.core.pg.binaries import tool_version
+from dr_assets.core.pg.binaries import PG_LIB, binary_major
 from dr_assets.core.pg.command import ToolFailed, last_lines, run
 from dr_assets.core.pg.conninfo import ConnInfo
 
 PREFIX = "dr-instance-"
 MARKER = "dr-instance.json"
-PG_LIB = Path("/usr/lib/postgresql")
 START_ATTEMPTS = 3
 START_TIMEOUT_SECONDS = 60
 
@@ -47,22 +46,13 @@ def server_bindir(major: int, bindir: Path | None = None) -> Path:
             candidates.append(Path(on_path).resolve().parent)
     for directory in candidates:
         initdb = directory / "initdb"
-        if initdb.exists() and (directory / "pg_ctl").exists() and _major_of(initdb) == major:
+        if initdb.exists() and (directory / "pg_ctl").exists() and binary_major(str(initdb)) == major:
             return directory
     raise ToolError(
         f"no PostgreSQL {major} server binaries (initdb, pg_ctl) in "
         f"{', '.join(str(c) for c in candidates)}: install postgresql-{major} or set the "
         "server binaries directory"
     )
-
-
-def _major_of(binary: Path) -> int:
-    try:
-        words = tool_version(str(binary)).split()
-    except ToolError:
-        return 0
-    digits = words[-1].split(".")[0] if words else ""
-    return int(digits) if digits.isdigit() else 0
 
 
 def server_user(bindir: Path) -> str | None:

@@ -90,8 +90,8 @@ def archive_contents(manifest: BackupManifest, stores: list[Store], keyring: Key
                      ) -> ArchiveContents:
     """Read from the first good copy's head; a copy that cannot be read is passed over for
     the next one. Reading only the head is no verification: nothing is recorded."""
-    data_key = keyring.get(manifest.encryption.key_id).unwrap(
-        manifest.encryption.wrapped_key, manifest.backup_id)
+    data_key = keyring.data_key(manifest.encryption.key_id, manifest.encryption.wrapped_key,
+                           manifest.backup_id)
     pg_restore = find_tool("pg_restore", major_of(manifest.pg_dump_version))
     problems: dict[str, str] = {}
     for store in candidate_stores(manifest, stores):

@@ -89,8 +89,8 @@ def plan_of_backup(manifest: BackupManifest, *, target: ConnInfo, target_db: str
                    replace_existing: bool = False) -> RestorePlan:
     """What restoring `manifest` onto `target` would do; reads, changes nothing."""
     check_database_name(target_db)
-    data_key = keyring.get(manifest.encryption.key_id).unwrap(
-        manifest.encryption.wrapped_key, manifest.backup_id)
+    data_key = keyring.data_key(manifest.encryption.key_id, manifest.encryption.wrapped_key,
+                           manifest.backup_id)
     objects = load_server_objects(manifest, stores, data_key)
     return plan_for(manifest, objects, target, target_db, options, replace_existing)
 
@@ -202,13 +202,13 @@ class ServerSetup:
 
 
 def prepare_restore(manifest: BackupManifest, *, target: ConnInfo, target_db: str,
-                    stores: list[Store], data_key: bytes, options: RestoreOptions,
-                    replace_existing: bool = False) -> ServerSetup:
+                    stores: list[Store], data_key: bytes, options: RestoreOptions
+                    ) -> ServerSetup:
     """Plan the restore; refuses, changing nothing, when the plan has blockers, or losses
     that were not accepted."""
     t0 = time.monotonic()
     objects = load_server_objects(manifest, stores, data_key)
-    plan = plan_for(manifest, objects, target, target_db, options, replace_existing)
+    plan = plan_for(manifest, objects, target, target_db, options)
     refusal = plan.refusal(options.accept_loss)
     if refusal is not None:
         raise RestoreError(refusal)

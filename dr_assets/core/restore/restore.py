@@ -128,9 +128,8 @@ def restore_backup(
             f"database {target_db} already exists on {target.host}:{target.port}: "
             "choose a new name (in-place replacement is a separate, explicit mode)"
         )
-    data_key = keyring.get(manifest.encryption.key_id).unwrap(
-        manifest.encryption.wrapped_key, manifest.backup_id
-    )
+    data_key = keyring.data_key(manifest.encryption.key_id, manifest.encryption.wrapped_key,
+                           manifest.backup_id)
     t0 = time.monotonic()
     with _recorded(catalog, manifest, target_db, mode, requested_by, run_id) as outcome:
         setup = prepare_restore(manifest, target=target, target_db=target_db, stores=stores,
