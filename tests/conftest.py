@@ -81,6 +81,16 @@ def dr_env(tmp_path: Path, s3_server: seaweed.SeaweedServer, catalog_db: str,
     return DREnv(tmp_path, path, s3_server, prefix, {"shop": db}, catalog_db)
 
 
+@pytest.fixture
+def pitr_env(tmp_path: Path, s3_server: seaweed.SeaweedServer, catalog_db: str,
+             instances_dir: Path) -> Iterator[object]:
+    """A throwaway server under continuous protection as [servers.main], with `shop` on it."""
+    from tests.support.pitr import pitr_environment
+
+    with pitr_environment(tmp_path, s3_server, catalog_db, instances_dir) as env:
+        yield env
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory, s3_server: seaweed.SeaweedServer
           ) -> Iterator[object]:

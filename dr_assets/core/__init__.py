@@ -9,7 +9,7 @@ tests/core/test_rooms.py):
     2  catalog/                         the SQL index and its typed rows
     3  copies/                          stored copies: find, verify, publish, sync
     4  backup/, restore/, drills/,      the operations, health and compliance evidence,
-       retention/, health/,             and what a restored database must match
-       compliance/, validation/
+       retention/, health/,             what a restored database must match, and a
+       compliance/, validation/, wal/   server's WAL: streaming, base backups, recovery
     5  runtime                          wires a config to its keyring, stores and catalog
 """

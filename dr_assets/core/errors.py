@@ -57,3 +57,11 @@ class LockBusy(DRError):
 
 class ReportError(DRError):
     """A compliance report was asked for an impossible period or could not be written."""
+
+
+class WalError(DRError):
+    """Continuous protection: the server cannot stream WAL, or the archive cannot serve it."""
+
+
+class WalMissing(WalError):
+    """No store holds a good copy of a WAL file."""

@@ -18,6 +18,7 @@ from dr_assets.core.pg.queries import UnsafeQuery, refuse_unsafe
 DEFAULT_CONFIG = "dr.toml"
 _VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 _CHECK_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_SLOT = re.compile(r"[a-z0-9_]{1,63}")
 COMPARE_BACKUP = "backup"
 DEFAULT_CHECK_TIMEOUT = 60.0
 MAX_CHECK_TIMEOUT = 3600.0
@@ -75,10 +76,48 @@ class AppPolicy:
     drill_cron: str = "0 3 1 * *"
     validation: tuple[ValidationCheck, ...] = ()
     drill_target: str = DrillTarget.ISOLATED
+    # The [servers.NAME] whose WAL protects this app continuously (point-in-time recovery);
+    # None: the app's recovery points are its dumps alone.
+    server: str | None = None
 
     @property
     def database_name(self) -> str:
         return ConnInfo.parse(self.database_url).dbname
+
+
+DEFAULT_SLOT = "dr_control"
+
+
+@dataclass(frozen=True)
+class ServerPolicy:
+    """A PostgreSQL server under continuous protection: its WAL streamed through a
+    replication slot, base backups on a cadence, both kept `retention_days`."""
+
+    name: str
+    url: str  # a role with REPLICATION; the database part names where to connect for SQL
+    slot: str = DEFAULT_SLOT
+    base_backup_every_hours: int = 24
+    retention_days: int = 14
+    min_keep: int = 2  # base backups kept whatever their age (the retention floor)
+    partial_upload_seconds: float = 5.0
+    # Where the streamer keeps what pg_receivewal wrote until every destination holds it;
+    # None: .dr/wal-spool/<server> beside dr.toml.
+    spool_dir: Path | None = None
+    # Alert when the slot retains more than this share of max_slot_wal_keep_size (or, where
+    # that is unlimited, more than slot_alert_gb).
+    slot_alert_fraction: float = 0.8
+    slot_alert_gb: float = 10.0
+    # A restore point with per-table row counts every this many minutes: what point-in-time
+    # drills recover to and compare against.
+    restore_point_minutes: float = 10.0
+    pitr_drill_cron: str = "0 5 1 * *"
+
+    @property
+    def conninfo(self) -> ConnInfo:
+        return ConnInfo.parse(self.url)
+
+    def spool(self, base: Path) -> Path:
+        return self.spool_dir if self.spool_dir is not None else base / ".dr" / "wal-spool" / self.name
 
 
 @dataclass(frozen=True)
@@ -155,6 +194,21 @@ class DRConfig:
     zstd_level: int = 1
     api: ApiConfig = field(default_factory=ApiConfig)
     drills: DrillSettings = field(default_factory=DrillSettings)
+    servers: Mapping[str, ServerPolicy] = field(default_factory=dict)
+
+    def server(self, name: str) -> ServerPolicy:
+        if name not in self.servers:
+            known = ", ".join(sorted(self.servers)) or "none"
+            raise ConfigError(f"unknown server {name!r}: the servers in {self.path} are {known}")
+        return self.servers[name]
+
+    def server_of(self, app: str) -> ServerPolicy | None:
+        """The server protecting an app's WAL, or None when only its dumps do."""
+        name = self.app(app).server
+        return self.servers[name] if name is not None else None
+
+    def apps_on(self, server: str) -> list[str]:
+        return sorted(a for a, p in self.apps.items() if p.server == server)
 
     def app(self, name: str) -> AppPolicy:
         try:
@@ -262,6 +316,7 @@ class _Loader:
             "compression": dict,
             "api": dict,
             "drills": dict,
+            "servers": dict,
         }
         self.take(raw, "(top level)", top, ("catalog", "encryption", "destinations", "apps"))
         catalog = self.take(
@@ -296,7 +351,14 @@ class _Loader:
                 raise self.fail("compression.zstd_level", f"{level} is out of range", "use 1..19")
         api = self.api(raw["api"]) if "api" in raw else ApiConfig()
         drills = self.drills(raw["drills"]) if "drills" in raw else DrillSettings()
+        servers = self.servers(self.table(raw["servers"], "servers")) if "servers" in raw else {}
+        for name, app in apps.items():
+            if app.server is not None and app.server not in servers:
+                known = ", ".join(sorted(servers)) or "none are defined"
+                raise self.fail(f"apps.{name}.server", f"unknown server {app.server!r}",
+                                f"name one of the [servers.NAME] tables ({known})")
         return DRConfig(
+            servers=servers,
             api=api,
             drills=drills,
             path=self.path,
@@ -429,7 +491,7 @@ class _Loader:
                     "database_url": str, "rto_hours": (int, float), "rpo_hours": (int, float),
                     "every_hours": int, "retention_days": int, "critical": bool,
                     "min_keep": int, "drill_cron": str, "validation": list,
-                    "drill_target": str,
+                    "drill_target": str, "server": str,
                 },
                 ("database_url", "rto_hours", "rpo_hours", "every_hours", "retention_days"),
             )
@@ -450,6 +512,51 @@ class _Loader:
             checks = self.validation(section, a.pop("validation", []))
             out[name] = AppPolicy(name=name, critical=a.pop("critical", False), validation=checks,
                                   **a)
+        return out
+
+    def servers(self, raw: dict[str, Any]) -> dict[str, ServerPolicy]:
+        out = {}
+        for name, body in raw.items():
+            section = f"servers.{name}"
+            try:
+                check_app_name(name)
+            except InvalidName as exc:
+                raise self.fail(section, str(exc).replace("app name", "server name"),
+                                "rename the table") from None
+            s = self.take(
+                self.table(body, section), section,
+                {"url": str, "slot": str, "base_backup_every_hours": int, "retention_days": int,
+                 "min_keep": int, "partial_upload_seconds": (int, float), "spool_dir": str,
+                 "slot_alert_fraction": (int, float), "slot_alert_gb": (int, float),
+                 "restore_point_minutes": (int, float), "pitr_drill_cron": str},
+                ("url",),
+            )
+            if not s["url"].startswith(("postgresql://", "postgres://")):
+                raise self.fail(f"{section}.url", "not a postgresql:// URL",
+                                "write postgresql://replicator@host:5432/postgres")
+            if not _SLOT.fullmatch(s.get("slot", DEFAULT_SLOT)):
+                raise self.fail(f"{section}.slot", f"{s['slot']!r} is not a slot name",
+                                "use lower-case letters, digits and underscores (at most 63)")
+            every = s.get("base_backup_every_hours", 24)
+            if every < 1 or (24 % every != 0 and every % 24 != 0):
+                raise self.fail(f"{section}.base_backup_every_hours", f"{every} does not divide "
+                                "a day", "use 1, 2, 3, 4, 6, 8, 12, 24 or a multiple of 24")
+            for key in ("retention_days", "min_keep", "restore_point_minutes", "slot_alert_gb"):
+                if key in s:
+                    self.positive(f"{section}.{key}", s[key])
+            if not 0.5 <= s.get("partial_upload_seconds", 5.0) <= 300:
+                raise self.fail(f"{section}.partial_upload_seconds", "out of range",
+                                "use 0.5..300 seconds (5 by default)")
+            if not 0 < s.get("slot_alert_fraction", 0.8) <= 1:
+                raise self.fail(f"{section}.slot_alert_fraction", "out of range",
+                                "use a fraction above 0 and at most 1, such as 0.8")
+            if "spool_dir" in s:
+                s["spool_dir"] = self.resolve(s["spool_dir"])
+            for key in ("partial_upload_seconds", "slot_alert_fraction", "slot_alert_gb",
+                        "restore_point_minutes"):
+                if key in s:
+                    s[key] = float(s[key])
+            out[name] = ServerPolicy(name=name, **s)
         return out
 
     def validation(self, app_section: str, raw: list[Any]) -> tuple[ValidationCheck, ...]:

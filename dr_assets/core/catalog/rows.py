@@ -196,6 +196,60 @@ class DrillRow(Row):
     target: str  # DrillTarget
     instance_start_seconds: float | None  # isolated: the throwaway server's initdb and start
     server_version: str | None  # isolated: the throwaway server's
+    recovery_target: str | None = None  # point-in-time: the restore point recovered to
+
+
+@dataclass(frozen=True)
+class WalFileRow(Row):
+    """A row of dr.wal_files: one WAL file a streamer put into the stores."""
+
+    server: str
+    name: str
+    kind: str  # WalKind
+    timeline: int
+    received_at: datetime
+    stored_at: datetime
+    raw_bytes: int
+    written_bytes: int | None
+    raw_sha256: str
+    held_by: list[str]
+    deleted_at: datetime | None
+
+
+@dataclass(frozen=True)
+class BaseBackupRow(Row):
+    """A row of dr.base_backups: one pg_basebackup of a whole server."""
+
+    backup_id: str
+    server: str
+    status: str  # BackupStatus
+    started_at: datetime
+    finished_at: datetime | None
+    timeline: int | None
+    start_lsn: str | None
+    stop_lsn: str | None
+    raw_bytes: int | None
+    stored_bytes: int | None
+    sha256: str | None
+    server_version: str | None
+    dagster_run_id: str | None
+    partition_key: str | None
+    manifest: dict[str, Any] | None
+    error: str | None
+    deleted_at: datetime | None
+
+
+@dataclass(frozen=True)
+class RestorePointRow(Row):
+    """A row of dr.restore_points: a named point in a server's WAL with the row counts of
+    every table of its protected apps' databases, read in a snapshot at that point."""
+
+    server: str
+    name: str
+    lsn: str
+    timeline: int
+    created_at: datetime
+    row_counts: dict[str, dict[str, int]]  # database -> table -> rows
 
 
 @dataclass(frozen=True)

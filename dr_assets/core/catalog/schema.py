@@ -214,3 +214,60 @@ MIGRATIONS.append(
         ADD COLUMN IF NOT EXISTS server_version text;
     """
 )
+
+MIGRATIONS.append(
+    # 8: continuous protection. Every WAL file a server's streamer put into the stores (a
+    # partial segment's row is updated in place until it completes), base backups of
+    # whole servers, and the restore points point-in-time drills recover to.
+    """
+    CREATE TABLE IF NOT EXISTS dr.wal_files (
+        server        text NOT NULL,
+        name          text NOT NULL,
+        kind          text NOT NULL CHECK (kind IN ('segment','partial','history')),
+        timeline      integer NOT NULL,
+        received_at   timestamptz NOT NULL,
+        stored_at     timestamptz NOT NULL DEFAULT now(),
+        raw_bytes     bigint NOT NULL,
+        written_bytes bigint,
+        raw_sha256    text NOT NULL,
+        held_by       text[] NOT NULL,
+        deleted_at    timestamptz,
+        PRIMARY KEY (server, name)
+    );
+    CREATE INDEX IF NOT EXISTS wal_files_received ON dr.wal_files (server, received_at DESC);
+    CREATE TABLE IF NOT EXISTS dr.base_backups (
+        backup_id       text PRIMARY KEY,
+        server          text NOT NULL,
+        status          text NOT NULL
+                        CHECK (status IN ('running','completed','degraded','failed','deleted')),
+        started_at      timestamptz NOT NULL,
+        finished_at     timestamptz,
+        timeline        integer,
+        start_lsn       text,
+        stop_lsn        text,
+        raw_bytes       bigint,
+        stored_bytes    bigint,
+        sha256          text,
+        server_version  text,
+        dagster_run_id  text,
+        partition_key   text,
+        manifest        jsonb,
+        error           text,
+        deleted_at      timestamptz
+    );
+    CREATE INDEX IF NOT EXISTS base_backups_server ON dr.base_backups (server, started_at DESC);
+    CREATE TABLE IF NOT EXISTS dr.restore_points (
+        server       text NOT NULL,
+        name         text NOT NULL,
+        lsn          text NOT NULL,
+        timeline     integer NOT NULL,
+        created_at   timestamptz NOT NULL,
+        row_counts   jsonb NOT NULL,
+        PRIMARY KEY (server, name)
+    );
+    ALTER TABLE dr.drills DROP CONSTRAINT IF EXISTS drills_target_check;
+    ALTER TABLE dr.drills ADD CONSTRAINT drills_target_check
+        CHECK (target IN ('isolated', 'same_server', 'point_in_time'));
+    ALTER TABLE dr.drills ADD COLUMN IF NOT EXISTS recovery_target text;
+    """
+)
