@@ -1,0 +1,160 @@
+"""Whether the archive holds an unbroken WAL chain from a base backup's start to the newest
+WAL it has, across timeline switches.
+
+Recovery reads segment after segment. For segment number n it takes the file of the newest
+timeline on the path to the target timeline that had begun by n (a timeline begins in the
+segment holding its parent's switch point, as its history file says), as PostgreSQL's own
+recovery does; where no completed file is held, the partial segment of that number ends
+the chain. A chain with a missing segment before the newest WAL the archive holds on its
+path has a gap: recovery past it is impossible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from dr_assets.core.errors import WalMissing
+from dr_assets.core.pg.wal_names import (
+    DEFAULT_SEGMENT_SIZE,
+    PARTIAL_SUFFIX,
+    Segment,
+    history_timeline,
+    is_partial_name,
+    is_segment_name,
+    parse_history,
+)
+from dr_assets.core.wal.archive import WalArchive
+
+
+@dataclass(frozen=True)
+class TimelinePath:
+    """The timelines recovery follows, each with the segment number it begins at (the
+    first timeline at 0) and the one it ends at (None for the target timeline)."""
+
+    begins: dict[int, int]
+    ends: dict[int, int | None]
+
+    @property
+    def target(self) -> int:
+        return max(self.begins)
+
+    def candidates(self, number: int) -> list[int]:
+        """The timelines whose file may hold segment `number`, newest first."""
+        return [t for t in sorted(self.begins, reverse=True)
+                if self.begins[t] <= number and (self.ends[t] is None or number <= (self.ends[t] or 0))]
+
+
+@dataclass(frozen=True)
+class Chain:
+    start_wal: str
+    names: list[str] = field(default_factory=list)  # what recovery reads, in order
+    gap_at: str | None = None  # the first missing segment with newer WAL beyond it
+    timelines: tuple[int, ...] = ()
+
+    @property
+    def end(self) -> str | None:
+        return self.names[-1] if self.names else None
+
+    @property
+    def ok(self) -> bool:
+        return self.gap_at is None and bool(self.names)
+
+    @property
+    def message(self) -> str:
+        if not self.names:
+            return f"the archive holds no WAL from {self.start_wal} on"
+        if self.gap_at is not None:
+            return (f"WAL is missing from {self.gap_at} on (newer WAL exists beyond it): "
+                    f"recovery can reach {self.end} at most")
+        return f"unbroken from {self.start_wal} to {self.end} ({len(self.names)} files)"
+
+
+def timeline_path(histories: dict[int, str], start_timeline: int) -> TimelinePath:
+    """The path from `start_timeline` to the newest timeline descending from it, given the
+    history files' texts by timeline."""
+    for target in sorted(histories, reverse=True):
+        if target <= start_timeline:
+            break
+        switches = parse_history(histories[target])
+        if start_timeline not in {s.timeline for s in switches}:
+            continue  # a timeline of another branch
+        begins: dict[int, int] = {}
+        ends: dict[int, int | None] = {}
+        previous_begin = 0
+        for s in switches:
+            if s.timeline < start_timeline:
+                continue
+            begins[s.timeline] = previous_begin
+            ends[s.timeline] = s.switch_lsn // DEFAULT_SEGMENT_SIZE
+            previous_begin = s.switch_lsn // DEFAULT_SEGMENT_SIZE
+        begins[target] = previous_begin
+        ends[target] = None
+        return TimelinePath(begins, ends)
+    return TimelinePath({start_timeline: 0}, {start_timeline: None})
+
+
+def follow(start: Segment, held: set[str], path: TimelinePath,
+           covered_until: int | None = None) -> Chain:
+    """The chain from `start` through the names in `held` (segment numbers up to
+    `covered_until` count as held: a base backup carrying its own WAL)."""
+    names: list[str] = []
+    number = start.number
+    newest = max((Segment.parse(n).number for n in held
+                  if (is_segment_name(n) or is_partial_name(n))
+                  and Segment.parse(n).timeline in path.begins), default=-1)
+    while True:
+        found = None
+        partial = None
+        for tli in path.candidates(number):
+            name = Segment(tli, number, start.size).name
+            if name in held:
+                found = name
+                break
+            if partial is None and name + PARTIAL_SUFFIX in held:
+                partial = name + PARTIAL_SUFFIX
+        if found is None and covered_until is not None and number <= covered_until:
+            found = Segment(path.candidates(number)[-1] if path.candidates(number)
+                            else start.timeline, number, start.size).name
+        if found is not None:
+            names.append(found)
+            number += 1
+            continue
+        if partial is not None:
+            names.append(partial)
+            number += 1
+        gap = None
+        if number <= newest:
+            cands = path.candidates(number)
+            gap = Segment(cands[0] if cands else start.timeline, number, start.size).name
+        return Chain(start.name, names, gap, tuple(sorted(path.begins)))
+
+
+def histories_held(archive: WalArchive, held: Iterable[str]) -> dict[int, str]:
+    out: dict[int, str] = {}
+    for name in held:
+        tli = history_timeline(name)
+        if tli is not None:
+            try:
+                out[tli] = archive.fetch(name).raw.decode()
+            except WalMissing:
+                continue
+    return out
+
+
+def held_names(archive: WalArchive) -> set[str]:
+    """Every WAL file name at least one store holds (recovery falls back store to store)."""
+    held: set[str] = set()
+    for store in archive.stores:
+        held.update(archive.names(store))
+    return held
+
+
+def follow_chain(archive: WalArchive, start_wal: str, covered_until: str | None = None,
+                 held: set[str] | None = None) -> Chain:
+    """The chain from a base backup's start segment, as the stores hold it now."""
+    names = held if held is not None else held_names(archive)
+    start = Segment.parse(start_wal)
+    path = timeline_path(histories_held(archive, names), start.timeline)
+    covered = Segment.parse(covered_until).number if covered_until else None
+    return follow(start, names, path, covered)

@@ -1,0 +1,102 @@
+"""The recoverable window of a server, computed from what the stores hold: from the
+consistent point of the oldest base backup whose WAL chain is unbroken to the newest WAL,
+to the moment the newest WAL byte in that chain was received.
+
+A base backup is usable from its end (PostgreSQL refuses to stop recovery before the
+backup's consistent point); a gap in the WAL after it ends its range at the gap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from dr_assets.core.errors import IntegrityError, StoreError
+from dr_assets.core.format.base_backup import BASE_MANIFEST_SUFFIX, BaseBackupManifest, base_prefix
+from dr_assets.core.format.manifest import parse_time
+from dr_assets.core.pg.wal_names import Segment, parse_lsn
+from dr_assets.core.statuses import VALID_STATUSES
+from dr_assets.core.stores.base import Store
+from dr_assets.core.wal.archive import WalArchive
+from dr_assets.core.wal.chain import Chain, follow_chain, held_names
+
+
+@dataclass(frozen=True)
+class RecoveryRange:
+    base: BaseBackupManifest
+    chain: Chain
+    earliest: datetime
+    latest: datetime | None  # when the chain's last file was received
+
+
+@dataclass(frozen=True)
+class RecoveryWindow:
+    server: str
+    ranges: list[RecoveryRange] = field(default_factory=list)  # oldest base backup first
+
+    @property
+    def current(self) -> RecoveryRange | None:
+        """The range that reaches the newest WAL (what `latest` recovers from)."""
+        return self.ranges[-1] if self.ranges else None
+
+    @property
+    def earliest(self) -> datetime | None:
+        """The oldest moment of the unbroken stretch that ends at the newest WAL."""
+        if not self.ranges:
+            return None
+        newest_end = self.ranges[-1].chain.end
+        reaching = [r for r in self.ranges if r.chain.end == newest_end and r.chain.ok]
+        return (reaching[0] if reaching else self.ranges[-1]).earliest
+
+    @property
+    def latest(self) -> datetime | None:
+        return self.ranges[-1].latest if self.ranges else None
+
+    def base_for(self, moment: datetime | None) -> RecoveryRange | None:
+        """The newest base backup whose range holds `moment` (None: the newest WAL)."""
+        for r in reversed(self.ranges):
+            if moment is None:
+                return r if r.chain.ok or r.chain.names else None
+            if r.earliest <= moment and (r.latest is None or moment <= r.latest):
+                return r
+        return None
+
+
+def stored_base_backups(server: str, stores: list[Store]) -> list[BaseBackupManifest]:
+    """Every base backup manifest the stores hold for a server, oldest first (one per id)."""
+    found: dict[str, BaseBackupManifest] = {}
+    for store in stores:
+        try:
+            keys = [k for k in store.list_keys(base_prefix(server))
+                    if k.endswith(BASE_MANIFEST_SUFFIX)]
+            for key in keys:
+                manifest = BaseBackupManifest.from_json(store.get_bytes(key), store.describe(key))
+                found.setdefault(manifest.backup_id, manifest)
+        except (StoreError, IntegrityError):
+            continue
+    return sorted(found.values(), key=lambda m: m.started_at)
+
+
+def recovery_window(archive: WalArchive, bases: list[BaseBackupManifest]) -> RecoveryWindow:
+    held = held_names(archive)
+    ranges: list[RecoveryRange] = []
+    for base in bases:
+        if base.status not in VALID_STATUSES:
+            continue
+        stop = Segment.of(base.timeline, parse_lsn(base.stop_lsn), base.wal_segment_size)
+        chain = follow_chain(archive, base.start_wal,
+                             covered_until=stop.name if base.includes_wal else None, held=held)
+        if not chain.names or Segment.parse(chain.names[-1]).number < stop.number:
+            continue  # the chain does not even reach the backup's consistent point
+        ranges.append(RecoveryRange(base, chain, parse_time(base.finished_at),
+                                    _received_at(archive, chain)))
+    return RecoveryWindow(archive.server, ranges)
+
+
+def _received_at(archive: WalArchive, chain: Chain) -> datetime | None:
+    for name in reversed(chain.names):
+        for store in archive.stores:
+            header = archive.header(store, name)
+            if header is not None:
+                return parse_time(header.received_at)
+    return None
