@@ -43,6 +43,7 @@ test: install
 bench: install
 	$(BIN)/python bench/backup_throughput.py
 	$(BIN)/python bench/api_load.py
+	$(BIN)/python bench/pitr.py
 
 lint: install
 	$(BIN)/ruff check .
