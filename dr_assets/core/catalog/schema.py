@@ -270,4 +270,10 @@ MIGRATIONS.append(
         CHECK (target IN ('isolated', 'same_server', 'point_in_time'));
     ALTER TABLE dr.drills ADD COLUMN IF NOT EXISTS recovery_target text;
     """
+    + "".join(
+        f"""
+    CREATE TRIGGER {table}_notify_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+        ON dr.{table} FOR EACH STATEMENT EXECUTE FUNCTION dr.notify_change();"""
+        for table in ("wal_files", "base_backups", "restore_points")  # frozen with the migration
+    )
 )
