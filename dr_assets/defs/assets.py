@@ -1,4 +1,5 @@
-"""Per-app assets: the source database, its time-partitioned backups, and restore drills."""
+"""Per-app assets: the source database, its time-partitioned backups, and restore drills;
+per protected server: its base backups, partitioned by the server's cadence."""
 
 
 import dagster as dg
@@ -6,10 +7,11 @@ import dagster as dg
 from dr_assets.core.backup.take import run_backup
 from dr_assets.core.drills.drill import run_drill
 from dr_assets.core.pg.conninfo import ConnInfo
-from dr_assets.core.policy import AppPolicy, drill_kind
+from dr_assets.core.policy import AppPolicy, ServerPolicy, drill_kind
 from dr_assets.core.statuses import BackupStatus
-from dr_assets.defs.keys import RTO_MET, backup_key, database_key, drill_key
-from dr_assets.defs.partitions import backup_partitions
+from dr_assets.core.wal.base_backup import run_base_backup
+from dr_assets.defs.keys import RTO_MET, backup_key, base_backup_key, database_key, drill_key
+from dr_assets.defs.partitions import backup_partitions, base_backup_partitions
 from dr_assets.defs.resources import DRResource
 
 
@@ -110,3 +112,48 @@ def drill_asset(policy: AppPolicy) -> dg.AssetsDefinition:
         )
 
     return restore_drill
+
+
+def server_metadata(policy: ServerPolicy) -> dict[str, object]:
+    return {
+        "base_backup_every_hours": policy.base_backup_every_hours,
+        "retention_days": policy.retention_days, "min_keep": policy.min_keep,
+        "slot": policy.slot, "server": policy.conninfo.safe_url,
+    }
+
+
+def base_backup_asset(policy: ServerPolicy) -> dg.AssetsDefinition:
+    server = policy.name
+
+    @dg.asset(
+        key=base_backup_key(server), partitions_def=base_backup_partitions(policy),
+        group_name=f"server_{server}", kinds={"postgres", "s3"}, metadata=server_metadata(policy),
+        description=f"One encrypted, compressed pg_basebackup of server {server} per "
+                    f"{policy.base_backup_every_hours} h window: with the WAL in the stores, "
+                    "the start of every point-in-time recovery.",
+    )
+    def base_backup(context: dg.AssetExecutionContext, dr: DRResource) -> dg.MaterializeResult:  # type: ignore[type-arg]
+        rt = dr.runtime()
+        m = run_base_backup(rt.config, server, keyring=rt.keyring, stores=rt.stores,
+                            catalog=rt.catalog, run_id=context.run.run_id,
+                            partition=context.partition_key if context.has_partition_key else None)
+        if m.status != BackupStatus.COMPLETED:
+            context.log.warning(f"base backup {m.backup_id} is {m.status}: " + "; ".join(
+                f"{n}: {d.error}" for n, d in m.destinations.items() if d.error))
+        return dg.MaterializeResult(metadata={
+            "backup_id": m.backup_id,
+            "status": m.status,
+            "degraded": m.status != BackupStatus.COMPLETED,
+            "timeline": m.timeline,
+            "start_lsn": m.start_lsn,
+            "stop_lsn": m.stop_lsn,
+            "start_wal": m.start_wal,
+            "raw_bytes": dg.MetadataValue.int(m.raw_bytes),
+            "stored_bytes": dg.MetadataValue.int(m.stored_bytes),
+            "sha256": m.sha256,
+            "destinations": dg.MetadataValue.json(
+                {n: {"status": d.status, "error": d.error} for n, d in m.destinations.items()}),
+            "key_id": m.encryption.key_id,
+        })
+
+    return base_backup

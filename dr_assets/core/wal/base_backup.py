@@ -10,6 +10,7 @@ destination that fails is dropped (the backup is degraded), every one failing is
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 from dataclasses import dataclass, replace
@@ -35,7 +36,7 @@ from dr_assets.core.pg.conninfo import ConnInfo
 from dr_assets.core.pg.sessions import connection
 from dr_assets.core.pg.wal_names import Segment, parse_lsn
 from dr_assets.core.policy import DRConfig
-from dr_assets.core.statuses import BackupStatus, CopyStatus
+from dr_assets.core.statuses import VALID_STATUSES, BackupStatus, CopyStatus
 from dr_assets.core.stores.base import Store
 from dr_assets.core.stores.mirrored import MirroredWriter
 
@@ -239,6 +240,21 @@ def list_base_backups_in_stores(server: str, stores: list[Store]) -> list[BaseBa
         except StoreError:
             continue
     return sorted(found.values(), key=lambda m: (m.started_at, m.backup_id))
+
+
+def newest_base_backup(server: str, catalog: Catalog, stores: list[Store],
+                       run_id: str | None = None) -> BaseBackupManifest | None:
+    """The newest valid base backup of SERVER (that run's, when RUN_ID took one), from the
+    catalog's manifests; the stores' when the catalog has none."""
+    rows = [r for r in catalog.list_base_backups(server) if r.status in VALID_STATUSES]
+    rows = [r for r in rows if r.dagster_run_id == run_id] or rows
+    if rows and rows[0].manifest:
+        return BaseBackupManifest.from_json(json.dumps(rows[0].manifest),
+                                            f"catalog entry of {rows[0].backup_id}")
+    found = list_base_backups_in_stores(server, stores)
+    if rows:
+        found = [m for m in found if m.backup_id == rows[0].backup_id] or found
+    return found[-1] if found else None
 
 
 def stored_object(manifest: BaseBackupManifest) -> StoredObject:

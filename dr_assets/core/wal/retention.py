@@ -53,11 +53,6 @@ class WalPlan:
     keep_from: list[str]  # the kept base backups' start segments
     stored_bytes: int = 0
 
-    def to_dict(self, dry_run: bool) -> dict[str, Any]:
-        return {"keep_from": self.keep_from, "kept": self.kept,
-                "would_delete" if dry_run else "to_delete": sorted(self.delete),
-                "bytes": self.stored_bytes}
-
 
 def plan_wal(held: dict[str, list[str]], kept: Sequence[BaseBackupManifest]) -> WalPlan:
     """HELD: every WAL file name the stores hold -> those stores."""
@@ -148,19 +143,26 @@ class ServerRetentionOutcome:
     wal_deleted: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)  # backup id or WAL name -> why
 
+    @property
+    def backups_gone(self) -> list[str]:
+        """The base backups deleted (in a preview: those it would delete)."""
+        return [d.backup_id for d in self.plan.backups.to_delete] if self.dry_run else self.deleted
+
+    @property
+    def wal_gone(self) -> list[str]:
+        """The WAL files deleted (in a preview: those it would delete)."""
+        return sorted(self.plan.wal.delete) if self.dry_run else self.wal_deleted
+
     def to_dict(self) -> dict[str, Any]:
         p = self.plan
-        wal = p.wal.to_dict(self.dry_run)
-        if not self.dry_run:
-            wal.pop("to_delete")
-            wal["deleted"] = self.wal_deleted
+        verb = "would_delete" if self.dry_run else "deleted"
         return {
             "server": p.server,
             "dry_run": self.dry_run,
             "decisions": [d.__dict__ for d in p.backups.decisions],
-            "would_delete" if self.dry_run else "deleted":
-                [d.backup_id for d in p.backups.to_delete] if self.dry_run else self.deleted,
-            "wal": wal,
+            verb: self.backups_gone,
+            "wal": {"keep_from": p.wal.keep_from, "kept": p.wal.kept, verb: self.wal_gone,
+                    "bytes": p.wal.stored_bytes},
             "bytes_freed": p.bytes_freed,
             "skipped": self.skipped,
         }

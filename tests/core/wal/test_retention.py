@@ -12,12 +12,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from dr_assets.core.format.base_backup import BaseBackupManifest
-from dr_assets.core.pg.wal_names import Segment, is_segment_name
+from dr_assets.core.pg.wal_names import Segment
 from dr_assets.core.runtime import DRRuntime
 from dr_assets.core.wal.archive import WalArchive, wal_key
 from dr_assets.core.wal.base_backup import list_base_backups_in_stores, run_base_backup
 from dr_assets.core.wal.retention import apply_server_retention, wal_needed
-from tests.support.pitr import PitrEnv
+from tests.support.pitr import PitrEnv, archive_closed_segments
 
 LATER = datetime.now(UTC) + timedelta(days=3)  # both base backups past a 1-day window
 
@@ -32,39 +32,18 @@ def test_wal_needed_rules() -> None:
     assert wal_needed("000000010000000000000001", [])  # no base backup: nothing goes
 
 
-def _archive_closed_segments(env: PitrEnv, archive: WalArchive, rt: DRRuntime) -> None:
-    """Put every completed segment in the server's pg_wal into the stores (and the
-    catalog), as the streamer would."""
-    [(current,)] = env.sql("SELECT pg_walfile_name(pg_current_wal_lsn())")
-    for path in sorted(Path(env.server.data_dir, "pg_wal").iterdir()):
-        if is_segment_name(path.name) and path.name < str(current):
-            raw = path.read_bytes()
-            now = datetime.now(UTC)
-            result = archive.put(path.name, raw, received_at=now.isoformat())
-            header = result.header
-            assert header is not None and result.held_by
-            rt.catalog.record_wal_file("main", path.name, "segment", 1, now, len(raw),
-                                       header.raw_sha256, result.held_by)
-
-
-def _write_and_switch(env: PitrEnv, times: int) -> None:
-    for i in range(times):
-        env.sql(f"INSERT INTO ticks (note) VALUES ('switch {i}')")
-        env.sql("SELECT pg_switch_wal()")
-
-
 def _two_base_backups(env: PitrEnv) -> tuple[DRRuntime, WalArchive, BaseBackupManifest,
                                               BaseBackupManifest]:
     rt = env.env.runtime()
     archive = WalArchive("main", rt.stores, rt.keyring)
     backups = []
     for _ in range(2):
-        _write_and_switch(env, 2)
-        _archive_closed_segments(env, archive, rt)
+        env.write_and_switch(2)
+        archive_closed_segments(env, archive, rt.catalog)
         backups.append(run_base_backup(rt.config, "main", keyring=rt.keyring, stores=rt.stores,
                                        catalog=rt.catalog))
-    _write_and_switch(env, 2)
-    _archive_closed_segments(env, archive, rt)
+    env.write_and_switch(2)
+    archive_closed_segments(env, archive, rt.catalog)
     return rt, archive, backups[0], backups[1]
 
 
