@@ -63,11 +63,11 @@ def test_materializing_stores_a_verified_base_backup_and_the_chain_is_checked(
     archive = WalArchive("main", rt.stores, rt.keyring)
     put = [n for n in archive_closed_segments(pitr_env, archive, rt.catalog)
            if n > stored.start_wal]
-    assert len(put) >= 3
+    assert len(put) >= 2
     again = dg.materialize(defs, instance=instance, resources=resources, raise_on_error=False,
                            selection=dg.AssetSelection.checks_for_assets(KEY))
     assert _checks_of(again)["wal_continuous"].passed
-    lost = put[-2]
+    lost = put[0]  # newer WAL lies beyond it
     for store in rt.stores:
         store.delete(wal_key("main", lost))
     gap = _checks_of(dg.materialize(defs, instance=instance, resources=resources,
