@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from dr_assets.cli.output import emit, human, table
+from dr_assets.cli.output import copies_lines, emit, human, table
 from dr_assets.core.runtime import DRRuntime
 from dr_assets.core.statuses import CopyStatus
 from dr_assets.core.wal.base_backup import (
@@ -35,12 +35,7 @@ def cmd_base_backup(args: argparse.Namespace) -> int:
                  f"sha256 {m.sha256}",
                  f"  timeline {m.timeline}, WAL {m.start_lsn} .. {m.stop_lsn} "
                  f"(recovery needs WAL from {m.start_wal} on)"]
-        for name, d in m.destinations.items():
-            lines.append(f"  {name}: {d.status}" + (f" ({d.error})" if d.error else ""))
-        if "verified" in doc:
-            lines.append("  checksum verified on every copy" if doc["verified"] else
-                         "  VERIFY FAILED: " + "; ".join(doc["verify_errors"]))
-        return "\n".join(lines)
+        return "\n".join([*lines, *copies_lines(m.destinations, doc)])
 
     emit(args, doc, text)
     return 0 if doc.get("verified", True) else 1

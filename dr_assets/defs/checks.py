@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import dagster as dg
 
 from dr_assets.core.copies.locate import find_manifest
-from dr_assets.core.copies.verify import verify_backup
+from dr_assets.core.copies.verify import VerifyResult, verify_backup
 from dr_assets.core.health.estate import estate_status
 from dr_assets.core.policy import AppPolicy, ServerPolicy
 from dr_assets.core.statuses import VALID_STATUSES
@@ -24,6 +24,21 @@ from dr_assets.defs.keys import (
     base_backup_key,
 )
 from dr_assets.defs.resources import DRResource
+
+
+def checksum_result(result: VerifyResult, sha256: str, severity: dg.AssetCheckSeverity
+                    ) -> dg.AssetCheckResult:
+    """checksum_verified from every copy re-read (a dump's or a base backup's)."""
+    return dg.AssetCheckResult(
+        check_name=CHECKSUM_VERIFIED, passed=result.ok, severity=severity,
+        description="; ".join(c.error or "" for c in result.failures) or
+                    f"{len(result.checks)} copies match sha256 {sha256[:12]}..",
+        metadata={
+            "backup_id": result.backup_id,
+            "copies": dg.MetadataValue.json({c.destination: c.ok for c in result.checks}),
+            "failed_copies": ", ".join(c.destination for c in result.failures),
+        },
+    )
 
 
 def backup_checks(policy: AppPolicy) -> dg.AssetChecksDefinition:
@@ -52,16 +67,7 @@ def backup_checks(policy: AppPolicy) -> dg.AssetChecksDefinition:
             target = candidates[0]
             manifest = find_manifest(target.backup_id, rt.stores, rt.catalog)
             result = verify_backup(manifest, rt.stores, rt.catalog)
-            yield dg.AssetCheckResult(
-                check_name=CHECKSUM_VERIFIED, passed=result.ok, severity=severity,
-                description="; ".join(c.error or "" for c in result.failures) or
-                            f"{len(result.checks)} copies match sha256 {manifest.sha256[:12]}..",
-                metadata={
-                    "backup_id": target.backup_id,
-                    "copies": dg.MetadataValue.json({c.destination: c.ok for c in result.checks}),
-                    "failed_copies": ", ".join(c.destination for c in result.failures),
-                },
-            )
+            yield checksum_result(result, manifest.sha256, severity)
         status = estate_status(rt.config, rt.catalog)
         health = next(a for a in status.health.apps if a.app == app)
         age = health.backup_age_hours
@@ -102,16 +108,7 @@ def base_backup_checks(policy: ServerPolicy) -> dg.AssetChecksDefinition:
                                           description=f"server {server} has no base backup")
             return
         result = verify_base_backup(manifest, rt.stores)
-        yield dg.AssetCheckResult(
-            check_name=CHECKSUM_VERIFIED, passed=result.ok, severity=severity,
-            description="; ".join(c.error or "" for c in result.failures) or
-                        f"{len(result.checks)} copies match sha256 {manifest.sha256[:12]}..",
-            metadata={
-                "backup_id": manifest.backup_id,
-                "copies": dg.MetadataValue.json({c.destination: c.ok for c in result.checks}),
-                "failed_copies": ", ".join(c.destination for c in result.failures),
-            },
-        )
+        yield checksum_result(result, manifest.sha256, severity)
         chain = wal_continuity(manifest, rt.stores, rt.keyring)
         yield dg.AssetCheckResult(
             check_name=WAL_CONTINUOUS, passed=chain.ok, severity=severity,

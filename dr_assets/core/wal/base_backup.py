@@ -17,8 +17,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from dr_assets.core.catalog import Catalog
-from dr_assets.core.copies.locate import CopyCheck, check_object
-from dr_assets.core.errors import BackupError, DRError, StoreError, WalError
+from dr_assets.core.copies.locate import check_object
+from dr_assets.core.copies.verify import VerifyResult
+from dr_assets.core.errors import BackupError, DRError, StoreError, WalError, failure_message
 from dr_assets.core.format.base_backup import (
     BASE_MANIFEST_SUFFIX,
     BaseBackupManifest,
@@ -101,9 +102,7 @@ def run_base_backup(config: DRConfig, server: str, *, keyring: Keyring, stores: 
             manifest = _take(config, server, backup_id, started, info, keyring, stores,
                              run_id, partition)
         except BaseException as exc:
-            message = str(exc) if isinstance(exc, DRError) else f"{type(exc).__name__}: {exc}"
-            if isinstance(exc, KeyboardInterrupt):
-                message = "interrupted"
+            message = failure_message(exc)
             catalog.fail_base_backup(backup_id, message, datetime.now(UTC))
             if isinstance(exc, DRError):
                 raise
@@ -262,29 +261,9 @@ def stored_object(manifest: BaseBackupManifest) -> StoredObject:
                         manifest.raw_bytes)
 
 
-@dataclass(frozen=True)
-class BaseBackupCheck:
-    """Every copy of one base backup re-read: per store, ok or why not."""
-
-    backup_id: str
-    checks: list[CopyCheck]
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.checks) and all(c.ok for c in self.checks)
-
-    @property
-    def failures(self) -> list[CopyCheck]:
-        return [c for c in self.checks if not c.ok]
-
-    def to_dict(self) -> dict[str, object]:
-        return {"backup_id": self.backup_id, "ok": self.ok,
-                "copies": [c.to_dict() for c in self.checks]}
-
-
-def verify_base_backup(manifest: BaseBackupManifest, stores: list[Store]) -> BaseBackupCheck:
+def verify_base_backup(manifest: BaseBackupManifest, stores: list[Store]) -> VerifyResult:
     """Re-read every copy the manifest says was stored; SHA-256 and size of the stored bytes."""
     expected = set(manifest.ok_destinations)
     obj = stored_object(manifest)
-    return BaseBackupCheck(manifest.backup_id,
-                           [check_object(s, manifest, obj) for s in stores if s.name in expected])
+    return VerifyResult(manifest.backup_id,
+                        [check_object(s, manifest, obj) for s in stores if s.name in expected])
