@@ -1,17 +1,23 @@
 """Base backups of a real throwaway server: stored in every destination with its WAL range,
 listed from the stores, every copy proven, unpacked into a data directory PostgreSQL starts
 from with the source's rows; a damaged copy passed over (named) for the other store's; a
-failed pg_basebackup leaves no manifest and a failed catalog row."""
+failed pg_basebackup leaves no manifest and a failed catalog row; a tar reaching outside
+its directory is refused."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import shutil
+import tarfile
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from dr_assets.core.errors import BackupError
+from dr_assets.core.errors import BackupError, RestoreError
+from dr_assets.core.format.stream import encode_all
 from dr_assets.core.pg.instance import PREFIX, ThrowawayInstance, server_user
 from dr_assets.core.pg.wal_names import Segment, parse_lsn
 from dr_assets.core.wal.base_backup import (
@@ -99,3 +105,26 @@ def test_a_failed_base_backup_leaves_no_manifest_and_a_failed_row(pitr_env: Pitr
     assert row.status == "failed" and "pg_basebackup" in (row.error or "")
     assert list_base_backups_in_stores("main", rt.stores) == []
     assert all(list(s.list_keys("_base/main/")) == [] for s in rt.stores)
+
+
+def test_a_tar_reaching_outside_the_directory_is_refused(pitr_env: PitrEnv, tmp_path: Path
+                                                         ) -> None:
+    """A fake on purpose: pg_basebackup never writes such a tar, so one is sealed here with
+    the backup's own data key, as a tampered store (holding the key) could."""
+    rt = pitr_env.env.runtime()
+    m = run_base_backup(rt.config, "main", keyring=rt.keyring, stores=rt.stores,
+                        catalog=rt.catalog)
+    evil = io.BytesIO()
+    with tarfile.open(fileobj=evil, mode="w") as tar:
+        member = tarfile.TarInfo("../outside.txt")
+        member.size = 4
+        tar.addfile(member, io.BytesIO(b"evil"))
+    key = rt.keyring.data_key(m.encryption.key_id, m.encryption.wrapped_key, m.backup_id)
+    stored = encode_all([evil.getvalue()], key, m.encryption.chunk_size)
+    local = next(s for s in rt.stores if s.kind == "local")
+    local.put_bytes(m.object_key, stored)
+    tampered = replace(m, sha256=hashlib.sha256(stored).hexdigest(), stored_bytes=len(stored),
+                       destinations={"local": m.destinations["local"]})
+    with pytest.raises(RestoreError, match="local"):
+        untar_base_backup(tampered, rt.stores, rt.keyring, tmp_path / "data")
+    assert not (tmp_path / "outside.txt").exists() and list((tmp_path / "data").iterdir()) == []
