@@ -28,6 +28,7 @@ from dr_assets.cli.operations import (
     cmd_token,
 )
 from dr_assets.cli.report import cmd_report
+from dr_assets.cli.servers import cmd_base_backup, cmd_base_backups
 from dr_assets.core.access.tokens import ROLES
 from dr_assets.core.compliance import FORMATS
 from dr_assets.core.errors import DRError
@@ -65,6 +66,19 @@ def build_parser() -> argparse.ArgumentParser:
                     help="read the stores' manifests instead of the catalog")
     bs.add_argument("--limit", type=int, default=None)
     bs.set_defaults(func=cmd_backups)
+
+    bb = sub.add_parser("base-backup", parents=[common],
+                        help="take a base backup of a protected server now (pg_basebackup)")
+    bb.add_argument("server")
+    bb.add_argument("--no-verify", action="store_true",
+                    help="skip re-reading every copy to check its SHA-256 afterwards")
+    bb.set_defaults(func=cmd_base_backup)
+
+    bbs = sub.add_parser("base-backups", parents=[common], help="list a server's base backups")
+    bbs.add_argument("server")
+    bbs.add_argument("--from-storage", action="store_true",
+                     help="read the stores' base backup manifests instead of the catalog")
+    bbs.set_defaults(func=cmd_base_backups)
 
     v = sub.add_parser("verify", parents=[common], help="re-read every copy and check SHA-256")
     v.add_argument("backup_id")
@@ -145,7 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser("retention", parents=[common],
                         help="preview (default) or apply the retention policy")
-    rp.add_argument("app", nargs="?")
+    rp.add_argument("app", nargs="?", help="only this app (default: every app and server)")
+    rp.add_argument("--server", metavar="SERVER",
+                    help="only this protected server's base backups and WAL")
     rp.add_argument("--apply", action="store_true", help="delete what the preview lists")
     rp.set_defaults(func=cmd_retention)
 

@@ -7,7 +7,7 @@ import getpass
 import sys
 from typing import Any
 
-from dr_assets.cli.output import emit, human, progress_printer, table
+from dr_assets.cli.output import copies_lines, emit, human, progress_printer, table
 from dr_assets.core.backup.take import run_backup
 from dr_assets.core.copies.locate import find_manifest, newest_at_or_before, scan_stores
 from dr_assets.core.copies.sync import sync_catalog
@@ -49,12 +49,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
         lines = [f"backup {m.backup_id}: {m.status}",
                  f"  {human(m.raw_bytes)} dumped, {human(m.stored_bytes)} stored in "
                  f"{result.duration_seconds:.1f} s, sha256 {m.sha256}"]
-        for name, d in m.destinations.items():
-            lines.append(f"  {name}: {d.status}" + (f" ({d.error})" if d.error else ""))
-        if "verified" in doc:
-            lines.append("  checksum verified on every copy" if doc["verified"] else
-                         "  VERIFY FAILED: " + "; ".join(doc["verify_errors"]))
-        return "\n".join(lines)
+        return "\n".join([*lines, *copies_lines(m.destinations, doc)])
 
     emit(args, doc, text)
     return 0 if doc.get("verified", True) else 1

@@ -17,6 +17,7 @@ from dr_assets.core.retention.apply import apply_retention
 from dr_assets.core.runtime import DRRuntime
 from dr_assets.core.statuses import CheckStatus
 from dr_assets.core.validation.checks import CheckOutcome
+from dr_assets.core.wal.retention import ServerRetentionOutcome, apply_server_retention
 
 
 def cmd_key_generate(args: argparse.Namespace) -> int:
@@ -107,9 +108,14 @@ def cmd_drill(args: argparse.Namespace) -> int:
 
 def cmd_retention(args: argparse.Namespace) -> int:
     rt = DRRuntime.load(args.config)
-    apps = [rt.config.app(args.app)] if args.app else list(rt.config.apps.values())
+    apps = ([] if args.server else [rt.config.app(args.app)] if args.app
+            else list(rt.config.apps.values()))
+    servers = ([rt.config.server(args.server)] if args.server else [] if args.app
+               else list(rt.config.servers.values()))
     outcomes = [apply_retention(p, stores=rt.stores, catalog=rt.catalog, dry_run=not args.apply)
                 for p in apps]
+    server_outcomes = [apply_server_retention(s, stores=rt.stores, catalog=rt.catalog,
+                                              dry_run=not args.apply) for s in servers]
 
     def text() -> str:
         lines = []
@@ -121,12 +127,33 @@ def cmd_retention(args: argparse.Namespace) -> int:
                 lines.append(f"  {'DELETE' if d.delete else 'keep  '} {d.backup_id}: {d.reason}")
             for backup_id, why in o.skipped.items():
                 lines.append(f"  skipped {backup_id}: {why}")
+        if server_outcomes:
+            lines.append("servers: base backups, and the WAL the kept ones need")
+            lines.extend(f"  {line}" for o in server_outcomes for line in server_lines(o))
         if not args.apply:
             lines.append("dry run: nothing was deleted; add --apply to delete")
         return "\n".join(lines)
 
-    emit(args, [o.to_dict() for o in outcomes], text)
+    emit(args, [*(o.to_dict() for o in outcomes), *(o.to_dict() for o in server_outcomes)],
+         text)
     return 0
+
+
+def server_lines(o: ServerRetentionOutcome) -> list[str]:
+    p = o.plan
+    verb = "would delete" if o.dry_run else "deleted"
+    wal = o.wal_gone
+    lines = [f"{p.server}: {verb} {len(o.backups_gone)} of "
+             f"{len(p.backups.decisions)} base backups and {len(wal)} WAL files, "
+             f"{human(p.bytes_freed)}"]
+    for d in p.backups.decisions:
+        lines.append(f"  {'DELETE' if d.delete else 'keep  '} {d.backup_id}: {d.reason}")
+    kept_from = ", ".join(p.wal.keep_from) or "everything (no base backup kept)"
+    lines.append(f"  WAL kept from {kept_from}: {p.wal.kept} files kept"
+                 + (f"; {verb} {wal[0]} .. {wal[-1]}" if wal else ""))
+    for what, why in o.skipped.items():
+        lines.append(f"  skipped {what}: {why}")
+    return lines
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 
@@ -43,3 +43,13 @@ def progress_printer(args: argparse.Namespace) -> Callable[[int, int, float], No
         sys.stderr.flush()
 
     return show
+
+
+def copies_lines(destinations: Mapping[str, Any], doc: Mapping[str, Any]) -> list[str]:
+    """A backup's per-destination results, then its verification when it was verified."""
+    lines = [f"  {name}: {d.status}" + (f" ({d.error})" if d.error else "")
+             for name, d in destinations.items()]
+    if "verified" in doc:
+        lines.append("  checksum verified on every copy" if doc["verified"] else
+                     "  VERIFY FAILED: " + "; ".join(doc["verify_errors"]))
+    return lines

@@ -33,6 +33,10 @@ def drill_job_name(app: str) -> str:
     return f"{app}_drill_job"
 
 
+def base_backup_job_name(server: str) -> str:
+    return f"{server}_base_backup_job"
+
+
 # What a run does, as its `dr/kind` tag says.
 KIND_BACKUP = "backup"
 KIND_DRILL = "drill"
@@ -40,8 +44,10 @@ KIND_RESTORE = "restore"
 KIND_RETENTION = "retention"
 KIND_CATALOG_SYNC = "catalog_sync"
 KIND_REPORT = "report"
+KIND_BASE_BACKUP = "base_backup"
 
 TAG_APP = "dr/app"
+TAG_SERVER = "dr/server"
 TAG_KIND = "dr/kind"
 TAG_BACKUP_SLOT = "dr/backup"  # the run queue allows one run per value: one backup per app
 TAG_REQUESTED_BY = "dr/requested_by"
@@ -50,7 +56,7 @@ TAG_PARTITION = "dagster/partition"
 
 # When runs queue (max_concurrent_runs), a restore asked for in an incident goes first, then
 # backups (the RPO), then drills, and upkeep last.
-PRIORITIES = {KIND_RESTORE: 100, KIND_BACKUP: 10, KIND_DRILL: -10, KIND_RETENTION: -20,
+PRIORITIES = {KIND_RESTORE: 100, KIND_BACKUP: 10, KIND_BASE_BACKUP: 10, KIND_DRILL: -10, KIND_RETENTION: -20,
               KIND_CATALOG_SYNC: -20, KIND_REPORT: -30}
 
 
@@ -62,6 +68,15 @@ def run_tags(app: str, kind: str) -> dict[str, str]:
     tags = {TAG_APP: app, **kind_tags(kind)}
     if kind == KIND_BACKUP:
         tags[TAG_BACKUP_SLOT] = app
+    return tags
+
+
+def server_run_tags(server: str, kind: str) -> dict[str, str]:
+    """A protected server's run: alerts name it `server:NAME` (as an app), and one base
+    backup per server runs at a time (the backup slot)."""
+    tags = {TAG_SERVER: server, TAG_APP: f"server:{server}", **kind_tags(kind)}
+    if kind == KIND_BASE_BACKUP:
+        tags[TAG_BACKUP_SLOT] = f"server:{server}"
     return tags
 
 
@@ -148,6 +163,14 @@ def backup_launch(app: str, partition: str | None) -> LaunchRequest:
     if partition:
         tags[TAG_PARTITION] = partition
     return LaunchRequest(backup_job_name(app), tags=tags)
+
+
+def base_backup_launch(server: str, partition: str | None) -> LaunchRequest:
+    """A base backup of SERVER for the window PARTITION of its cadence."""
+    tags = server_run_tags(server, KIND_BASE_BACKUP)
+    if partition:
+        tags[TAG_PARTITION] = partition
+    return LaunchRequest(base_backup_job_name(server), tags=tags)
 
 
 def drill_launch(app: str) -> LaunchRequest:

@@ -1,6 +1,7 @@
-"""Backup checks that re-read stored data: checksum_verified, then rpo_fresh.
+"""Backup checks that re-read stored data: checksum_verified, then rpo_fresh; base backup
+checks: checksum_verified, then wal_continuous (no gap in the WAL from its start on).
 
-They are one multi-check so RPO freshness is judged after this run's verification.
+Each is one multi-check, so the second is judged after this run's verification.
 """
 
 
@@ -9,12 +10,35 @@ from collections.abc import Iterator
 import dagster as dg
 
 from dr_assets.core.copies.locate import find_manifest
-from dr_assets.core.copies.verify import verify_backup
+from dr_assets.core.copies.verify import VerifyResult, verify_backup
 from dr_assets.core.health.estate import estate_status
-from dr_assets.core.policy import AppPolicy
+from dr_assets.core.policy import AppPolicy, ServerPolicy
 from dr_assets.core.statuses import VALID_STATUSES
-from dr_assets.defs.keys import CHECKSUM_VERIFIED, RPO_FRESH, backup_key
+from dr_assets.core.wal.base_backup import newest_base_backup, verify_base_backup
+from dr_assets.core.wal.continuity import wal_continuity
+from dr_assets.defs.keys import (
+    CHECKSUM_VERIFIED,
+    RPO_FRESH,
+    WAL_CONTINUOUS,
+    backup_key,
+    base_backup_key,
+)
 from dr_assets.defs.resources import DRResource
+
+
+def checksum_result(result: VerifyResult, sha256: str, severity: dg.AssetCheckSeverity
+                    ) -> dg.AssetCheckResult:
+    """checksum_verified from every copy re-read (a dump's or a base backup's)."""
+    return dg.AssetCheckResult(
+        check_name=CHECKSUM_VERIFIED, passed=result.ok, severity=severity,
+        description="; ".join(c.error or "" for c in result.failures) or
+                    f"{len(result.checks)} copies match sha256 {sha256[:12]}..",
+        metadata={
+            "backup_id": result.backup_id,
+            "copies": dg.MetadataValue.json({c.destination: c.ok for c in result.checks}),
+            "failed_copies": ", ".join(c.destination for c in result.failures),
+        },
+    )
 
 
 def backup_checks(policy: AppPolicy) -> dg.AssetChecksDefinition:
@@ -43,16 +67,7 @@ def backup_checks(policy: AppPolicy) -> dg.AssetChecksDefinition:
             target = candidates[0]
             manifest = find_manifest(target.backup_id, rt.stores, rt.catalog)
             result = verify_backup(manifest, rt.stores, rt.catalog)
-            yield dg.AssetCheckResult(
-                check_name=CHECKSUM_VERIFIED, passed=result.ok, severity=severity,
-                description="; ".join(c.error or "" for c in result.failures) or
-                            f"{len(result.checks)} copies match sha256 {manifest.sha256[:12]}..",
-                metadata={
-                    "backup_id": target.backup_id,
-                    "copies": dg.MetadataValue.json({c.destination: c.ok for c in result.checks}),
-                    "failed_copies": ", ".join(c.destination for c in result.failures),
-                },
-            )
+            yield checksum_result(result, manifest.sha256, severity)
         status = estate_status(rt.config, rt.catalog)
         health = next(a for a in status.health.apps if a.app == app)
         age = health.backup_age_hours
@@ -63,6 +78,43 @@ def backup_checks(policy: AppPolicy) -> dg.AssetChecksDefinition:
             metadata={"backup_age_hours": dg.MetadataValue.float(round(age, 3) if age is not None
                                                                  else -1.0),
                       "rpo_hours": dg.MetadataValue.float(float(policy.rpo_hours))},
+        )
+
+    return checks
+
+
+def base_backup_checks(policy: ServerPolicy) -> dg.AssetChecksDefinition:
+    server = policy.name
+    key = base_backup_key(server)
+    severity = dg.AssetCheckSeverity.ERROR
+
+    @dg.multi_asset_check(
+        specs=[
+            dg.AssetCheckSpec(CHECKSUM_VERIFIED, asset=key, blocking=True,
+                              description="Every stored copy re-read; SHA-256 equals the manifest's"),
+            dg.AssetCheckSpec(WAL_CONTINUOUS, asset=key,
+                              description="No gap in the WAL from the base backup's start to the "
+                                          "newest WAL the stores hold"),
+        ],
+        name=f"{server}_base_backup_checks",
+    )
+    def checks(context: dg.AssetCheckExecutionContext, dr: DRResource
+               ) -> Iterator[dg.AssetCheckResult]:
+        rt = dr.runtime()
+        manifest = newest_base_backup(server, rt.catalog, rt.stores, context.run.run_id)
+        if manifest is None:
+            for name in (CHECKSUM_VERIFIED, WAL_CONTINUOUS):
+                yield dg.AssetCheckResult(check_name=name, passed=False, severity=severity,
+                                          description=f"server {server} has no base backup")
+            return
+        result = verify_base_backup(manifest, rt.stores)
+        yield checksum_result(result, manifest.sha256, severity)
+        chain = wal_continuity(manifest, rt.stores, rt.keyring)
+        yield dg.AssetCheckResult(
+            check_name=WAL_CONTINUOUS, passed=chain.ok, severity=severity,
+            description=chain.message,
+            metadata={"backup_id": manifest.backup_id, "start_wal": manifest.start_wal,
+                      "end": chain.end or "", "gap_at": chain.gap_at or ""},
         )
 
     return checks

@@ -8,6 +8,7 @@ import dagster as dg
 CHECKSUM_VERIFIED = "checksum_verified"
 RPO_FRESH = "rpo_fresh"
 RTO_MET = "rto_met"
+WAL_CONTINUOUS = "wal_continuous"
 
 
 def database_key(app: str) -> dg.AssetKey:
@@ -20,6 +21,10 @@ def backup_key(app: str) -> dg.AssetKey:
 
 def drill_key(app: str) -> dg.AssetKey:
     return dg.AssetKey([app, "restore_drill"])
+
+
+def base_backup_key(server: str) -> dg.AssetKey:
+    return dg.AssetKey(["servers", server, "base_backup"])
 
 
 COMPLIANCE_REPORT_KEY = dg.AssetKey(["compliance", "report"])

@@ -30,6 +30,7 @@ from dr_assets.core.runs import (
     TAG_KIND,
     kind_tags,
 )
+from dr_assets.core.wal.retention import apply_server_retention
 from dr_assets.defs.resources import DRResource
 
 
@@ -77,7 +78,8 @@ def restore_backup_op(context: dg.OpExecutionContext, config: RestoreConfig,
 
 
 class RetentionConfig(dg.Config):
-    app: str = ""  # empty: every app
+    app: str = ""  # empty (and no server): every app and every server
+    server: str = ""  # a protected server: its base backups and WAL only
     dry_run: bool = False
 
 
@@ -85,13 +87,22 @@ class RetentionConfig(dg.Config):
 def retention_op(context: dg.OpExecutionContext, config: RetentionConfig,
                  dr: DRResource) -> dg.Output[list[dict[str, object]]]:
     rt = dr.runtime()
-    apps = [rt.config.app(config.app)] if config.app else list(rt.config.apps.values())
+    apps = ([] if config.server else [rt.config.app(config.app)] if config.app
+            else list(rt.config.apps.values()))
+    servers = ([rt.config.server(config.server)] if config.server else [] if config.app
+               else list(rt.config.servers.values()))
     outcomes = [apply_retention(p, stores=rt.stores, catalog=rt.catalog, dry_run=config.dry_run)
                 .to_dict() for p in apps]
+    verb = "would delete" if config.dry_run else "deleted"
     for o in outcomes:
         gone = o.get("would_delete" if config.dry_run else "deleted", [])
-        context.log.info(f"{o['app']}: {'would delete' if config.dry_run else 'deleted'} "
-                         f"{len(gone)} backup(s)")
+        context.log.info(f"{o['app']}: {verb} {len(gone)} backup(s)")
+    for s in servers:
+        server = apply_server_retention(s, stores=rt.stores, catalog=rt.catalog,
+                                        dry_run=config.dry_run)
+        context.log.info(f"server {s.name}: {verb} {len(server.backups_gone)} base backup(s) "
+                         f"and {len(server.wal_gone)} WAL file(s)")
+        outcomes.append(server.to_dict())
     return dg.Output(outcomes)
 
 

@@ -1,14 +1,24 @@
-"""Alert evaluation every minute, and alerts for failed backup, drill or restore runs."""
+"""Alert evaluation every minute, and alerts for failed backup, base backup, drill or restore
+runs."""
 
 
 import dagster as dg
 
 from dr_assets.core.health.alerting import evaluate, open_run_failure, reconcile
 from dr_assets.core.health.estate import estate_status
-from dr_assets.core.runs import KIND_BACKUP, KIND_DRILL, KIND_REPORT, KIND_RESTORE, TAG_APP, TAG_KIND
+from dr_assets.core.runs import (
+    KIND_BACKUP,
+    KIND_BASE_BACKUP,
+    KIND_DRILL,
+    KIND_REPORT,
+    KIND_RESTORE,
+    TAG_APP,
+    TAG_KIND,
+)
 from dr_assets.defs.resources import DRResource
 
-WATCHED_KINDS = (KIND_BACKUP, KIND_DRILL, KIND_RESTORE, KIND_REPORT)  # a report not stored is evidence lost
+# A report not stored is evidence lost; a failed base backup's alert names server:NAME.
+WATCHED_KINDS = (KIND_BACKUP, KIND_BASE_BACKUP, KIND_DRILL, KIND_RESTORE, KIND_REPORT)
 
 
 @dg.sensor(minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,

@@ -8,9 +8,13 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
+from dr_assets.core.catalog import Catalog
 from dr_assets.core.pg.instance import ThrowawayInstance, throwaway_instance
+from dr_assets.core.pg.wal_names import Segment, is_segment_name
+from dr_assets.core.wal.archive import WalArchive
 from dr_assets.devstack import seaweed
 from tests.support.env import DREnv, write_config
 from tests.support.pg import run_sql
@@ -41,6 +45,31 @@ class PitrEnv:
     @property
     def config_path(self) -> Path:
         return self.env.config_path
+
+    def write_and_switch(self, times: int = 1) -> None:
+        """Write a row and switch to a new WAL segment, TIMES over."""
+        for i in range(times):
+            self.sql(f"INSERT INTO ticks (note) VALUES ('switch {i}')")
+            self.sql("SELECT pg_switch_wal()")
+
+
+def archive_closed_segments(env: PitrEnv, archive: WalArchive, catalog: Catalog) -> list[str]:
+    """Put every completed segment in the server's pg_wal into the stores and the catalog,
+    as the streamer would (tests of what reads the archive, without a streamer running);
+    the names put."""
+    [(current,)] = env.sql("SELECT pg_walfile_name(pg_current_wal_lsn())")
+    put = []
+    for path in sorted((env.server.data_dir / "pg_wal").iterdir()):
+        if is_segment_name(path.name) and path.name < str(current):
+            raw = path.read_bytes()
+            now = datetime.now(UTC)
+            result = archive.put(path.name, raw, received_at=now.isoformat())
+            assert result.header is not None and result.held_by, result.errors
+            catalog.record_wal_file(archive.server, path.name, "segment",
+                                    Segment.parse(path.name).timeline, now, len(raw),
+                                    result.header.raw_sha256, result.held_by)
+            put.append(path.name)
+    return put
 
 
 def write_pitr_config(root: Path, s3: seaweed.SeaweedServer, prefix: str, catalog: str,

@@ -23,7 +23,7 @@ import psycopg2.extensions
 
 from dr_assets.core.catalog import Catalog
 from dr_assets.core.copies.publish import publish_manifest
-from dr_assets.core.errors import BackupError, DRError, StoreError
+from dr_assets.core.errors import BackupError, DRError, StoreError, failure_message
 from dr_assets.core.format.fingerprint import SchemaFingerprint
 from dr_assets.core.format.keys import Keyring
 from dr_assets.core.format.manifest import (
@@ -163,9 +163,7 @@ def run_backup(
             return _take(config, app, backup_id, started, info, keyring, stores, catalog,
                          run_id, partition, progress)
         except BaseException as exc:
-            message = str(exc) if isinstance(exc, DRError) else f"{type(exc).__name__}: {exc}"
-            if isinstance(exc, KeyboardInterrupt):
-                message = "interrupted"
+            message = failure_message(exc)
             catalog.fail_backup(backup_id, message, datetime.now(UTC))
             if isinstance(exc, DRError):
                 raise
