@@ -5,24 +5,12 @@ start..stop segments as held."""
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from dr_assets.core.format.base_backup import BaseBackupManifest
 from dr_assets.core.format.keys import Keyring
 from dr_assets.core.pg.wal_names import Segment, parse_lsn
 from dr_assets.core.stores.base import Store
 from dr_assets.core.wal.archive import WalArchive
-
-
-class ChainVerdict(Protocol):
-    @property
-    def ok(self) -> bool: ...
-    @property
-    def gap_at(self) -> str | None: ...
-    @property
-    def end(self) -> str | None: ...
-    @property
-    def message(self) -> str: ...
+from dr_assets.core.wal.chain import Chain, follow_chain
 
 
 def stop_wal(manifest: BaseBackupManifest) -> str:
@@ -31,12 +19,7 @@ def stop_wal(manifest: BaseBackupManifest) -> str:
                       manifest.wal_segment_size).name
 
 
-def wal_continuity(manifest: BaseBackupManifest, stores: list[Store], keyring: Keyring
-                   ) -> ChainVerdict:
-    from dr_assets.core.wal.chain import follow_chain
-
+def wal_continuity(manifest: BaseBackupManifest, stores: list[Store], keyring: Keyring) -> Chain:
     archive = WalArchive(manifest.server, stores, keyring)
-    chain: ChainVerdict = follow_chain(
-        archive, manifest.start_wal,
-        covered_until=stop_wal(manifest) if manifest.includes_wal else None)
-    return chain
+    return follow_chain(archive, manifest.start_wal,
+                        covered_until=stop_wal(manifest) if manifest.includes_wal else None)
