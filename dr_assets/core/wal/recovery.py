@@ -30,13 +30,22 @@ import psycopg2
 
 from dr_assets.core.errors import DRError, ToolError, WalError
 from dr_assets.core.format.base_backup import BaseBackupManifest
+from dr_assets.core.format.keys import Keyring
 from dr_assets.core.format.manifest import iso
-from dr_assets.core.pg.instance import ThrowawayInstance, as_user, throwaway_instance
 from dr_assets.core.pg.command import run
+from dr_assets.core.pg.instance import ThrowawayInstance, as_user, throwaway_instance
 from dr_assets.core.pg.wal_names import Segment, format_lsn, parse_lsn
+from dr_assets.core.policy import DRConfig
+from dr_assets.core.stores.base import Store
 from dr_assets.core.wal.archive import WalArchive
 from dr_assets.core.wal.fetch_service import FetchReport, WalFetchService
-from dr_assets.core.wal.window import RecoveryRange, RecoveryWindow
+from dr_assets.core.wal.untar import Unpacked, untar_base_backup
+from dr_assets.core.wal.window import (
+    RecoveryRange,
+    RecoveryWindow,
+    recovery_window,
+    stored_base_backups,
+)
 
 NOT_REACHED = "recovery ended before configured recovery target was reached"
 HBA_NAME = "recovery_hba.conf"
@@ -379,3 +388,135 @@ def stop_cleanly(instance: ThrowawayInstance) -> None:
     run(as_user(instance.os_user, [str(instance.bindir / "pg_ctl"), "-D",
                                    str(instance.data_dir), "-m", "fast", "-w", "-t", "120",
                                    "stop"]), cwd=instance.root)
+
+
+@dataclass
+class RecoveredServer:
+    """A server recovered to a target: running in a throwaway instance (inside
+    `recovered_server`'s block) or stopped in an operator's data directory."""
+
+    server: str
+    target: RecoveryTarget
+    base_backup_id: str
+    base_store: str  # the store whose copy of the base backup was unpacked
+    data_dir: Path
+    base_fetch_seconds: float
+    replay_seconds: float
+    timeline: int
+    last_replayed: datetime | None
+    to_end_of_wal: bool
+    fetch: FetchReport
+    base_bad_copies: dict[str, str] = field(default_factory=dict)
+    instance: ThrowawayInstance | None = None
+
+    @property
+    def bad_copies(self) -> dict[str, dict[str, str]]:
+        """Every bad copy met: WAL files' and the base backup's, by file and store."""
+        out = {k: dict(v) for k, v in self.fetch.bad_copies.items()}
+        if self.base_bad_copies:
+            out[f"base backup {self.base_backup_id}"] = dict(self.base_bad_copies)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"server": self.server, "target": self.target.to_dict(),
+                "base_backup_id": self.base_backup_id, "base_store": self.base_store,
+                "data_dir": str(self.data_dir),
+                "base_fetch_seconds": round(self.base_fetch_seconds, 3),
+                "replay_seconds": round(self.replay_seconds, 3), "timeline": self.timeline,
+                "last_replayed": iso(self.last_replayed) if self.last_replayed else None,
+                "to_end_of_wal": self.to_end_of_wal, "wal": self.fetch.to_dict(),
+                "bad_copies": self.bad_copies}
+
+
+def read_window(server: str, stores: list[Store], keyring: Keyring) -> RecoveryWindow:
+    """The server's recoverable window as the stores hold it now."""
+    archive = WalArchive(server, stores, keyring)
+    return recovery_window(archive, stored_base_backups(server, stores))
+
+
+def _source_major(manifest: BaseBackupManifest) -> int:
+    return int(manifest.server_version.split(".")[0].split()[0])
+
+
+@contextlib.contextmanager
+def recovered_server(config: DRConfig, server: str, target: RecoveryTarget, *,
+                     keyring: Keyring, stores: list[Store], parent: Path | None = None,
+                     link_data_dir: Path | None = None) -> Iterator[RecoveredServer]:
+    """The server recovered to `target` in a throwaway instance, running (promoted) for the
+    block, removed after it. With `link_data_dir` the data directory is that directory
+    (the instance's `data` a link to it), which outlives the instance."""
+    config.server(server)
+    window = read_window(server, stores, keyring)
+    plan = plan_recovery(window, target)
+    base = plan.base
+    unpacked: list[Unpacked] = []
+    t0 = time.monotonic()
+
+    def extract(instance: ThrowawayInstance) -> None:
+        dest = instance.data_dir
+        if link_data_dir is not None:
+            dest.symlink_to(link_data_dir)
+        unpacked.append(untar_base_backup(base, stores, keyring, dest.resolve(),
+                                          owner=instance.os_user))
+        prepare_data_dir(instance)
+
+    directory = parent if parent is not None else config.drills.instances_dir
+    with throwaway_instance(_source_major(base), parent=directory, prepare=extract,
+                            start=False) as instance:
+        fetched_in = time.monotonic() - t0
+        archive = WalArchive(server, stores, keyring)
+        done = replay(instance, archive, plan.needed, target)
+        yield RecoveredServer(
+            server=server, target=target, base_backup_id=base.backup_id,
+            base_store=unpacked[0].store, data_dir=instance.data_dir.resolve(),
+            base_fetch_seconds=fetched_in, replay_seconds=done.seconds,
+            timeline=done.timeline, last_replayed=done.last_replayed,
+            to_end_of_wal=done.to_end_of_wal, fetch=done.fetch,
+            base_bad_copies=dict(unpacked[0].bad_copies), instance=instance)
+
+
+def recover_server(config: DRConfig, server: str, target: RecoveryTarget, *,
+                   keyring: Keyring, stores: list[Store], data_dir: Path | None = None,
+                   parent: Path | None = None) -> RecoveredServer:
+    """Recover `server` to `target`. With `data_dir` (missing or empty; refused otherwise)
+    the recovered, promoted and cleanly stopped data directory is left there, owned by the
+    server's user; on failure it is left as it was found. Without, the recovery runs in a
+    throwaway instance that is removed (a proof it can be done, timed)."""
+    if data_dir is None:
+        with recovered_server(config, server, target, keyring=keyring, stores=stores,
+                              parent=parent) as recovered:
+            recovered.instance = None
+            return recovered
+    dest = Path(data_dir).absolute()
+    existed = dest.exists()
+    if existed and (not dest.is_dir() or any(dest.iterdir())):
+        raise WalError(f"{dest} is not an empty directory: restore-server writes a whole data "
+                       "directory and refuses to write into one that holds anything")
+    if not dest.parent.is_dir():
+        raise WalError(f"{dest.parent} does not exist: create it first")
+    dest.mkdir(mode=0o700, exist_ok=True)
+    try:
+        with recovered_server(config, server, target, keyring=keyring, stores=stores,
+                              parent=parent, link_data_dir=dest) as recovered:
+            assert recovered.instance is not None
+            stop_cleanly(recovered.instance)
+            _forget_recovery_files(dest)
+            recovered.instance = None
+            recovered.data_dir = dest
+            return recovered
+    except BaseException:
+        if existed:
+            for entry in dest.iterdir():
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+        else:
+            shutil.rmtree(dest, ignore_errors=True)
+        raise
+
+
+def _forget_recovery_files(data: Path) -> None:
+    """What the recovery used and the operator's server must not see."""
+    for name in ("recovery.signal", "postmaster.opts"):
+        (data / name).unlink(missing_ok=True)
