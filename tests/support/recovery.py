@@ -74,14 +74,17 @@ class Pause:
     before: int  # rows written before the pause
 
 
-def rows_around_a_pause(env: PitrEnv, n: int = 20, pause: float = 1.5) -> Pause:
-    tick(env, n, "before")
+def rows_around_a_pause(env: PitrEnv, n: int = 20, pause: float = 1.5, before: str = "before",
+                        after: str = "after") -> Pause:
+    """N rows noted BEFORE, a pause, N rows noted AFTER; `before` counts every row up to
+    the pause."""
+    tick(env, n, before)
     time.sleep(pause)
-    tick(env, n, "after")
+    tick(env, n, after)
     rows = rows_of(env)
-    last = max(r[1] for r in rows if r[2] == "before")
-    first = min(r[1] for r in rows if r[2] == "after")
-    return Pause(last + (first - last) / 2, sum(1 for r in rows if r[2] == "before"))
+    last = max(r[1] for r in rows if r[2] == before)
+    first = min(r[1] for r in rows if r[2] == after)
+    return Pause(last + (first - last) / 2, sum(1 for r in rows if r[1] <= last))
 
 
 def until_held(rt: DRRuntime, names: set[str], timeout: float = 30.0) -> None:

@@ -147,6 +147,13 @@ class RecoveryPlan:
         chain = self.range.chain
         return [*chain.names, *([chain.gap_at] if chain.gap_at else [])]
 
+    @property
+    def timeline(self) -> int | None:
+        """The timeline the chain ends on: a base backup taken on a timeline a later
+        recovery branched off before it recovers along its own, not to the newest."""
+        timelines = self.range.chain.timelines
+        return timelines[-1] if timelines else None
+
 
 def window_text(window: RecoveryWindow) -> str:
     if not window.ranges:
@@ -230,10 +237,10 @@ class Replayed:
 
 
 def _recovery_settings(instance: ThrowawayInstance, service: WalFetchService,
-                       target: RecoveryTarget) -> dict[str, str]:
+                       target: RecoveryTarget, timeline: int | None) -> dict[str, str]:
     settings = {
         "restore_command": service.restore_command,
-        "recovery_target_timeline": "latest",
+        "recovery_target_timeline": str(timeline) if timeline else "latest",
         "recovery_target_action": "promote",
         "recovery_target_inclusive": "true",
         "archive_mode": "off",
@@ -263,12 +270,13 @@ def prepare_data_dir(instance: ThrowawayInstance) -> None:
 
 
 def replay(instance: ThrowawayInstance, archive: WalArchive, needed: list[str],
-           target: RecoveryTarget) -> Replayed:
+           target: RecoveryTarget, timeline: int | None = None) -> Replayed:
     """Run PostgreSQL's recovery on the instance's prepared data directory until it has
-    promoted; the server is left running."""
+    promoted; the server is left running. `timeline`: the one the chain of `needed` ends
+    on (recovery follows exactly that path; None: the newest PostgreSQL finds)."""
     t0 = time.monotonic()
     with WalFetchService(archive, instance.root, needed, os_user=instance.os_user) as service:
-        instance.settings = _recovery_settings(instance, service, target)
+        instance.settings = _recovery_settings(instance, service, target, timeline)
         to_end = False
         if not _run_until_promoted(instance, service):
             if not target.settings():
@@ -467,7 +475,7 @@ def recovered_server(config: DRConfig, server: str, target: RecoveryTarget, *,
                             start=False) as instance:
         fetched_in = time.monotonic() - t0
         archive = WalArchive(server, stores, keyring)
-        done = replay(instance, archive, plan.needed, target)
+        done = replay(instance, archive, plan.needed, target, plan.timeline)
         yield RecoveredServer(
             server=server, target=target, base_backup_id=base.backup_id,
             base_store=unpacked[0].store, data_dir=instance.data_dir.resolve(),

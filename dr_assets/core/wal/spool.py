@@ -4,7 +4,11 @@ each WAL file in it, a small record of which stores already hold it (`held/NAME.
 A file leaves the spool only once every store holds it and the catalog knows; a store
 that was down is caught up later from what is still here. The newest completed segment
 always stays, because pg_receivewal resumes after the newest file it finds (else from the
-slot's restart_lsn); so a restart after any crash resumes where it should."""
+slot's restart_lsn); so a restart after any crash resumes where it should.
+
+Files pg_receivewal must not resume after (WAL of a timeline the server has left, past
+the point where it left it) are moved to `parked/`, out of its sight; they are shipped
+from there like any completed file and leave once every store holds them."""
 
 from __future__ import annotations
 
@@ -38,35 +42,54 @@ class Spool:
         self.root = root
         self.incoming = root / "incoming"
         self.held_dir = root / "held"
+        self.parked = root / "parked"
 
     def create(self) -> None:
-        for d in (self.root, self.incoming, self.held_dir):
+        for d in (self.root, self.incoming, self.held_dir, self.parked):
             d.mkdir(parents=True, exist_ok=True, mode=0o700)
 
-    def _names(self) -> list[str]:
-        if not self.incoming.is_dir():
+    @staticmethod
+    def _listing(directory: Path) -> list[str]:
+        if not directory.is_dir():
             return []
-        return sorted(p.name for p in self.incoming.iterdir() if p.is_file())
+        return sorted(p.name for p in directory.iterdir() if p.is_file())
+
+    def _names(self) -> list[str]:
+        """Every spooled file, pg_receivewal's and parked."""
+        return sorted({*self._listing(self.incoming), *self._listing(self.parked)})
+
+    def receiving(self) -> list[str]:
+        """The segments and partials pg_receivewal sees (it resumes after the newest)."""
+        return [n for n in self._listing(self.incoming) if is_segment_name(n) or is_partial_name(n)]
+
+    def park(self, name: str) -> None:
+        os.replace(self.incoming / name, self.parked / name)
 
     def finished(self) -> list[str]:
         """Completed segments and history files, oldest first (history files first: a
-        timeline's history is needed before its segments)."""
+        timeline's history is needed before its segments), then parked partials (complete
+        as far as they go: nothing more is received into them)."""
         names = self._names()
         history = [n for n in names if history_timeline(n) is not None]
         segments = sorted((n for n in names if is_segment_name(n)), key=lambda n: (n[8:], n[:8]))
-        return history + segments
+        parked = [n for n in self._listing(self.parked) if is_partial_name(n)]
+        return history + segments + parked
 
     def partials(self) -> list[str]:
-        """.partial segments, newest last (the last is the one being received)."""
-        return sorted((n for n in self._names() if is_partial_name(n)),
+        """.partial segments pg_receivewal wrote, newest last (the last is the one being
+        received)."""
+        return sorted((n for n in self._listing(self.incoming) if is_partial_name(n)),
                       key=lambda n: (n[8:24], n[:8]))
 
     def newest_segment(self) -> str | None:
-        segments = [n for n in self._names() if is_segment_name(n)]
+        segments = [n for n in self._listing(self.incoming) if is_segment_name(n)]
         return max(segments, key=lambda n: (n[8:], n[:8])) if segments else None
 
     def path(self, name: str) -> Path:
-        return self.incoming / name
+        """Where a spooled file is: pg_receivewal's directory, or parked."""
+        incoming = self.incoming / name
+        parked = self.parked / name
+        return parked if parked.exists() and not incoming.exists() else incoming
 
     def holding(self, name: str) -> Holding:
         try:
@@ -89,7 +112,8 @@ class Spool:
     def remove(self, name: str) -> None:
         """The file first, its record after: a crash in between leaves a record without a
         file, which `forget_strays` clears."""
-        self.path(name).unlink(missing_ok=True)
+        (self.incoming / name).unlink(missing_ok=True)
+        (self.parked / name).unlink(missing_ok=True)
         (self.held_dir / f"{name}.json").unlink(missing_ok=True)
 
     def forget_strays(self) -> None:

@@ -11,6 +11,11 @@ and a loop that every `partial_upload_seconds` puts what it received into every 
 - Every minute the slot's retained WAL is watched (slot_watch); every
   `restore_point_minutes` a restore point is recorded (when that module is installed).
 
+- A server whose timeline history does not hold the newest spooled WAL (recovered to an
+  earlier moment and promoted, then made the protected server) gets those files parked
+  before pg_receivewal starts, which then resumes from the slot on the server's timeline
+  (fetching its history file first).
+
 The streamer can be killed at any instant: what a store holds is re-derived from the
 spool's records and the stores' own answers (the same bytes again are "already"), and
 pg_receivewal resumes after the newest file left in its directory.
@@ -34,12 +39,13 @@ from dr_assets.core.format.keys import Keyring
 from dr_assets.core.format.manifest import iso
 from dr_assets.core.format.wal import WalKind
 from dr_assets.core.pg.binaries import find_tool
-from dr_assets.core.pg.wal_names import PARTIAL_SUFFIX, history_timeline
+from dr_assets.core.pg.wal_names import DEFAULT_SEGMENT_SIZE, PARTIAL_SUFFIX, history_timeline
 from dr_assets.core.policy import DRConfig
 from dr_assets.core.stores.base import Store
 from dr_assets.core.wal.archive import PutResult, WalArchive, kind_of
 from dr_assets.core.wal.preflight import Preflight, application_name, check_server
 from dr_assets.core.wal.receiver import Receiver
+from dr_assets.core.wal.server_history import read_server_history
 from dr_assets.core.wal.slot_watch import (
     CRITICAL,
     WAL_CONFLICT,
@@ -99,8 +105,33 @@ class WalStreamer:
         self.receiver = Receiver(binary, self.spool.incoming, self.server.slot,
                                  self.server.conninfo, application_name(self.server.name))
         self.ship()
+        self.park_off_history()
         self.receiver.start()
         return pre
+
+    def park_off_history(self) -> list[str]:
+        """Move out of pg_receivewal's sight the spooled WAL the server's history does not
+        hold (the server was recovered to an earlier moment and promoted: what its
+        predecessor wrote past the switch point), so that it resumes on the server's own
+        timeline; the parked files are still shipped."""
+        history = read_server_history(self.server.conninfo)
+        parked = [n for n in self.spool.receiving()
+                  if not history.holds(n, self._size(n))]
+        for name in parked:
+            self.spool.park(name)
+        if parked:
+            log.warning("server %s: the server is on timeline %s, whose history does not hold "
+                        "%s: kept aside in %s (still shipped), streaming resumes on timeline %s",
+                        self.server.name, history.timeline, ", ".join(parked),
+                        self.spool.parked, history.timeline)
+        return parked
+
+    def _size(self, name: str) -> int:
+        """A spooled segment's size (pg_receivewal writes partials full-size too)."""
+        try:
+            return self.spool.path(name).stat().st_size or DEFAULT_SEGMENT_SIZE
+        except FileNotFoundError:
+            return DEFAULT_SEGMENT_SIZE
 
     def tick(self) -> None:
         if self.receiver is not None:
