@@ -1,5 +1,5 @@
-"""drctl commands of recovery to a moment: an app's database as of a time, LSN or the
-newest WAL (`restore APP --to-time ...`), a whole server's data directory
+"""drctl commands of recovery to a moment: an app's database as of a time, LSN, restore
+point or the newest WAL (`restore APP --to-time ...`), a whole server's data directory
 (`restore-server`), and the recoverable window (`window`)."""
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ from dr_assets.core.wal.recovery import (
     read_window,
     recover_server,
 )
+from dr_assets.core.wal.restore_points import restore_point_target
 from dr_assets.core.wal.window import RecoveryWindow
 
-TARGET_FLAGS = ("to_time", "to_lsn", "to_latest")
+TARGET_FLAGS = ("to_time", "to_lsn", "to_point", "to_latest")
 NOT_WITH_A_MOMENT = ("as_of", "replace", "plan", "table", "schema", "from_storage")
 
 
@@ -32,6 +33,9 @@ def add_target_arguments(parser: argparse.ArgumentParser, required: bool) -> Non
                        help="recover to this moment through the WAL: ISO 8601 with Z or an "
                             "offset, such as 2026-11-20T06:00:00Z")
     group.add_argument("--to-lsn", metavar="LSN", help="recover to this WAL position (0/3000060)")
+    group.add_argument("--to-point", metavar="NAME",
+                       help="recover to this restore point of the server (as the catalog "
+                            "records them, with their row counts)")
     group.add_argument("--to-latest", action="store_true",
                        help="recover to the newest WAL the stores hold")
 
@@ -40,11 +44,13 @@ def wants_a_moment(args: argparse.Namespace) -> bool:
     return any(getattr(args, flag, None) for flag in TARGET_FLAGS)
 
 
-def target_of(args: argparse.Namespace) -> RecoveryTarget:
+def target_of(args: argparse.Namespace, rt: DRRuntime, server: str) -> RecoveryTarget:
     if args.to_time:
         return RecoveryTarget.parse_time(args.to_time)
     if args.to_lsn:
         return RecoveryTarget.at_lsn(args.to_lsn)
+    if args.to_point:
+        return restore_point_target(rt.catalog, server, args.to_point)
     return RecoveryTarget.latest()
 
 
@@ -66,17 +72,17 @@ def cmd_restore_to_moment(args: argparse.Namespace) -> int:
     """`drctl restore APP --to-time|--to-lsn|--to-latest --target-db NAME`."""
     used = [f"--{f.replace('_', '-')}" for f in NOT_WITH_A_MOMENT if getattr(args, f, None)]
     if used:
-        raise DRError(f"{', '.join(used)} cannot be combined with --to-time, --to-lsn or "
-                      "--to-latest: recovery to a moment restores the whole database into a "
+        raise DRError(f"{', '.join(used)} cannot be combined with --to-time, --to-lsn, "
+                      "--to-point or --to-latest: recovery to a moment restores the whole database into a "
                       "new one")
     if not args.target_db:
         raise DRError("--target-db is required: recovery to a moment restores into a new "
                       "database")
-    target = target_of(args)
     options = RestoreOptions.parse(no_owner=args.no_owner, owner=args.owner,
                                    role_map=args.role_map, accept_loss=args.accept_loss)
     rt = DRRuntime.load(args.config)
-    rt.config.app(args.backup_id)
+    server = rt.config.app(args.backup_id).server
+    target = target_of(args, rt, server) if server else RecoveryTarget.latest()
     result = restore_app_to(rt.config, args.backup_id, target, args.target_db, args.target_url,
                             keyring=rt.keyring, stores=rt.stores, catalog=rt.catalog,
                             options=options, parent=rt.config.drills.instances_dir,
@@ -95,8 +101,8 @@ def cmd_restore_to_moment(args: argparse.Namespace) -> int:
 
 
 def cmd_restore_server(args: argparse.Namespace) -> int:
-    target = target_of(args)
     rt = DRRuntime.load(args.config)
+    target = target_of(args, rt, rt.config.server(args.server).name)
     rec = recover_server(rt.config, args.server, target, keyring=rt.keyring, stores=rt.stores,
                          data_dir=Path(args.data_dir), parent=rt.config.drills.instances_dir)
 

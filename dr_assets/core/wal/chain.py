@@ -40,6 +40,7 @@ class TimelinePath:
 
     begins: dict[int, int]
     ends: dict[int, int | None]
+    left_at: dict[int, int] = field(default_factory=dict)  # timeline -> its switch LSN
 
     @property
     def target(self) -> int:
@@ -55,6 +56,11 @@ class TimelinePath:
         segment = Segment.parse(name.removesuffix(PARTIAL_SUFFIX))
         return segment.timeline in self.candidates(segment.number)
 
+    def passes(self, timeline: int, lsn: int) -> bool:
+        """Whether the WAL position (timeline, lsn) is on the path (a restore point)."""
+        return timeline in self.begins and (timeline not in self.left_at
+                                            or lsn < self.left_at[timeline])
+
 
 @dataclass(frozen=True)
 class Chain:
@@ -62,6 +68,7 @@ class Chain:
     names: list[str] = field(default_factory=list)  # what recovery reads, in order
     gap_at: str | None = None  # the first missing segment with newer WAL beyond it
     timelines: tuple[int, ...] = ()
+    path: TimelinePath | None = None
 
     @property
     def end(self) -> str | None:
@@ -96,16 +103,18 @@ def timeline_path(histories: dict[int, str], start_timeline: int,
             continue  # a timeline of another branch
         begins: dict[int, int] = {}
         ends: dict[int, int | None] = {}
+        left_at: dict[int, int] = {}
         previous_begin = 0
         for s in switches:
             if s.timeline < start_timeline:
                 continue
             begins[s.timeline] = previous_begin
             ends[s.timeline] = s.switch_lsn // size
+            left_at[s.timeline] = s.switch_lsn
             previous_begin = s.switch_lsn // size
         begins[target] = previous_begin
         ends[target] = None
-        return TimelinePath(begins, ends)
+        return TimelinePath(begins, ends, left_at)
     return TimelinePath({start_timeline: 0}, {start_timeline: None})
 
 
@@ -141,7 +150,7 @@ def follow(start: Segment, held: set[str], path: TimelinePath,
         if number <= newest:
             cands = path.candidates(number)
             gap = Segment(cands[0] if cands else start.timeline, number, start.size).name
-        return Chain(start.name, names, gap, tuple(sorted(path.begins)))
+        return Chain(start.name, names, gap, tuple(sorted(path.begins)), path)
 
 
 def histories_held(archive: WalArchive, held: Iterable[str]) -> dict[int, str]:

@@ -12,7 +12,9 @@ connections only.
 Recovery to a time whose WAL ends before any commit after it: PostgreSQL 13+ stops with
 "recovery ended before configured recovery target was reached". When the target is inside
 the window that means every commit the WAL holds is at or before the target, so the server
-is started again without a target and recovers to the end of WAL (no new extraction).
+is started again without a target and recovers to the end of WAL (no new extraction). The
+same for an LSN past the end of the partial segment's data; a restore point not met is an
+error (its record is not in the WAL replayed).
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ class RecoveryTarget:
     time: datetime | None = None
     lsn: int | None = None
     name: str | None = None
+    timeline: int | None = None  # a restore point's
 
     @classmethod
     def at_time(cls, moment: datetime) -> RecoveryTarget:
@@ -95,8 +98,10 @@ class RecoveryTarget:
         return cls(TargetKind.LSN, lsn=parse_lsn(text))
 
     @classmethod
-    def restore_point(cls, name: str, created_at: datetime) -> RecoveryTarget:
-        return cls(TargetKind.NAME, time=created_at, name=name)
+    def restore_point(cls, name: str, created_at: datetime, lsn: str | None = None,
+                      timeline: int | None = None) -> RecoveryTarget:
+        return cls(TargetKind.NAME, time=created_at, name=name,
+                   lsn=parse_lsn(lsn) if lsn else None, timeline=timeline)
 
     @classmethod
     def latest(cls) -> RecoveryTarget:
@@ -124,7 +129,7 @@ class RecoveryTarget:
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "time": iso(self.time) if self.time else None,
                 "lsn": format_lsn(self.lsn) if self.lsn is not None else None,
-                "name": self.name}
+                "name": self.name, "timeline": self.timeline}
 
 
 @dataclass(frozen=True)
@@ -201,7 +206,24 @@ def plan_recovery(window: RecoveryWindow, target: RecoveryTarget) -> RecoveryPla
             why = f"{target.describe()} falls in a stretch no base backup's WAL covers"
         raise WalError(f"cannot recover {server} to {target.describe()}: {why} "
                        f"({window_text(window)}){_gap_note(newest)}")
+    if target.kind == TargetKind.NAME:
+        _point_on_path(chosen, target)
     return RecoveryPlan(server, target, chosen, window)
+
+
+def _point_on_path(chosen: RecoveryRange, target: RecoveryTarget) -> None:
+    """A restore point made on a timeline the chain leaves before it (a later recovery
+    branched off earlier) is not in the WAL recovery replays."""
+    path = chosen.chain.path
+    if target.lsn is None or target.timeline is None or path is None:
+        return
+    if not path.passes(target.timeline, target.lsn):
+        raise WalError(
+            f"cannot recover {chosen.base.server} to {target.describe()}: it was made at "
+            f"{format_lsn(target.lsn)} on timeline {target.timeline}, which the WAL from base "
+            f"backup {chosen.base.backup_id} does not pass (it follows timelines "
+            f"{', '.join(map(str, chosen.chain.timelines))}): a later recovery branched off "
+            "before it; recover with --to-time instead")
 
 
 def _range_for_lsn(window: RecoveryWindow, target: RecoveryTarget) -> RecoveryRange:
@@ -279,7 +301,7 @@ def replay(instance: ThrowawayInstance, archive: WalArchive, needed: list[str],
         instance.settings = _recovery_settings(instance, service, target, timeline)
         to_end = False
         if not _run_until_promoted(instance, service):
-            if not target.settings():
+            if target.kind not in (TargetKind.TIME, TargetKind.LSN):
                 raise _stopped(instance, service, target)
             # Every commit in the WAL is at or before the target: recover to its end.
             to_end = True

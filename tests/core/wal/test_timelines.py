@@ -2,7 +2,7 @@
 started as the protected server with the same archive and streamed in its turn, then
 recovered to a moment on timeline 2 from the base backup taken on timeline 1. The rows
 the first server wrote after the first moment (its abandoned timeline 1) must not come
-back."""
+back, and a restore point made there cannot be recovered to."""
 
 from __future__ import annotations
 
@@ -14,11 +14,19 @@ from pathlib import Path
 
 import pytest
 
+from dr_assets.core.errors import WalError
 from dr_assets.core.pg.instance import ThrowawayInstance, server_bindir, server_user
 from dr_assets.core.runtime import DRRuntime
 from dr_assets.core.wal.archive import WalArchive
 from dr_assets.core.wal.chain import follow_chain, held_names
-from dr_assets.core.wal.recovery import RecoveryTarget, read_window, recover_server, recovered_server
+from dr_assets.core.wal.recovery import (
+    RecoveryTarget,
+    plan_recovery,
+    read_window,
+    recover_server,
+    recovered_server,
+)
+from dr_assets.core.wal.restore_points import record_restore_point, restore_point_target
 from tests.support.pitr import PitrEnv, write_pitr_config
 from tests.support.recovery import (
     base_backup,
@@ -58,6 +66,7 @@ def test_recovery_to_a_moment_on_the_timeline_an_earlier_recovery_began(
     with streaming(env):
         base = base_backup(env)
         first = rows_around_a_pause(env, n=10, before="r1", after="r2")
+        abandoned = record_restore_point(rt.config, "main", rt.catalog)  # after r2
         until_held(rt, {switch_wal(env)})
 
     with promoted_server(rt, env, RecoveryTarget.at_time(first.moment),
@@ -87,6 +96,11 @@ def test_recovery_to_a_moment_on_the_timeline_an_earlier_recovery_began(
         assert all(n.startswith("00000002") for n in chain.names if n[8:24] >= switch)
         window = read_window("main", rt.stores, rt.keyring)
         assert window.latest is not None and second.moment < window.latest
+
+        # a restore point of the abandoned stretch of timeline 1 is refused, naming why
+        with pytest.raises(WalError, match=f"{abandoned.name}.*on timeline 1, which the WAL "
+                                           "from base backup .* does not pass"):
+            plan_recovery(window, restore_point_target(rt.catalog, "main", abandoned.name))
 
         with recovered_server(rt.config, "main", RecoveryTarget.at_time(second.moment),
                               keyring=rt.keyring, stores=rt.stores,
