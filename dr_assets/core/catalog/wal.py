@@ -135,3 +135,9 @@ class WalRecords(CatalogConnection):
             " created_at >= %s) ORDER BY created_at DESC LIMIT %s",
             (server, since, since, limit),
         )
+
+    def restore_point(self, server: str, name: str) -> RestorePointRow | None:
+        rows = self.fetch(RestorePointRow,
+                          "SELECT * FROM dr.restore_points WHERE server = %s AND name = %s",
+                          (server, name))
+        return rows[0] if rows else None

@@ -1,6 +1,6 @@
 """Restore points: a named point in a server's WAL together with the exact row count of
 every table of its protected apps' databases at that point, which point-in-time drills
-recover to and compare against.
+recover to and compare against, and the recovery target of a recorded point by its name.
 
 Exactness: every table of those databases is locked in SHARE mode (writers finish first,
 new ones wait), then a REPEATABLE READ snapshot is taken in each database and the restore
@@ -25,9 +25,11 @@ from dr_assets.core.pg.conninfo import ConnInfo
 from dr_assets.core.pg.databases import count_rows, user_tables
 from dr_assets.core.pg.sessions import connect
 from dr_assets.core.policy import DRConfig
+from dr_assets.core.wal.recovery import RecoveryTarget
 
 LOCK_TIMEOUT = "2s"
 NAME_PREFIX = "dr_"
+NEWEST_LISTED = 5
 
 
 @dataclass(frozen=True)
@@ -94,3 +96,15 @@ def record_restore_point(config: DRConfig, server: str, catalog: Catalog) -> Res
     catalog.record_restore_point(point.server, point.name, point.lsn, point.timeline,
                                  point.created_at, point.row_counts)
     return point
+
+
+def restore_point_target(catalog: Catalog, server: str, name: str) -> RecoveryTarget:
+    """The recovery target of the point NAME recorded for SERVER; WalError naming the newest
+    few when there is none of that name."""
+    row = catalog.restore_point(server, name)
+    if row is None:
+        newest = [r.name for r in catalog.list_restore_points(server, limit=NEWEST_LISTED)]
+        known = (f"the newest are {', '.join(newest)}" if newest else
+                 "none is recorded yet (the streamer records one every restore_point_minutes)")
+        raise WalError(f"server {server} has no restore point {name!r}: {known}")
+    return RecoveryTarget.restore_point(row.name, row.created_at, row.lsn, row.timeline)

@@ -85,7 +85,8 @@ def recovery_window(archive: WalArchive, bases: list[BaseBackupManifest]) -> Rec
             continue
         stop = Segment.of(base.timeline, parse_lsn(base.stop_lsn), base.wal_segment_size)
         chain = follow_chain(archive, base.start_wal,
-                             covered_until=stop.name if base.includes_wal else None, held=held)
+                             covered_until=stop.name if base.includes_wal else None, held=held,
+                             start_lsn=parse_lsn(base.start_lsn))
         if not chain.names or Segment.parse(chain.names[-1]).number < stop.number:
             continue  # the chain does not even reach the backup's consistent point
         ranges.append(RecoveryRange(base, chain, parse_time(base.finished_at),
