@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from bisect import bisect_left
-from itertools import pairwise
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Protocol, TypeVar
 
 from dr_assets.core.access.audit_chain import ChainReport
