@@ -28,6 +28,7 @@ from dr_assets.cli.operations import (
     cmd_token,
 )
 from dr_assets.cli.report import cmd_report
+from dr_assets.cli.wal import add_wal_commands
 from dr_assets.core.access.tokens import ROLES
 from dr_assets.core.compliance import FORMATS
 from dr_assets.core.errors import DRError
@@ -177,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     au_sub = au.add_subparsers(dest="audit_command", required=True)
     av = au_sub.add_parser("verify", parents=[common], help="check the audit log's hash chain")
     av.set_defaults(func=cmd_audit_verify)
+
+    add_wal_commands(sub, common)
     return parser
 
 

@@ -64,9 +64,12 @@ def write_pitr_config(root: Path, s3: seaweed.SeaweedServer, prefix: str, catalo
 
 @contextmanager
 def pitr_environment(root: Path, s3: seaweed.SeaweedServer, catalog: str, instances: Path,
-                     server_extra: str = "") -> Iterator[PitrEnv]:
+                     server_extra: str = "", settings: dict[str, str] | None = None
+                     ) -> Iterator[PitrEnv]:
+    """SETTINGS: more postgresql.conf settings of the throwaway server."""
     with throwaway_instance(15, parent=instances,
-                            settings={"max_wal_senders": "10", "wal_keep_size": "0"}) as server:
+                            settings={"max_wal_senders": "10", "wal_keep_size": "0",
+                                      **(settings or {})}) as server:
         server_url = f"postgresql://postgres@127.0.0.1:{server.port}"
         run_sql("postgres", "CREATE DATABASE shop", server=server_url)
         run_sql("shop", SHOP_SCHEMA, server=server_url)

@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Protocol
 
 from dr_assets.core.catalog import Catalog
 from dr_assets.core.errors import BackupNotFound, CatalogError, DRError, IntegrityError, StoreError
@@ -19,6 +20,19 @@ from dr_assets.core.format.manifest import (
 from dr_assets.core.names import check_backup_id
 from dr_assets.core.statuses import BackupStatus
 from dr_assets.core.stores.base import Store
+
+
+class StoredBackup(Protocol):
+    """What proving a copy needs of a manifest: a dump's or a base backup's."""
+
+    @property
+    def backup_id(self) -> str: ...
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def stored_bytes(self) -> int: ...
+    @property
+    def object_key(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -86,7 +100,7 @@ def _dumps(body: object) -> str:
 def check_copy(store: Store, manifest: BackupManifest) -> CopyCheck:
     """Re-read one stored copy, every object of it (the dump, and the server objects of a
     version-2 backup), and compare sizes and SHA-256 with the manifest."""
-    checks = [_check_object(store, manifest, obj) for obj in manifest.stored_objects]
+    checks = [check_object(store, manifest, obj) for obj in manifest.stored_objects]
     dump = checks[0]
     bad = next((c for c in checks if not c.ok), None)
     if bad is None or bad is dump:
@@ -94,7 +108,8 @@ def check_copy(store: Store, manifest: BackupManifest) -> CopyCheck:
     return replace(bad, actual_sha256=dump.actual_sha256, stored_bytes=dump.stored_bytes)
 
 
-def _check_object(store: Store, manifest: BackupManifest, obj: StoredObject) -> CopyCheck:
+def check_object(store: Store, manifest: StoredBackup, obj: StoredObject) -> CopyCheck:
+    """Re-read one object of a stored copy in full; its size and SHA-256 against `obj`."""
     where = store.describe(obj.key)
     try:
         size = store.size(obj.key)
@@ -116,7 +131,7 @@ def _check_object(store: Store, manifest: BackupManifest, obj: StoredObject) -> 
     return CopyCheck(store.name, True, manifest.sha256, actual, total, None)
 
 
-def checksum_mismatch(manifest: BackupManifest, destination: str, actual_sha256: str,
+def checksum_mismatch(manifest: StoredBackup, destination: str, actual_sha256: str,
                       total: int, obj: StoredObject | None = None) -> str | None:
     """Why an object of a copy (the dump unless `obj` names another), as read in full, is not
     the one the manifest describes; None if it is."""

@@ -135,6 +135,11 @@ class Child:
             raise ToolFailed(self.tool, code, stderr)
         return code
 
+    def stderr_text(self) -> str:
+        """What the tool printed on stderr (its last STDERR_KEPT bytes), complete once the
+        `spawned` block has ended: tools that report on stderr (pg_basebackup -v)."""
+        return self._stderr.text(REAP_SECONDS)
+
     def kill(self) -> None:
         """Kill the tool if it still runs and reap it; its output no longer matters."""
         if self._proc.poll() is None:

@@ -14,12 +14,13 @@ import contextlib
 import json
 import os
 import pwd
+import shlex
 import shutil
 import signal
 import socket
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -130,7 +131,9 @@ class ThrowawayInstance:
             self.port = free_port()
             options = [f"-p {self.port}", f"-k {self.root}", "-c listen_addresses=127.0.0.1",
                        "-c wal_level=replica"]
-            options += [f"-c {k}={v}" for k, v in self.settings.items()]
+            # pg_ctl hands the options to a shell: values with spaces or quotes (a
+            # restore_command) go through quoted.
+            options += [f"-c {shlex.quote(f'{k}={v}')}" for k, v in self.settings.items()]
             try:
                 self._run([str(self.bindir / "pg_ctl"), "-D", str(self.data_dir), "-l",
                            str(self.root / "server.log"), "-o", " ".join(options), "-w",
@@ -190,15 +193,23 @@ def _kill_postmaster(root: Path) -> None:
             time.sleep(0.05)
 
 
+Prepare = Callable[[ThrowawayInstance], None]
+
+
 def instances_dir(parent: Path | None = None) -> Path:
     return parent if parent is not None else Path(tempfile.gettempdir())
 
 
 @contextlib.contextmanager
 def throwaway_instance(major: int, *, parent: Path | None = None, bindir: Path | None = None,
-                       settings: Mapping[str, str] | None = None) -> Iterator[ThrowawayInstance]:
+                       settings: Mapping[str, str] | None = None, prepare: Prepare | None = None,
+                       start: bool = True) -> Iterator[ThrowawayInstance]:
     """A started server of this major version, stopped and removed when the block ends,
-    however it ends. Orphans of earlier, killed owners are removed first."""
+    however it ends. Orphans of earlier, killed owners are removed first.
+
+    `prepare` fills the data directory instead of initdb (a base backup to recover, say):
+    it gets the instance with its directory made and owned by the server's user, and the
+    data directory not yet there. `start=False` leaves starting to the caller."""
     directory = instances_dir(parent)
     remove_orphans(directory)
     binaries = server_bindir(major, bindir)
@@ -212,8 +223,12 @@ def throwaway_instance(major: int, *, parent: Path | None = None, bindir: Path |
         if user:
             shutil.chown(root, user)
             _check_reachable(root, user)
-        instance.init()
-        instance.start()
+        if prepare is None:
+            instance.init()
+        else:
+            prepare(instance)
+        if start:
+            instance.start()
         yield instance
     finally:
         instance.stop()
