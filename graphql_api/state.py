@@ -9,7 +9,7 @@ from dr_assets.core.access.tokens import TokenVerifier
 from dr_assets.core.catalog.changes import ChangeFeed
 from dr_assets.core.health.estate import EstateStatus, estate_status
 from dr_assets.core.runtime import DRRuntime
-from dr_assets.core.wal.protection import server_window
+from dr_assets.core.wal.recovery import read_window
 from dr_assets.core.wal.window import RecoveryWindow
 from dr_assets.launcher import DagsterLauncher
 from graphql_api.response_cache import ResponseCache
@@ -41,7 +41,7 @@ class ApiState:
         a worker thread in async code."""
         rt = self.runtime
         return self.response_cache.value(
-            f"window:{server}", lambda: server_window(rt.config, server, rt.stores, rt.keyring),
+            f"window:{server}", lambda: read_window(server, rt.stores, rt.keyring),
             WINDOW_TTL_SECONDS)
 
     @classmethod
