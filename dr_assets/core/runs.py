@@ -33,6 +33,13 @@ def drill_job_name(app: str) -> str:
     return f"{app}_drill_job"
 
 
+def pitr_drill_job_name(server: str) -> str:
+    return f"{server}_pitr_drill_job"
+
+
+PITR_DRILL_OP = "pitr_drill_op"
+
+
 # What a run does, as its `dr/kind` tag says.
 KIND_BACKUP = "backup"
 KIND_DRILL = "drill"

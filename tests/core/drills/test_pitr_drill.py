@@ -10,6 +10,7 @@ from dr_assets.core.drills.pitr_drill import run_pitr_drill
 from dr_assets.core.policy import DrillTarget
 from dr_assets.core.statuses import DrillStatus
 from dr_assets.core.wal.restore_points import record_restore_point
+from dr_assets.definitions import build_definitions
 from tests.support.pg import run_sql
 from tests.support.pitr import PitrEnv
 from tests.support.recovery import base_backup, streaming, switch_wal, tick, until_held
@@ -48,6 +49,13 @@ def test_a_drill_proves_an_exact_point_and_a_doctored_count_fails_it(pitr_env: P
         DrillStatus.PASSED, DrillTarget.POINT_IN_TIME, result.point)
     assert drill.restore_seconds == result.recovery_seconds
     assert rt.catalog.app_facts(["shop"], drill.finished_at)["shop"].last_drill is not None
+
+    # drctl drill APP --point-in-time, and the Dagster schedule per server
+    out = env.env.drctl("drill", "shop", "--point-in-time", "--point", chosen.name).stdout
+    assert f"recovered to {chosen.name}" in out and "exactly as recorded" in out
+    repo = build_definitions(str(env.config_path)).get_repository_def()
+    schedule = next(s for s in repo.schedule_defs if s.name == "main_pitr_drill_schedule")
+    assert schedule.cron_schedule == "0 5 1 * *" and schedule.job_name == "main_pitr_drill_job"
 
     # The record says one row more than the point had: recovery cannot give it, the drill fails.
     recorded = chosen.row_counts["shop"]["public.ticks"]
