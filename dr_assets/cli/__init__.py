@@ -27,6 +27,11 @@ from dr_assets.cli.operations import (
     cmd_status,
     cmd_token,
 )
+from dr_assets.cli.recovery import (
+    add_target_arguments,
+    cmd_restore_server,
+    cmd_window,
+)
 from dr_assets.cli.report import cmd_report
 from dr_assets.cli.wal import add_wal_commands
 from dr_assets.core.access.tokens import ROLES
@@ -82,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("restore", parents=[common],
                        help="restore a backup into a new database, or in place")
-    r.add_argument("backup_id", help="a backup id; with --as-of, an app name")
+    r.add_argument("backup_id", help="a backup id; with --as-of or --to-*, an app name")
     r.add_argument("--target-db", help="name of the database to create (or to replace)")
     r.add_argument("--target-url", help="server to restore to (default: the app's server)")
     r.add_argument("--from-storage", action="store_true",
@@ -125,7 +130,23 @@ def build_parser() -> argparse.ArgumentParser:
                         "'\"Odd\".\"Name\"'. Into a new database only")
     r.add_argument("--schema", action="append", default=[], metavar="NAME",
                    help="restore only this schema (repeatable), everything in it")
+    add_target_arguments(r, required=False)
     r.set_defaults(func=cmd_restore)
+
+    rs = sub.add_parser("restore-server", parents=[common],
+                        help="recover a whole protected server to a moment into a data "
+                             "directory, for an operator to start")
+    rs.add_argument("server")
+    add_target_arguments(rs, required=True)
+    rs.add_argument("--data-dir", required=True, metavar="DIR",
+                    help="where to write the data directory (missing or empty)")
+    rs.set_defaults(func=cmd_restore_server)
+
+    w = sub.add_parser("window", parents=[common],
+                       help="the recoverable window of an app's server, from the stores")
+    w.add_argument("app", nargs="?")
+    w.add_argument("--server", help="a server of [servers] instead of an app")
+    w.set_defaults(func=cmd_window)
 
     c = sub.add_parser("catalog", help="the catalog index")
     c_sub = c.add_subparsers(dest="catalog_command", required=True)

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from dr_assets.cli.output import emit, human, progress_printer, table
+from dr_assets.cli.recovery import cmd_restore_to_moment, wants_a_moment
 from dr_assets.core.backup.take import run_backup
 from dr_assets.core.copies.locate import find_manifest, newest_at_or_before, scan_stores
 from dr_assets.core.copies.sync import sync_catalog
@@ -164,6 +165,8 @@ def _restored(result: RestoreResult) -> str:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
+    if wants_a_moment(args):
+        return cmd_restore_to_moment(args)
     selection = Selection.of(args.table, args.schema)  # hostile names refused before all else
     options = RestoreOptions.parse(no_owner=args.no_owner, owner=args.owner,
                                    role_map=args.role_map, accept_loss=args.accept_loss)

@@ -208,7 +208,22 @@ def prepare_restore(manifest: BackupManifest, *, target: ConnInfo, target_db: st
     that were not accepted."""
     t0 = time.monotonic()
     objects = load_server_objects(manifest, stores, data_key)
-    plan = plan_for(manifest, objects, target, target_db, options)
+    return setup_for(objects, backup_id=manifest.backup_id,
+                     source_version=manifest.server_version, target=target,
+                     target_db=target_db, options=options, started=t0)
+
+
+def setup_for(objects: ServerObjects | None, *, backup_id: str, source_version: str,
+              target: ConnInfo, target_db: str, options: RestoreOptions,
+              started: float | None = None) -> ServerSetup:
+    """The plan of restoring a database whose server objects are `objects` onto `target`
+    (a backup's, or those read from a recovered server); refuses, changing nothing, when
+    it has blockers or losses that were not accepted."""
+    t0 = time.monotonic() if started is None else started
+    plan = plan_restore(objects, read_target_facts(target), backup_id=backup_id,
+                        source_version=source_version,
+                        target_server=f"{target.host}:{target.port}", target_db=target_db,
+                        options=options)
     refusal = plan.refusal(options.accept_loss)
     if refusal is not None:
         raise RestoreError(refusal)

@@ -441,13 +441,15 @@ def _source_major(manifest: BaseBackupManifest) -> int:
 @contextlib.contextmanager
 def recovered_server(config: DRConfig, server: str, target: RecoveryTarget, *,
                      keyring: Keyring, stores: list[Store], parent: Path | None = None,
-                     link_data_dir: Path | None = None) -> Iterator[RecoveredServer]:
+                     link_data_dir: Path | None = None, plan: RecoveryPlan | None = None
+                     ) -> Iterator[RecoveredServer]:
     """The server recovered to `target` in a throwaway instance, running (promoted) for the
     block, removed after it. With `link_data_dir` the data directory is that directory
-    (the instance's `data` a link to it), which outlives the instance."""
+    (the instance's `data` a link to it), which outlives the instance. `plan`: one made
+    already (plan_recovery on read_window)."""
     config.server(server)
-    window = read_window(server, stores, keyring)
-    plan = plan_recovery(window, target)
+    if plan is None:
+        plan = plan_recovery(read_window(server, stores, keyring), target)
     base = plan.base
     unpacked: list[Unpacked] = []
     t0 = time.monotonic()

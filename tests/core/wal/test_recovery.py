@@ -13,6 +13,7 @@ import pytest
 
 from dr_assets.core.errors import InvalidName, WalError
 from dr_assets.core.format.manifest import parse_time
+from dr_assets.core.runtime import DRRuntime
 from dr_assets.core.stores.base import Store
 from dr_assets.core.wal.archive import wal_key
 from dr_assets.core.wal.recovery import RecoveryTarget, recovered_server
@@ -60,6 +61,12 @@ def test_to_a_time_between_commits_and_to_the_newest_wal(pitr_env: PitrEnv,
     assert set(instances_dir.iterdir()) == before
 
 
+def _recover_latest(rt: DRRuntime, parent: Path) -> None:
+    with recovered_server(rt.config, "main", RecoveryTarget.latest(), keyring=rt.keyring,
+                          stores=rt.stores, parent=parent):
+        pass
+
+
 def _flip(store: Store, key: str) -> None:
     blob = bytearray(store.get_bytes(key))
     blob[-20] ^= 0xFF
@@ -92,9 +99,7 @@ def test_a_bad_copy_is_passed_over_and_a_segment_no_store_holds_stops_recovery(
     before = set(instances_dir.iterdir())
     with pytest.raises(WalError, match=f"stopped at WAL segment {damaged}.*last reachable moment"
                        ".*--to-time"):
-        with recovered_server(rt.config, "main", RecoveryTarget.latest(), keyring=rt.keyring,
-                              stores=rt.stores, parent=instances_dir):
-            pass
+        _recover_latest(rt, instances_dir)
     assert set(instances_dir.iterdir()) == before
 
     # Missing from every store: refused before anything is made, naming it.
@@ -102,9 +107,7 @@ def test_a_bad_copy_is_passed_over_and_a_segment_no_store_holds_stops_recovery(
         store.delete(wal_key("main", lost))
     with pytest.raises(WalError, match=f"{lost} is missing from every store.*last reachable "
                                        "moment.*--to-time"):
-        with recovered_server(rt.config, "main", RecoveryTarget.latest(), keyring=rt.keyring,
-                              stores=rt.stores, parent=instances_dir):
-            pass
+        _recover_latest(rt, instances_dir)
     assert set(instances_dir.iterdir()) == before
 
 
