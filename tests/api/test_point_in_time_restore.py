@@ -43,12 +43,19 @@ class Api:
         self.server = start_api(config)
 
     def ask(self, role: str, **fields: Any) -> dict[str, Any]:
-        token = mint_token(JWT_SECRET, load_config(self.config).api, "ada", role, 600)
         resp = httpx.post(f"{self.server.url}/graphql", timeout=60,
-                          headers={"Authorization": f"Bearer {token}"},
+                          headers={"Authorization": f"Bearer {self.token(role)}"},
                           json={"query": PITR, "variables": {"input": fields}})
         assert resp.status_code == 200 and not resp.json().get("errors"), resp.text
         return resp.json()["data"]["restoreToPointInTime"]  # type: ignore[no-any-return]
+
+
+    def post(self, role: str, body: dict[str, Any]) -> httpx.Response:
+        return httpx.post(f"{self.server.url}/api/v1/disaster-recovery/point-in-time-restore/shop",
+                          json=body, timeout=60, headers={"Authorization": f"Bearer {self.token(role)}"})
+
+    def token(self, role: str) -> str:
+        return mint_token(JWT_SECRET, load_config(self.config).api, "ada", role, 600)
 
 
 def _audited(env: PitrEnv) -> list[tuple[object, ...]]:
@@ -107,6 +114,17 @@ def test_point_in_time_restores_are_checked_before_launching(
             out = api.ask(role, **fields)
             assert out["__typename"] == kind and needle in out["message"], (fields, out)
         assert _audited(env) == [(role, kind) for role, _, kind, _ in refusals]
+        # The REST twin: the same checks, with HTTP statuses.
+        for role, body, status in (
+                ("admin", {"target_database": "shop_then", "to_time": "2099-01-01T00:00:00Z"},
+                 422),
+                ("viewer", {"target_database": "shop_then", "to_latest": True}, 403),
+                ("admin", {"target_database": "shop_then", "to_latest": "yes"}, 400),
+                ("admin", {"to_latest": True}, 400),
+                ("admin", {"target_database": "shop_then", "to_time": "yesterday"}, 400)):
+            resp = api.post(role, body)
+            assert resp.status_code == status, (body, resp.text)
+        assert _audited(env)[-2:] == [("admin", "InvalidInput"), ("viewer", "NotAllowed")]
         assert _restore_runs(stack) == runs_before  # nothing reached Dagster
     finally:
         api.server.stop()
