@@ -7,6 +7,7 @@ live in the lifespan's ApiState, never in module globals.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -66,7 +67,8 @@ async def healthz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    body = metrics_text(request.app.state.api)
+    # It reads the stores for the recoverable windows: off the event loop.
+    body = await asyncio.to_thread(metrics_text, request.app.state.api)
     return PlainTextResponse(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
 

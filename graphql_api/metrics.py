@@ -33,6 +33,9 @@ def metrics_text(state: ApiState) -> bytes:
                   registry=reg)
     rpo_met = Gauge("dr_rpo_met", "1 when the newest verified backup is within the RPO", ["app"],
                     registry=reg)
+    rpo_seconds = Gauge("dr_rpo_seconds", "The RPO in effect: age of the newest WAL byte a "
+                        "destination holds (protection wal) or of the newest verified backup "
+                        "(dumps)", ["app", "protection"], registry=reg)
     total = Gauge("dr_global_health_score", "Estate health score 0-100", registry=reg)
     for h in status.health.apps:
         f = status.facts[h.app]
@@ -44,10 +47,13 @@ def metrics_text(state: ApiState) -> bytes:
         stored.labels(h.app).set(f.stored_bytes)
         failures.labels(h.app).set(f.failures_24h)
         rpo_met.labels(h.app).set(1 if h.rpo_met else 0)
+        if h.rpo_seconds is not None:
+            rpo_seconds.labels(h.app, h.protection).set(h.rpo_seconds)
         seconds = drills[h.app].restore_seconds if h.app in drills else None
         if seconds is not None:
             drill.labels(h.app).set(seconds)
     total.set(status.health.score)
+    _window_gauges(state, reg)
     cache = state.response_cache
     answers = Counter("dr_api_response_cache_answers", "Cacheable GraphQL answers since start, "
                       "served from the response cache (hit) or executed (miss)", ["outcome"],
@@ -57,3 +63,22 @@ def metrics_text(state: ApiState) -> bytes:
     Gauge("dr_api_catalog_change_feed_up", "1 while the API listens to catalog changes",
           registry=reg).set(1 if state.changes.connected else 0)
     return generate_latest(reg)
+
+
+def _window_gauges(state: ApiState, reg: CollectorRegistry) -> None:
+    """Per protected server, its recoverable window from the stores (briefly cached)."""
+    servers = state.runtime.config.servers
+    if not servers:
+        return
+    earliest = Gauge("dr_recovery_window_earliest_timestamp_seconds", "The oldest moment a "
+                     "protected server can be recovered to, from what the stores hold",
+                     ["server"], registry=reg)
+    latest = Gauge("dr_recovery_window_latest_timestamp_seconds", "The newest moment a "
+                   "protected server can be recovered to, from what the stores hold",
+                   ["server"], registry=reg)
+    for name in servers:
+        window = state.recovery_window(name)
+        if window.earliest is not None:
+            earliest.labels(name).set(window.earliest.timestamp())
+        if window.latest is not None:
+            latest.labels(name).set(window.latest.timestamp())

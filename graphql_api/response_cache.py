@@ -126,7 +126,9 @@ class ResponseCache:
         self.max_entries = max_entries
         self._entries: OrderedDict[str, Kept[Any]] = OrderedDict()
         self._inflight: dict[str, asyncio.Future[Kept[Answer] | None]] = {}
-        self._computing = threading.Lock()
+        # One lock per value: a slow one (a recoverable window) never holds up another.
+        self._computing: dict[str, threading.Lock] = {}
+        self._locks = threading.Lock()
         self._mutations = 0
         self.hits = 0
         self.misses = 0
@@ -199,7 +201,9 @@ class ResponseCache:
         are kept or not; threads asking at once wait for one computation."""
         kept = self._fresh(key, max_age)
         if kept is None:
-            with self._computing:
+            with self._locks:
+                computing = self._computing.setdefault(key, threading.Lock())
+            with computing:
                 kept = self._fresh(key, max_age)
                 if kept is None:
                     generation = self.generation()

@@ -119,12 +119,7 @@ async def post_backup(request: Request) -> Response:
 
 
 async def post_restore(request: Request) -> Response:
-    try:
-        body = await request.json()
-    except ValueError:
-        body = {}
-    if not isinstance(body, dict):
-        body = {}
+    body = await _json_body(request)
     target = body.get("target_database")
     if not isinstance(target, str):
         return JSONResponse({"error": "body must be JSON with target_database"}, status_code=400)
@@ -137,6 +132,32 @@ async def post_restore(request: Request) -> Response:
                            "targetDatabase": target, "mode": "NEW_DATABASE", **chosen}}
     return await run_field(request, "mutation", "restoreBackup", variables, "(input: $input)",
                            "($input: RestoreInput!)")
+
+
+async def post_point_in_time_restore(request: Request) -> Response:
+    """The twin of restoreToPointInTime: a JSON body with target_database and one of
+    to_time, to_lsn, to_latest."""
+    body = await _json_body(request)
+    fields = {"target_database": str, "to_time": str, "to_lsn": str, "to_latest": bool}
+    if not isinstance(body.get("target_database"), str) or not all(
+            isinstance(body[k], kind) for k, kind in fields.items() if body.get(k) is not None):
+        return JSONResponse({"error": "body must be JSON with target_database (a name) and "
+                                      "one of to_time (ISO 8601), to_lsn, to_latest (true)"},
+                            status_code=400)
+    variables = {"input": {"app": request.path_params["app_name"],
+                           "targetDatabase": body["target_database"], "toTime": body.get("to_time"),
+                           "toLsn": body.get("to_lsn"), "toLatest": body.get("to_latest")}}
+    return await run_field(request, "mutation", "restoreToPointInTime", variables,
+                           "(input: $input)", "($input: PointInTimeRestoreInput!)")
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    """The request's JSON object; empty when the body is not one."""
+    try:
+        body = await request.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 async def post_test_restore(request: Request) -> Response:
@@ -161,6 +182,8 @@ def rest_routes() -> list[Route]:
         Route(f"{V1}/backup/{{app_name}}", post_backup, methods=["POST"]),
         Route(f"{V1}/restore/{{backup_id}}", post_restore, methods=["POST"]),
         Route(f"{V1}/test-restore/{{app_name}}", post_test_restore, methods=["POST"]),
+        Route(f"{V1}/point-in-time-restore/{{app_name}}", post_point_in_time_restore,
+              methods=["POST"]),
         Route(f"{DASH}/executive-summary", query_twin("executiveSummary")),
         Route(f"{DASH}/disaster-recovery/status", query_twin("apps")),
         Route(f"{DASH}/health-overview", query_twin("healthOverview")),

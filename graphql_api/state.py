@@ -9,10 +9,14 @@ from dr_assets.core.access.tokens import TokenVerifier
 from dr_assets.core.catalog.changes import ChangeFeed
 from dr_assets.core.health.estate import EstateStatus, estate_status
 from dr_assets.core.runtime import DRRuntime
+from dr_assets.core.wal.recovery import read_window
+from dr_assets.core.wal.window import RecoveryWindow
 from dr_assets.launcher import DagsterLauncher
 from graphql_api.response_cache import ResponseCache
 
 STATUS_TTL_SECONDS = 1.0
+# The recoverable window reads every store's listing: once per server in this time at most.
+WINDOW_TTL_SECONDS = 15.0
 
 
 @dataclass
@@ -30,6 +34,15 @@ class ApiState:
         return self.response_cache.value(
             "estate", lambda: estate_status(self.runtime.config, self.runtime.catalog),
             STATUS_TTL_SECONDS)
+
+    def recovery_window(self, server: str) -> RecoveryWindow:
+        """A protected server's recoverable window from the stores, computed at most once
+        per WINDOW_TTL_SECONDS (and again when the catalog changes). Blocking: call it from
+        a worker thread in async code."""
+        rt = self.runtime
+        return self.response_cache.value(
+            f"window:{server}", lambda: read_window(server, rt.stores, rt.keyring),
+            WINDOW_TTL_SECONDS)
 
     @classmethod
     def load(cls, config_path: str | None = None) -> ApiState:

@@ -177,6 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("drill", parents=[common],
                        help="restore the newest verified backup into a scratch database, timed")
     d.add_argument("app")
+    d.add_argument("--point-in-time", action="store_true",
+                   help="recover the app's server from WAL to a random restore point inside "
+                        "its window in a throwaway instance and compare every table's rows")
+    d.add_argument("--point", metavar="NAME",
+                   help="with --point-in-time: this restore point instead of a random one")
     d.set_defaults(func=cmd_drill)
 
     rp = sub.add_parser("retention", parents=[common],

@@ -21,6 +21,7 @@ from dr_assets.core.wal.recovery import (
     recover_server,
 )
 from dr_assets.core.wal.restore_points import restore_point_target
+from dr_assets.core.wal.restore_requests import requested_target
 from dr_assets.core.wal.window import RecoveryWindow
 
 TARGET_FLAGS = ("to_time", "to_lsn", "to_point", "to_latest")
@@ -45,13 +46,10 @@ def wants_a_moment(args: argparse.Namespace) -> bool:
 
 
 def target_of(args: argparse.Namespace, rt: DRRuntime, server: str) -> RecoveryTarget:
-    if args.to_time:
-        return RecoveryTarget.parse_time(args.to_time)
-    if args.to_lsn:
-        return RecoveryTarget.at_lsn(args.to_lsn)
     if args.to_point:
         return restore_point_target(rt.catalog, server, args.to_point)
-    return RecoveryTarget.latest()
+    return (requested_target(args.to_time, args.to_lsn, args.to_latest)
+            or RecoveryTarget.latest())
 
 
 def _recovery_lines(rec: RecoveredServer) -> list[str]:

@@ -50,6 +50,9 @@ class DrillTarget:
     # brings, as after losing the whole server.
     ISOLATED: Final = "isolated"
     SAME_SERVER: Final = "same_server"  # a scratch database beside the app's own
+    # Not a drill_target: the app's server recovered from its WAL to a restore point in a
+    # throwaway instance (point-in-time drills, on the server's own schedule).
+    POINT_IN_TIME: Final = "point_in_time"
 
 
 DRILL_TARGETS: Final = (DrillTarget.ISOLATED, DrillTarget.SAME_SERVER)
@@ -57,6 +60,8 @@ DRILL_TARGETS: Final = (DrillTarget.ISOLATED, DrillTarget.SAME_SERVER)
 
 def drill_kind(target: str, server_version: str | None = None) -> str:
     """Which kind of drill, in words: "isolated (empty PostgreSQL 15 server)", "same server"."""
+    if target == DrillTarget.POINT_IN_TIME:
+        return "point in time (server recovered from WAL to a restore point)"
     if target != DrillTarget.ISOLATED:
         return "same server"
     major = server_version.split(".")[0].split()[0] if server_version else ""

@@ -37,6 +37,13 @@ def base_backup_job_name(server: str) -> str:
     return f"{server}_base_backup_job"
 
 
+def pitr_drill_job_name(server: str) -> str:
+    return f"{server}_pitr_drill_job"
+
+
+PITR_DRILL_OP = "pitr_drill_op"
+
+
 # What a run does, as its `dr/kind` tag says.
 KIND_BACKUP = "backup"
 KIND_DRILL = "drill"
@@ -188,6 +195,24 @@ def restore_launch(app: str, backup_id: str, target_database: str, mode: str, *,
                                  "mode": mode, "force_disconnect": force_disconnect,
                                  "requested_by": requested_by}
     config.update({k: list(v) for k, v in (("tables", tables), ("schemas", schemas)) if v})
+    return _restore_request(app, config, accept_loss)
+
+
+def point_in_time_restore_launch(app: str, target_database: str, *, requested_by: str,
+                                 to_time: str | None = None, to_lsn: str | None = None,
+                                 to_latest: bool = False,
+                                 accept_loss: bool = False) -> LaunchRequest:
+    """A restore of APP's database as of a moment (one of TO_TIME, ISO 8601 with an offset,
+    TO_LSN, or TO_LATEST: the newest WAL) into the new database TARGET_DATABASE, through the
+    same job as a backup's restore."""
+    config: dict[str, object] = {"app": app, "target_database": target_database,
+                                 "mode": "NEW_DATABASE", "requested_by": requested_by}
+    config.update({k: v for k, v in (("to_time", to_time), ("to_lsn", to_lsn),
+                                     ("to_latest", to_latest)) if v})
+    return _restore_request(app, config, accept_loss)
+
+
+def _restore_request(app: str, config: dict[str, object], accept_loss: bool) -> LaunchRequest:
     if accept_loss:
         config["accept_loss"] = True
     return LaunchRequest(RESTORE_JOB, _op_config(RESTORE_OP, **config),

@@ -67,6 +67,13 @@ class HealthStatus:
     CRITICAL: Final = "CRITICAL"
 
 
+class Protection:
+    """What an app's recovery points are: its server's WAL (point-in-time) or its dumps."""
+
+    WAL: Final = "wal"
+    DUMPS: Final = "dumps"
+
+
 class Integrity:
     """What the checksum verifications of an app's backups say."""
 

@@ -12,6 +12,7 @@ import dagster as dg
 from dr_assets.core.copies.locate import find_manifest
 from dr_assets.core.copies.verify import VerifyResult, verify_backup
 from dr_assets.core.health.estate import estate_status
+from dr_assets.core.health.scores import rpo_summary
 from dr_assets.core.policy import AppPolicy, ServerPolicy
 from dr_assets.core.statuses import VALID_STATUSES
 from dr_assets.core.wal.base_backup import newest_base_backup, verify_base_backup
@@ -50,7 +51,11 @@ def backup_checks(policy: AppPolicy) -> dg.AssetChecksDefinition:
             dg.AssetCheckSpec(CHECKSUM_VERIFIED, asset=backup_key(app), blocking=True,
                               description="Every stored copy re-read; SHA-256 equals the manifest's"),
             dg.AssetCheckSpec(RPO_FRESH, asset=backup_key(app),
-                              description=f"Newest verified backup at most {policy.rpo_hours:g} h old"),
+                              description=(f"Newest WAL of server {policy.server} held by a "
+                                           f"destination at most {policy.rpo_hours:g} h old"
+                                           if policy.server else
+                                           f"Newest verified backup at most "
+                                           f"{policy.rpo_hours:g} h old")),
         ],
         name=f"{app}_backup_checks",
     )
@@ -70,14 +75,16 @@ def backup_checks(policy: AppPolicy) -> dg.AssetChecksDefinition:
             yield checksum_result(result, manifest.sha256, severity)
         status = estate_status(rt.config, rt.catalog)
         health = next(a for a in status.health.apps if a.app == app)
-        age = health.backup_age_hours
+        age, rpo_seconds = health.backup_age_hours, health.rpo_seconds
         yield dg.AssetCheckResult(
             check_name=RPO_FRESH, passed=health.rpo_met, severity=severity,
-            description=(f"no verified backup of {app}" if age is None else
-                         f"newest verified backup is {age:.2f} h old (RPO {policy.rpo_hours:g} h)"),
+            description=rpo_summary(policy, health),
             metadata={"backup_age_hours": dg.MetadataValue.float(round(age, 3) if age is not None
                                                                  else -1.0),
-                      "rpo_hours": dg.MetadataValue.float(float(policy.rpo_hours))},
+                      "rpo_hours": dg.MetadataValue.float(float(policy.rpo_hours)),
+                      "rpo_seconds": dg.MetadataValue.float(round(rpo_seconds, 1)
+                                                            if rpo_seconds is not None else -1.0),
+                      "protection": health.protection},
         )
 
     return checks

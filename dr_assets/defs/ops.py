@@ -7,6 +7,7 @@ import dagster as dg
 
 from dr_assets.core.copies.locate import find_manifest
 from dr_assets.core.copies.sync import sync_catalog
+from dr_assets.core.errors import DRError
 from dr_assets.core.restore.plan import RestoreOptions
 from dr_assets.core.restore.restore import (
     MODE_NEW,
@@ -30,12 +31,15 @@ from dr_assets.core.runs import (
     TAG_KIND,
     kind_tags,
 )
+from dr_assets.core.wal.app_restore import restore_app_to
+from dr_assets.core.wal.recovery import RecoveryTarget
+from dr_assets.core.wal.restore_requests import requested_target
 from dr_assets.core.wal.retention import apply_server_retention
 from dr_assets.defs.resources import DRResource
 
 
 class RestoreConfig(dg.Config):
-    backup_id: str
+    backup_id: str = ""  # a backup's restore; empty with a target below
     target_database: str
     mode: Literal["NEW_DATABASE", "REPLACE"] = "NEW_DATABASE"
     target_url: str = ""  # empty: the app's own server
@@ -44,11 +48,25 @@ class RestoreConfig(dg.Config):
     accept_loss: bool = False  # else a restore whose plan loses something refuses
     tables: list[str] = []  # granular, NEW_DATABASE only: SCHEMA.TABLE names
     schemas: list[str] = []
+    # A point-in-time restore of `app` into a new database: exactly one target, no backup_id.
+    app: str = ""
+    to_time: str = ""  # ISO 8601 with Z or an offset
+    to_lsn: str = ""
+    to_latest: bool = False
 
 
 @dg.op(name=RESTORE_OP, tags={TAG_KIND: KIND_RESTORE})
 def restore_backup_op(context: dg.OpExecutionContext, config: RestoreConfig,
                       dr: DRResource) -> dg.Output[dict[str, object]]:
+    try:
+        moment = requested_target(config.to_time, config.to_lsn, config.to_latest)
+    except DRError as exc:
+        raise dg.Failure(str(exc)) from None
+    if moment is not None:
+        return _restore_to_moment(context, config, dr, moment)
+    if not config.backup_id:
+        raise dg.Failure("give backup_id (a backup's restore) or one of to_time, to_lsn, "
+                         "to_latest with app (a point-in-time restore)")
     selection = Selection.of(config.tables, config.schemas)
     if selection is not None and config.mode == MODE_REPLACE:
         raise dg.Failure(NOT_IN_PLACE)
@@ -75,6 +93,30 @@ def restore_backup_op(context: dg.OpExecutionContext, config: RestoreConfig,
     return dg.Output(result.to_dict(), metadata={
         "backup_id": result.backup_id, "target_database": result.target_database,
         "seconds": result.seconds, "source": result.source_destination, "rows": result.rows})
+
+
+def _restore_to_moment(context: dg.OpExecutionContext, config: RestoreConfig, dr: DRResource,
+                       target: RecoveryTarget) -> dg.Output[dict[str, object]]:
+    if config.backup_id or config.mode != MODE_NEW or config.tables or config.schemas:
+        raise dg.Failure("a point-in-time restore makes a new database of the whole app: "
+                         "no backup_id, tables, schemas or REPLACE with to_time, to_lsn or "
+                         "to_latest")
+    if not config.app:
+        raise dg.Failure("a point-in-time restore needs app: the app whose database to restore")
+    rt = dr.runtime()
+    result = restore_app_to(rt.config, config.app, target, config.target_database,
+                            config.target_url or None, keyring=rt.keyring, stores=rt.stores,
+                            catalog=rt.catalog, options=RestoreOptions(accept_loss=config.accept_loss),
+                            parent=rt.config.drills.instances_dir,
+                            requested_by=config.requested_by, run_id=context.run.run_id)
+    context.log.info(f"restored {result.app} as of {target.describe()} into "
+                     f"{result.target_database} in {result.seconds:.1f} s from base backup "
+                     f"{result.recovered.base_backup_id}")
+    return dg.Output(result.to_dict(), metadata={
+        "app": result.app, "target": target.describe(),
+        "base_backup_id": result.recovered.base_backup_id,
+        "target_database": result.target_database, "seconds": result.seconds,
+        "source": result.recovered.base_store, "rows": result.rows})
 
 
 class RetentionConfig(dg.Config):
@@ -119,7 +161,8 @@ def catalog_sync_op(context: dg.OpExecutionContext, dr: DRResource) -> dg.Output
 
 
 @dg.job(name=RESTORE_JOB, tags=kind_tags(KIND_RESTORE), executor_def=dg.in_process_executor,
-        description="Restore a backup into a new database.")
+        description="Restore a backup into a new database (or in place), or an app's "
+                    "database as of a moment through its server's WAL.")
 def restore_job() -> None:
     restore_backup_op()
 

@@ -36,6 +36,14 @@ class ComplianceAppSummary:
     alerts_opened: int
     alerts_resolved: int
     restores: int
+    protection: str = strawberry.field(
+        description="What the app's RPO is measured by: `wal` (its server's WAL, see "
+                    "walLongestGapSeconds) or `dumps` (the backup windows).")
+    wal_longest_gap_seconds: float | None = strawberry.field(
+        description="Protected apps: the longest stretch of the period without WAL reaching "
+                    "the stores (an upper bound of what a failure could have lost).")
+    wal_rpo_met: bool | None = strawberry.field(
+        description="Protected apps: whether that stretch stayed within the RPO.")
 
     @classmethod
     def from_evidence(cls, a: AppEvidence) -> ComplianceAppSummary:

@@ -17,9 +17,11 @@ from dr_assets.core.runs import (
     backup_launch,
     backup_partition,
     drill_launch,
+    point_in_time_restore_launch,
     restore_launch,
     retention_launch,
 )
+from dr_assets.core.wal.restore_requests import check_point_in_time_request
 from dr_assets.launcher import DagsterUnavailableError
 from graphql_api.context import Context
 from graphql_api.operations.types import (
@@ -115,6 +117,33 @@ def restore(ctx: Context, backup_id: str, target_database: str, mode: str,
             result = _launch(ctx, request,
                              f"restore of {backup_id} into {target_database} launched")
     return _audited(ctx, "restoreBackup", args, result)
+
+
+def restore_to_point_in_time(ctx: Context, app: str, target_database: str,
+                             to_time: str | None, to_lsn: str | None,
+                             to_latest: bool | None) -> Result:
+    """Blocking (reads the stores' listings): call it from a worker thread in async code."""
+    args: dict[str, Any] = {"app": app, "target_database": target_database}
+    args |= {k: v for k, v in (("to_time", to_time), ("to_lsn", to_lsn),
+                               ("to_latest", to_latest)) if v is not None}
+    action = "restoreToPointInTime"
+    result: Result = _refused(ctx, action, "admin") or _unknown_app(ctx, app)
+    if result is None:
+        rt = ctx.state.runtime
+        checked = check_point_in_time_request(rt.config, rt.stores, rt.keyring, app,
+                                              target_database, to_time, to_lsn,
+                                              bool(to_latest))
+        if isinstance(checked, RestoreRefusal):
+            result = REFUSALS[checked.kind](message=checked.message)
+        else:
+            request = point_in_time_restore_launch(
+                app, target_database, requested_by=ctx.principal.subject, to_time=to_time,
+                to_lsn=to_lsn, to_latest=bool(to_latest))
+            result = _launch(ctx, request, f"restore of {app} as of "
+                                           f"{checked.target.describe()} into "
+                                           f"{target_database} launched (from base backup "
+                                           f"{checked.base_backup_id})")
+    return _audited(ctx, action, args, result)
 
 
 def apply_retention(ctx: Context, app: str, dry_run: bool) -> Result:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import strawberry
 
 from graphql_api.context import Info
@@ -12,6 +14,8 @@ from graphql_api.operations.types import (
     CreateBackupResult,
     DagsterUnavailable,
     NotAllowed,
+    PointInTimeRestoreInput,
+    PointInTimeRestoreResult,
     RestoreBackupResult,
     RestoreInput,
     RunResult,
@@ -36,6 +40,18 @@ class Mutation:
         return actions.restore(info.context, input.backup_id, input.target_database,  # type: ignore[no-any-return]
                                input.mode.value, input.force_disconnect, input.tables or [],
                                input.schemas or [])
+
+    @strawberry.mutation(
+        description="Launch a restore of an app's database as of a moment (a time, an LSN or "
+                    "the newest WAL) into a new database, through its server's WAL; checked "
+                    "against the recoverable window first (admin).")
+    async def restore_to_point_in_time(self, info: Info, input: PointInTimeRestoreInput
+                                       ) -> PointInTimeRestoreResult:
+        # The checks read the stores' listings: off the event loop.
+        return await asyncio.to_thread(
+            actions.restore_to_point_in_time, info.context, input.app, input.target_database,
+            input.to_time.isoformat() if input.to_time else None, input.to_lsn,
+            input.to_latest)
 
     @strawberry.mutation(description="Preview (dryRun, default) or launch retention (admin).")
     def apply_retention(self, info: Info, app: str, dry_run: bool = True) -> ApplyRetentionResult:

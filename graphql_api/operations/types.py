@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import Enum
 from typing import Annotated
 
@@ -103,6 +104,20 @@ class RestoreInput:
                                   "NEW_DATABASE only.")
 
 
+@strawberry.input(description="A restore of an app's database as of a moment, through its "
+                               "server's WAL, into a new database on the app's server. Give "
+                               "exactly one of toTime, toLsn and toLatest.")
+class PointInTimeRestoreInput:
+    app: str
+    target_database: str
+    to_time: datetime | None = strawberry.field(
+        default=None, description="The moment, with a time zone (Z or an offset).")
+    to_lsn: str | None = strawberry.field(
+        default=None, description="A WAL position as PostgreSQL prints it, such as 0/3000060.")
+    to_latest: bool | None = strawberry.field(
+        default=None, description="true: the newest WAL the stores hold.")
+
+
 @strawberry.type
 class RunStatus:
     run_id: str
@@ -121,6 +136,10 @@ RestoreBackupResult = Annotated[
     RunLaunched | BackupNotFound | BackupNotRestorable | InvalidInput | NotAllowed
     | DagsterUnavailable,
     strawberry.union("RestoreBackupResult"),
+]
+PointInTimeRestoreResult = Annotated[
+    RunLaunched | UnknownApp | InvalidInput | NotAllowed | DagsterUnavailable,
+    strawberry.union("PointInTimeRestoreResult"),
 ]
 ApplyRetentionResult = Annotated[
     RetentionPreview | RunLaunched | UnknownApp | NotAllowed | DagsterUnavailable,

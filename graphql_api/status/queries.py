@@ -53,6 +53,8 @@ def app_statuses(ctx: Context, only: str | None = None) -> list[AppStatus]:
             last_drill=DrillSummary.from_row(drills[name]) if name in drills else None,
             rto_met=h.rto_met, health_score=h.score, success_rate_7d=h.success_rate_7d,
             storage_bytes=f.stored_bytes, backup_count=f.backup_count,
+            rpo_seconds=h.rpo_seconds, protection=h.protection,
+            server=ctx.config.apps[name].server,
         ))
     return out
 

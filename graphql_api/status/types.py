@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, datetime
 
 import strawberry
@@ -9,6 +10,7 @@ import strawberry
 from dr_assets.core.health.scores import AppHealth
 from dr_assets.core.health.timeline import AppTimeline
 from dr_assets.core.policy import AppPolicy
+from graphql_api.context import Info
 from graphql_api.picking import FromRow, pick
 from graphql_api.scalars import BigInt
 
@@ -72,6 +74,15 @@ class DrillSummary(FromRow):
                     "the whole server) or `same_server`.")
 
 
+@strawberry.type(description="What a protected server can be recovered to, from what the "
+                             "stores hold: any moment from `earliest` to `latest` (both null "
+                             "while no base backup with an unbroken WAL chain is stored).")
+class RecoveryWindow:
+    server: str
+    earliest: datetime | None
+    latest: datetime | None
+
+
 @strawberry.type
 class AppStatus:
     name: str
@@ -85,6 +96,23 @@ class AppStatus:
     success_rate_7d: float
     storage_bytes: BigInt
     backup_count: int
+    rpo_seconds: float | None = strawberry.field(
+        description="The RPO in effect now, in seconds: with `protection` wal, the age of the "
+                    "newest WAL byte a destination holds; with dumps, of the newest verified "
+                    "backup. Null when there is no recovery point at all.")
+    protection: str = strawberry.field(
+        description="What the app's recovery points are: `wal` (its server's WAL, any "
+                    "moment) or `dumps` (its backups only).")
+    server: strawberry.Private[str | None] = None
+
+    @strawberry.field(description="The app's server's recoverable window, computed from the "
+                                  "stores; null for an app without a server.")
+    async def recovery_window(self, info: Info) -> RecoveryWindow | None:
+        if self.server is None:
+            return None
+        server = self.server
+        window = await asyncio.to_thread(info.context.state.recovery_window, server)
+        return RecoveryWindow(server=server, earliest=window.earliest, latest=window.latest)
 
 
 @strawberry.type

@@ -36,6 +36,7 @@ from dr_assets.core.runs import (
     drill_job_name,
     drill_launch,
     kind_tags,
+    point_in_time_restore_launch,
     restore_launch,
     retention_launch,
     run_tags,
@@ -75,6 +76,10 @@ def launches(config: DRConfig) -> list[LaunchRequest]:
                                  force_disconnect=False, requested_by="ada", **chosen.to_dict()),
                   restore_launch(app, SAMPLE_ID, f"{app}_restored", RestoreMode.NEW_DATABASE.value,
                                  force_disconnect=False, requested_by="ada", tables=["s.t"])]
+        # Point in time: each target, the op's own fields beside a backup restore's.
+        found += [point_in_time_restore_launch(app, f"{app}_then", requested_by="ada", **target)
+                  for target in ({"to_time": "2026-11-26T06:00:00Z"}, {"to_lsn": "0/3000060"},
+                                 {"to_latest": True})]
     return [r.requested_by("ada") for r in found]
 
 

@@ -40,6 +40,7 @@ from dr_assets.core.names import check_backup_id, check_database_name
 from dr_assets.core.policy import load_config
 from dr_assets.core.restore.selection import Selection
 from dr_assets.core.runs import TAG_BACKUP_SLOT
+from dr_assets.core.wal.restore_requests import requested_target
 
 REPO = Path(__file__).resolve().parents[2]
 RUNBOOKS = REPO / "docs" / "runbooks.md"
@@ -169,7 +170,10 @@ def _check_like_drctl(where: str, args: argparse.Namespace) -> None:
     if getattr(args, "target_db", None):
         check_database_name(args.target_db)
     if args.command == "restore":
-        if args.as_of:
+        if requested_target(args.to_time, args.to_lsn, args.to_latest) is not None:
+            assert args.backup_id in apps, f"{where}: --to-time takes an app, not {args.backup_id!r}"
+            assert args.target_db, f"{where}: recovery to a moment needs --target-db"
+        elif args.as_of:
             parse_time(args.as_of)
             assert args.backup_id in apps, f"{where}: --as-of takes an app, not {args.backup_id!r}"
         else:

@@ -42,6 +42,7 @@ EXPECTED_SUMMARY = {
         "drills": 3, "drills_passed": 2, "drills_within_rto": 1,
         "proved_by": "isolated (empty PostgreSQL 15 server)", "deletions": 2,
         "alerts_opened": 2, "alerts_resolved": 2, "restores": 3,
+        "protection": "dumps", "wal_longest_gap_seconds": None, "wal_rpo_met": None,
     },
     "ledger": {
         "app": "ledger", "critical": False, "rpo_hours": 24, "rto_hours": 2, "every_hours": 12,
@@ -50,6 +51,7 @@ EXPECTED_SUMMARY = {
         "drills": 0, "drills_passed": 0, "drills_within_rto": 0, "proved_by": None,
         "deletions": 0,
         "alerts_opened": 0, "alerts_resolved": 0, "restores": 0,
+        "protection": "dumps", "wal_longest_gap_seconds": None, "wal_rpo_met": None,
     },
 }
 RESTORES_BY_REQUESTER = {"alice": 2, "drctl": 1}

@@ -9,12 +9,16 @@ from dr_assets.core.statuses import DrillStatus
 
 class DrillRecords(CatalogConnection):
     def begin_drill(self, app: str, backup_id: str | None, scratch: str, rto_seconds: float,
-                    run_id: str | None, target: str) -> int:
+                    run_id: str | None, target: str, recovery_target: str | None = None) -> int:
+        """recovery_target: a point-in-time drill's restore point (backup_id is then the
+        base backup recovery started from, not a row of dr.backups)."""
         with self.cursor() as cur:
             cur.execute(
                 "INSERT INTO dr.drills (app, backup_id, scratch_database, status, rto_seconds,"
-                " dagster_run_id, target) VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                (app, backup_id, scratch, DrillStatus.RUNNING, rto_seconds, run_id, target),
+                " dagster_run_id, target, recovery_target) VALUES (%s, %s, %s, %s, %s, %s, %s,"
+                " %s) RETURNING id",
+                (app, backup_id, scratch, DrillStatus.RUNNING, rto_seconds, run_id, target,
+                 recovery_target),
             )
             row = cur.fetchone()
             assert row is not None

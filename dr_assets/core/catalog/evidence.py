@@ -57,6 +57,25 @@ class EvidenceRecords(CatalogConnection):
                ORDER BY started_at, id""",
             {"apps": list(apps), "start": start, "end": end})
 
+    def evidence_wal_receipts(self, servers: Sequence[str], start: datetime, end: datetime
+                              ) -> dict[str, list[datetime]]:
+        """Per server, when each WAL file recorded as held by a destination was received in
+        the period, oldest first, led by the newest one before it (files retention deleted
+        since count: they were held then)."""
+        with self.cursor() as cur:
+            cur.execute(
+                """SELECT server, received_at FROM dr.wal_files WHERE server = ANY(%(s)s)
+                     AND kind <> 'history' AND received_at >= %(start)s AND received_at < %(end)s
+                   UNION ALL
+                   SELECT server, max(received_at) FROM dr.wal_files WHERE server = ANY(%(s)s)
+                     AND kind <> 'history' AND received_at < %(start)s GROUP BY server
+                   ORDER BY 2""",
+                {"s": list(servers), "start": start, "end": end})
+            out: dict[str, list[datetime]] = {s: [] for s in servers}
+            for r in cur.fetchall():
+                out[r["server"]].append(r["received_at"])
+            return out
+
     def evidence_deletions(self, apps: Sequence[str], start: datetime, end: datetime
                            ) -> list[DeletionRow]:
         return self.fetch(

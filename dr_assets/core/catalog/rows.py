@@ -363,3 +363,6 @@ class AppFacts:
     newest_status: str | None = None
     stored_bytes: int = 0
     backup_count: int = 0
+    # Protected apps: when the newest WAL byte any destination holds of the app's server
+    # was received (None: no WAL recorded, or the app has no server).
+    newest_wal_at: datetime | None = None

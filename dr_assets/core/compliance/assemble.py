@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Protocol, TypeVar
 
 from dr_assets.core.access.audit_chain import ChainReport
@@ -32,6 +33,7 @@ from dr_assets.core.compliance.report import (
     RestoreEvidence,
     RestoreRequest,
     VerificationFailure,
+    WalRpoEvidence,
 )
 from dr_assets.core.policy import AppPolicy, DRConfig
 from dr_assets.core.runs import scheduled_windows
@@ -50,6 +52,7 @@ class EvidenceRows:
     restores: Sequence[RestoreRow]
     restore_requests: Sequence[AuditRow]
     audit_chain: ChainReport
+    wal_receipts: Mapping[str, Sequence[datetime]] = field(default_factory=dict)  # per server
 
 
 class _OfApp(Protocol):
@@ -77,6 +80,8 @@ def build_report(config: DRConfig, catalog: Catalog, period: ReportPeriod,
         restores=catalog.evidence_restores(apps, start, end),
         restore_requests=catalog.evidence_restore_requests(start, end),
         audit_chain=catalog.verify_audit_chain(),
+        wal_receipts=catalog.evidence_wal_receipts(
+            sorted({p.server for p in config.apps.values() if p.server}), start, end),
     )
     return assemble_report(config.apps.values(), rows, period, now)
 
@@ -93,7 +98,8 @@ def assemble_report(policies: Iterable[AppPolicy], rows: EvidenceRows, period: R
         generated_at=now,
         apps=tuple(_app_evidence(
             p, period, now, backups=backups[p.name], checks=checks[p.name], drills=drills[p.name],
-            deletions=deletions[p.name], alerts=alerts[p.name], restores=restores[p.name])
+            deletions=deletions[p.name], alerts=alerts[p.name], restores=restores[p.name],
+            wal_rpo=_wal_rpo(p, rows.wal_receipts, period, now))
             for p in policies),
         estate_alerts=tuple(AlertEvidence.from_row(r) for r in rows.alerts if r.app not in names),
         restore_requests=tuple(RestoreRequest.from_row(r) for r in rows.restore_requests),
@@ -112,7 +118,8 @@ def _by_app(rows: Sequence[R]) -> defaultdict[str, list[R]]:
 def _app_evidence(policy: AppPolicy, period: ReportPeriod, now: datetime, *,
                   backups: Sequence[BackupCheckRow], checks: Sequence[VerificationRow],
                   drills: Sequence[DrillRow], deletions: Sequence[DeletionRow],
-                  alerts: Sequence[AlertRow], restores: Sequence[RestoreRow]) -> AppEvidence:
+                  alerts: Sequence[AlertRow], restores: Sequence[RestoreRow],
+                  wal_rpo: WalRpoEvidence | None = None) -> AppEvidence:
     return AppEvidence(
         app=policy.name, critical=policy.critical, rpo_hours=policy.rpo_hours,
         rto_hours=policy.rto_hours, every_hours=policy.every_hours,
@@ -125,7 +132,24 @@ def _app_evidence(policy: AppPolicy, period: ReportPeriod, now: datetime, *,
         alerts=tuple(AlertEvidence.from_row(a) for a in alerts),
         restores=tuple(RestoreEvidence.from_row(r) for r in restores),
         period=period,
+        wal_rpo=wal_rpo,
     )
+
+
+def _wal_rpo(policy: AppPolicy, receipts: Mapping[str, Sequence[datetime]],
+             period: ReportPeriod, now: datetime) -> WalRpoEvidence | None:
+    """The longest stretch of the period (up to now) without WAL reaching the stores."""
+    if not policy.server:
+        return None
+    times = sorted(receipts.get(policy.server, ()))
+    end = min(period.end, now)
+    in_period = [t for t in times if period.start <= t < end]
+    gap: float | None = None
+    if times and times[0] < end:  # from the first WAL held (protection may begin mid-period)
+        marks = [*[t for t in times if t < end], end]
+        gap = max(max(0.0, (b - max(a, period.start)).total_seconds())
+                  for a, b in pairwise(marks))
+    return WalRpoEvidence(policy.server, len(in_period), gap, policy.rpo_hours * 3600)
 
 
 def _windows(policy: AppPolicy, backups: Sequence[BackupCheckRow], period: ReportPeriod,

@@ -80,6 +80,7 @@ def _summary(report: ComplianceReport) -> str:
             Raw(f'<a href="#app-{escape(a.app)}">{escape(a.app)}</a>'),
             f"{a.windows_covered} / {a.windows_covered + a.windows_missed}",
             a.windows_missed,
+            _wal_badge(a) if a.wal_rpo is not None else
             badge("n/a" if pct is None else f"{pct:g} %", None if pct is None else pct == 100),
             f"{a.verifications_ok} / {a.verifications_failed}",
             f"{a.drills_within_rto} / {len(a.drills)}",
@@ -104,10 +105,25 @@ def _summary(report: ComplianceReport) -> str:
     ])
 
 
+def _wal_badge(a: AppEvidence) -> Raw:
+    """A protected app's RPO column: measured from its server's WAL, and saying so."""
+    w = a.wal_rpo
+    assert w is not None
+    gap = w.longest_gap_seconds
+    return badge("WAL: none held" if gap is None else f"WAL: longest gap {gap:.0f} s",
+                 w.met)
+
+
 def _app_section(a: AppEvidence) -> str:
     missed = [w for w in a.windows if w.status == WindowStatus.MISSED]
     policy = (f"backup every {hours(a.every_hours)}, RPO {hours(a.rpo_hours)}, "
               f"RTO {hours(a.rto_hours)}{', critical' if a.critical else ''}")
+    if a.wal_rpo is not None:
+        gap = a.wal_rpo.longest_gap_seconds
+        policy += (f"; continuous protection by server {a.wal_rpo.server}'s WAL: RPO measured "
+                   f"from {a.wal_rpo.receipts} WAL files, longest gap "
+                   f"{'(no WAL held)' if gap is None else f'{gap:.0f} s'}"
+                   f" ({'within' if a.wal_rpo.met else 'OVER'} the RPO)")
     return "".join([
         f'<section class="app" id="app-{escape(a.app)}"><h2>{escape(a.app)}</h2>',
         f'<p class="period">{escape(policy)}</p>',

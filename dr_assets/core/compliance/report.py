@@ -15,7 +15,7 @@ from typing import Any
 from dr_assets.core.catalog.rows import AlertRow, AuditRow, DeletionRow, DrillRow, RestoreRow, VerificationRow
 from dr_assets.core.compliance.period import ReportPeriod
 from dr_assets.core.policy import drill_kind
-from dr_assets.core.statuses import DrillStatus, WindowStatus
+from dr_assets.core.statuses import DrillStatus, Protection, WindowStatus
 
 
 @dataclass(frozen=True)
@@ -157,6 +157,22 @@ class AuditChainEvidence:
 
 
 @dataclass(frozen=True)
+class WalRpoEvidence:
+    """A protected app's RPO as measured from its server's WAL over the period: the longest
+    stretch without a WAL file reaching the stores (between completed segments, and from the
+    last one to the period's end or now), an upper bound of what a failure could have lost."""
+
+    server: str
+    receipts: int  # WAL files recorded as held by a destination, in the period
+    longest_gap_seconds: float | None  # None: no WAL at all up to the period's end
+    rpo_seconds: float  # the policy's
+
+    @property
+    def met(self) -> bool:
+        return self.longest_gap_seconds is not None and self.longest_gap_seconds <= self.rpo_seconds
+
+
+@dataclass(frozen=True)
 class AppEvidence:
     app: str
     critical: bool
@@ -172,6 +188,11 @@ class AppEvidence:
     alerts: tuple[AlertEvidence, ...]
     restores: tuple[RestoreEvidence, ...]
     period: ReportPeriod = field(repr=False)
+    wal_rpo: WalRpoEvidence | None = None  # protected apps: the RPO measured from WAL
+
+    @property
+    def protection(self) -> str:
+        return Protection.WAL if self.wal_rpo is not None else Protection.DUMPS
 
     def _windows(self, status: str) -> int:
         return sum(1 for w in self.windows if w.status == status)
@@ -230,6 +251,10 @@ class AppEvidence:
             "deletions": len(self.deletions),
             "alerts_opened": self.alerts_opened, "alerts_resolved": self.alerts_resolved,
             "restores": len(self.restores),
+            "protection": self.protection,
+            "wal_longest_gap_seconds": (self.wal_rpo.longest_gap_seconds
+                                        if self.wal_rpo is not None else None),
+            "wal_rpo_met": self.wal_rpo.met if self.wal_rpo is not None else None,
         }
 
 

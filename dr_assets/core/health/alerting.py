@@ -19,7 +19,7 @@ from dr_assets.core.catalog import Catalog
 from dr_assets.core.catalog.rows import AlertRow, AppFacts
 from dr_assets.core.health.scores import DRILL_WINDOW, AppHealth, readiness_fraction
 from dr_assets.core.policy import AppPolicy, WebhookConfig
-from dr_assets.core.statuses import BackupStatus
+from dr_assets.core.statuses import BackupStatus, Protection
 
 WARNING, CRITICAL = "warning", "critical"
 GLOBAL = "*"
@@ -67,10 +67,7 @@ def evaluate(
             out.append(AlertCondition(name, HEALTH_LOW, CRITICAL,
                                       f"{name}: health score {h.score:.0f} is under 80"))
         if not h.rpo_met:
-            age = ("no verified backup" if h.backup_age_hours is None
-                   else f"newest verified backup is {h.backup_age_hours:.1f} h old")
-            out.append(AlertCondition(name, RPO_VIOLATED, severity,
-                                      f"{name}: RPO of {policy.rpo_hours:g} h violated ({age})"))
+            out.append(AlertCondition(name, RPO_VIOLATED, severity, rpo_message(policy, h)))
         if readiness_fraction(f.last_drill, policy.rto_hours, now) < 1.0:
             d = f.last_drill
             if d is None or now - d.finished_at > DRILL_WINDOW:
@@ -89,6 +86,21 @@ def evaluate(
                 f"backup storage at {used / storage_quota_bytes:.0%} of its quota "
                 f"({used} of {storage_quota_bytes} bytes)"))
     return out
+
+
+def rpo_message(policy: AppPolicy, h: AppHealth) -> str:
+    """Why the RPO is not met, in the measure the app's protection uses."""
+    if h.protection == Protection.WAL:
+        limit = policy.rpo_hours * 3600
+        why = (f"no WAL of server {policy.server} is held by any destination"
+               if h.rpo_seconds is None else
+               f"rpo_seconds {h.rpo_seconds:.0f} over the policy's {limit:.0f}: the newest WAL "
+               f"of server {policy.server} any destination holds was received "
+               f"{h.rpo_seconds:.0f} s ago")
+    else:
+        why = ("no verified backup" if h.backup_age_hours is None
+               else f"newest verified backup is {h.backup_age_hours:.1f} h old")
+    return f"{policy.name}: RPO of {policy.rpo_hours:g} h violated ({why})"
 
 
 @dataclass
