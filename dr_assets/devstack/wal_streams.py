@@ -4,6 +4,8 @@ stops it with the rest (its pg_receivewal is in its process group, and dies with
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from dr_assets.core.errors import DRError
 from dr_assets.core.policy import DRConfig, ServerPolicy
 from dr_assets.core.wal.preflight import check_server
@@ -15,11 +17,14 @@ from dr_assets.devstack.services import wal_streamer
 STREAMER_TIMEOUT = 30.0
 
 
-def slot_active(server: ServerPolicy) -> bool:
-    try:
-        return read_slot(server).active
-    except DRError:
-        return False
+def slot_active(server: ServerPolicy) -> Callable[[float], bool]:
+    """Ready once the server's slot is active (its pg_receivewal streams)."""
+    def ready(since: float) -> bool:
+        try:
+            return read_slot(server).active
+        except DRError:
+            return False
+    return ready
 
 
 def ensure_wal_streamers(config: DRConfig, senv: StackEnv, report: Report) -> None:
@@ -37,7 +42,7 @@ def ensure_wal_streamers(config: DRConfig, senv: StackEnv, report: Report) -> No
             wal_streamer(server.name), label,
             [str(venv_bin("drctl")), "wal", "stream", server.name],
             marker=f"wal stream {server.name}",
-            ready=lambda since, s=server: slot_active(s), timeout=STREAMER_TIMEOUT,
+            ready=slot_active(server), timeout=STREAMER_TIMEOUT,
             settings={"DR_CONFIG": senv.env["DR_CONFIG"], "slot": server.slot},
         )
         ensure_service(svc, senv, report)
