@@ -215,8 +215,8 @@ def test_s3_down_local_keeps_receiving_and_s3_catches_up(
         assert all(sorted(rows[n].held_by) == ["local", "s3"] for n in names)
 
 
-def _server(rt: DRRuntime, **changes: object) -> ServerPolicy:
-    return dataclasses.replace(rt.config.server("main"), **changes)  # type: ignore[arg-type]
+def _server(rt: DRRuntime, url: str) -> ServerPolicy:
+    return dataclasses.replace(rt.config.server("main"), url=url)
 
 
 def _slots(env: PitrEnv) -> list[tuple[object, ...]]:
@@ -231,7 +231,7 @@ def test_servers_that_cannot_be_streamed_from_are_refused_and_left_alone(
         rt = env.env.runtime()
         # a role without REPLICATION
         env.sql("CREATE ROLE plain_user LOGIN")
-        plain = _server(rt, url=f"{env.server_url.replace('postgres@', 'plain_user@')}/postgres")
+        plain = _server(rt, f"{env.server_url.replace('postgres@', 'plain_user@')}/postgres")
         with pytest.raises(WalError, match="ALTER ROLE plain_user REPLICATION"):
             check_server(plain)
         assert _slots(env) == []
@@ -266,7 +266,7 @@ def test_servers_that_cannot_be_streamed_from_are_refused_and_left_alone(
     # wal_level = minimal
     with throwaway_instance(15, parent=instances_dir,
                             settings={"wal_level": "minimal", "max_wal_senders": "0"}) as bare:
-        minimal = _server(rt, url=f"postgresql://postgres@127.0.0.1:{bare.port}/postgres")
+        minimal = _server(rt, f"postgresql://postgres@127.0.0.1:{bare.port}/postgres")
         with pytest.raises(WalError, match="wal_level is 'minimal'.*wal_level = replica"):
             check_server(minimal)
         assert run_sql("postgres", "SELECT count(*) FROM pg_replication_slots",
