@@ -317,3 +317,24 @@ def test_slot_filling_alert_opens_over_the_threshold_and_resolves_when_caught_up
         s.check_slot()
         assert open_slot_alerts() == ["critical"]
         assert os.path.isdir(s.spool.incoming)
+
+
+def test_a_store_holding_other_bytes_under_a_segment_name_is_alerted_never_overwritten(
+        pitr_env: PitrEnv, streamer: WalStreamer) -> None:
+    rt = pitr_env.env.runtime()
+    archive = archive_of(rt)
+    first = current_segment(pitr_env)
+    impostor = os.urandom(4096)  # as if another server had streamed into this archive
+    assert archive.put(first, impostor, received_at="2026-01-01T00:00:00Z",
+                       only=["local"]).held_by == ["local"]
+    streamer.start()
+    write_and_switch(pitr_env, "conflict")
+    s3 = next(s for s in rt.stores if s.name == "s3")
+    until("the real segment in S3", lambda: first in held(archive, s3), streamer.tick)
+    alerts = [a for a in rt.catalog.open_alerts() if a.kind == WAL_CONFLICT]
+    assert [a.app for a in alerts] == [alert_app("main")] and first in alerts[0].message
+    assert archive.fetch(first, prefer=["local"]).raw == impostor  # kept as it was
+    assert archive.fetch(first, prefer=["s3"]).raw == server_file(pitr_env, first)
+    streamer.tick()
+    assert first in streamer.spool.finished()  # the received copy stays for an operator
+    assert streamer.spool.holding(first).conflicts.keys() == {"local"}
