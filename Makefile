@@ -11,7 +11,8 @@ STAMP  := $(VENV)/.installed
 help:
 	@echo "make install   create $(VENV) (with PYTHON=$(PYTHON)) and install the project and its dev tools"
 	@echo "make up        start the local dev stack: demo databases, master key, SeaweedFS S3, Dagster"
-	@echo "               webserver + daemon (:3000), GraphQL API (:8080), first backups as Dagster runs"
+	@echo "               webserver + daemon (:3000), GraphQL API (:8080), WAL streamers of [servers.*],"
+	@echo "               first backups as Dagster runs"
 	@echo "make down      stop what 'make up' started (by PID, with the processes they spawned)"
 	@echo "make test      run the test suite"
 	@echo "make lint      ruff and mypy"

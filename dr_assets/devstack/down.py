@@ -32,6 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     paths = Paths.from_args("down", __doc__, argv)
     run = RunDir(paths)
     stopped: list[str] = []
+    slots: list[str] = []
     for name in stop_order(run.names()):
         rec = run.get(name)
         service = lookup(name)
@@ -73,10 +74,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  {service.title}: stopped after {took:.1f} s")
         run.remove(name)
         stopped.append(f"{service.title} (pid {rec.pid})")
+        slot = (rec.details.get("settings") or {}).get("slot")
+        if slot:
+            slots.append(str(slot))
     if stopped:
         print(f"make down: stopped {', '.join(stopped)}.\n  PostgreSQL, the databases (Dagster's "
               f"runs included), the key and the data under {paths.show(paths.dr_dir)}/ stay; "
               "`make up` starts again.")
+        for slot in slots:
+            print(f"  Replication slot {slot} stays: the server keeps the WAL the streamer has "
+                  "not taken (it grows until `make up`); to stop protecting that server, "
+                  f"drop it:  SELECT pg_drop_replication_slot('{slot}');")
     else:
         print("make down: nothing to stop (no process started by `make up` is running).")
     return 0

@@ -114,11 +114,21 @@ API = ManagedProcess("api", "GraphQL API")
 SERVICES: tuple[ManagedProcess, ...] = (SEAWEED, WEBSERVER, DAEMON, API)
 
 
+WAL_STREAMER_PREFIX = "wal-stream-"
+
+
+def wal_streamer(server: str) -> ManagedProcess:
+    """The WAL streamer of one [servers.NAME] (`drctl wal stream NAME`), one per server."""
+    return ManagedProcess(f"{WAL_STREAMER_PREFIX}{server}", f"WAL streamer of server {server}")
+
+
 def lookup(name: str) -> ManagedProcess:
     """The registered service NAME, or a generic one for a PID file we do not know."""
     for service in SERVICES:
         if service.name == name:
             return service
+    if name.startswith(WAL_STREAMER_PREFIX):
+        return wal_streamer(name.removeprefix(WAL_STREAMER_PREFIX))
     return ManagedProcess(name, name)
 
 

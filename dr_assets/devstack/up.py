@@ -5,7 +5,8 @@
 Checks PostgreSQL, creates the demo application databases, the master key (and the API's
 JWT secret when dr.toml names a file for it), starts SeaweedFS as the local S3, the
 Dagster webserver and daemon (instance in dagster_home/, runs in the PostgreSQL database
-DAGSTER_PG_DB) and the GraphQL API, and takes each app's first backup as a Dagster run
+DAGSTER_PG_DB), the GraphQL API and a WAL streamer per [servers.NAME] (creating its
+replication slot if missing), and takes each app's first backup as a Dagster run
 (through the engine directly when Dagster cannot run). Every step leaves alone what is
 already there, so a second run changes nothing. All files go under `.dr/` beside
 dr.toml; `make down` stops what this started.
@@ -47,6 +48,7 @@ from dr_assets.devstack.net import http_answers, listening, port_owner
 from dr_assets.devstack.report import Report, UpError, human
 from dr_assets.devstack.services import DAEMON, SEAWEED, lookup
 from dr_assets.devstack.state import Paths, RunDir
+from dr_assets.devstack.wal_streams import ensure_wal_streamers
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 SEAWEED_TIMEOUT = 60.0
@@ -473,6 +475,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         senv = stack_env(paths)
         dagster = ensure_dagster(config, senv, report)
         api = ensure_api(config, senv, report)
+        ensure_wal_streamers(config, senv, report)
         ensure_backups(config, ready, report, dagster)
         summary(config, report, dagster, api)
     except (UpError, DRError) as exc:

@@ -237,6 +237,7 @@ class WalStreamer:
         written = written_length(raw)
         if written == 0:
             return
+        self._adopt_stored_partial(name)
         behind = [s for s in self.stores
                   if self._partial_sent.get(s, ("", 0))[0] != name
                   or self._partial_sent[s][1] < written]
@@ -252,6 +253,19 @@ class WalStreamer:
         held = [s for s in self.stores if self._partial_sent.get(s) == (name, written)]
         if result.held_by and result.header is not None:
             self._record(name, len(raw), result.header.raw_sha256, held, now, written)
+
+    def _adopt_stored_partial(self, name: str) -> None:
+        """A store's copy of this partial from before a restart counts as sent: a
+        pg_receivewal that restarted rewrites the segment from its start, and a shorter
+        copy must not replace a longer one."""
+        for store in self.archive.stores:
+            if self._partial_sent.get(store.name, ("", 0))[0] == name:
+                continue
+            if not self._available([store.name]):
+                continue
+            header = self.archive.header(store, name)
+            if header is not None and header.written_bytes:
+                self._partial_sent[store.name] = (name, header.written_bytes)
 
     def _drop_stale_partials(self, segment: str, stores: list[str]) -> None:
         """Once a store holds a completed segment, its copy of the .partial goes."""

@@ -215,8 +215,8 @@ def test_s3_down_local_keeps_receiving_and_s3_catches_up(
         assert all(sorted(rows[n].held_by) == ["local", "s3"] for n in names)
 
 
-def _server(rt: DRRuntime, **changes: object) -> ServerPolicy:
-    return dataclasses.replace(rt.config.server("main"), **changes)  # type: ignore[arg-type]
+def _server(rt: DRRuntime, url: str) -> ServerPolicy:
+    return dataclasses.replace(rt.config.server("main"), url=url)
 
 
 def _slots(env: PitrEnv) -> list[tuple[object, ...]]:
@@ -231,7 +231,7 @@ def test_servers_that_cannot_be_streamed_from_are_refused_and_left_alone(
         rt = env.env.runtime()
         # a role without REPLICATION
         env.sql("CREATE ROLE plain_user LOGIN")
-        plain = _server(rt, url=f"{env.server_url.replace('postgres@', 'plain_user@')}/postgres")
+        plain = _server(rt, f"{env.server_url.replace('postgres@', 'plain_user@')}/postgres")
         with pytest.raises(WalError, match="ALTER ROLE plain_user REPLICATION"):
             check_server(plain)
         assert _slots(env) == []
@@ -266,7 +266,7 @@ def test_servers_that_cannot_be_streamed_from_are_refused_and_left_alone(
     # wal_level = minimal
     with throwaway_instance(15, parent=instances_dir,
                             settings={"wal_level": "minimal", "max_wal_senders": "0"}) as bare:
-        minimal = _server(rt, url=f"postgresql://postgres@127.0.0.1:{bare.port}/postgres")
+        minimal = _server(rt, f"postgresql://postgres@127.0.0.1:{bare.port}/postgres")
         with pytest.raises(WalError, match="wal_level is 'minimal'.*wal_level = replica"):
             check_server(minimal)
         assert run_sql("postgres", "SELECT count(*) FROM pg_replication_slots",
@@ -317,3 +317,24 @@ def test_slot_filling_alert_opens_over_the_threshold_and_resolves_when_caught_up
         s.check_slot()
         assert open_slot_alerts() == ["critical"]
         assert os.path.isdir(s.spool.incoming)
+
+
+def test_a_store_holding_other_bytes_under_a_segment_name_is_alerted_never_overwritten(
+        pitr_env: PitrEnv, streamer: WalStreamer) -> None:
+    rt = pitr_env.env.runtime()
+    archive = archive_of(rt)
+    first = current_segment(pitr_env)
+    impostor = os.urandom(4096)  # as if another server had streamed into this archive
+    assert archive.put(first, impostor, received_at="2026-01-01T00:00:00Z",
+                       only=["local"]).held_by == ["local"]
+    streamer.start()
+    write_and_switch(pitr_env, "conflict")
+    s3 = next(s for s in rt.stores if s.name == "s3")
+    until("the real segment in S3", lambda: first in held(archive, s3), streamer.tick)
+    alerts = [a for a in rt.catalog.open_alerts() if a.kind == WAL_CONFLICT]
+    assert [a.app for a in alerts] == [alert_app("main")] and first in alerts[0].message
+    assert archive.fetch(first, prefer=["local"]).raw == impostor  # kept as it was
+    assert archive.fetch(first, prefer=["s3"]).raw == server_file(pitr_env, first)
+    streamer.tick()
+    assert first in streamer.spool.finished()  # the received copy stays for an operator
+    assert streamer.spool.holding(first).conflicts.keys() == {"local"}
