@@ -40,13 +40,13 @@ from dr_assets.core.pg.wal_names import Segment, format_lsn, parse_lsn
 from dr_assets.core.policy import DRConfig
 from dr_assets.core.stores.base import Store
 from dr_assets.core.wal.archive import WalArchive
+from dr_assets.core.wal.base_backup import list_base_backups_in_stores
 from dr_assets.core.wal.fetch_service import FetchReport, WalFetchService
 from dr_assets.core.wal.untar import Unpacked, untar_base_backup
 from dr_assets.core.wal.window import (
     RecoveryRange,
     RecoveryWindow,
     recovery_window,
-    stored_base_backups,
 )
 
 NOT_REACHED = "recovery ended before configured recovery target was reached"
@@ -461,7 +461,7 @@ class RecoveredServer:
 def read_window(server: str, stores: list[Store], keyring: Keyring) -> RecoveryWindow:
     """The server's recoverable window as the stores hold it now."""
     archive = WalArchive(server, stores, keyring)
-    return recovery_window(archive, stored_base_backups(server, stores))
+    return recovery_window(archive, list_base_backups_in_stores(server, stores))
 
 
 def _source_major(manifest: BaseBackupManifest) -> int:

@@ -9,7 +9,7 @@ and a loop that every `partial_upload_seconds` puts what it received into every 
 - A store holding different bytes under a completed name is a `wal_conflict` alert; its
   copy is never overwritten and the spooled file stays.
 - Every minute the slot's retained WAL is watched (slot_watch); every
-  `restore_point_minutes` a restore point is recorded (when that module is installed).
+  `restore_point_minutes` a restore point is recorded (core.wal.restore_points).
 
 - A server whose timeline history does not hold the newest spooled WAL (recovered to an
   earlier moment and promoted, then made the protected server) gets those files parked
@@ -23,13 +23,11 @@ pg_receivewal resumes after the newest file left in its directory.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 import psycopg2
 
@@ -45,6 +43,7 @@ from dr_assets.core.stores.base import Store
 from dr_assets.core.wal.archive import PutResult, WalArchive, kind_of
 from dr_assets.core.wal.preflight import Preflight, application_name, check_server
 from dr_assets.core.wal.receiver import Receiver
+from dr_assets.core.wal.restore_points import record_restore_point
 from dr_assets.core.wal.server_history import read_server_history
 from dr_assets.core.wal.slot_watch import (
     CRITICAL,
@@ -58,7 +57,6 @@ from dr_assets.core.wal.spool import Holding, Spool
 
 SLOT_CHECK_SECONDS = 60.0
 STORE_RETRY_SECONDS = 5.0
-RESTORE_POINTS = "dr_assets.core.wal.restore_points"
 
 log = logging.getLogger("dr_assets.wal.streamer")
 
@@ -327,13 +325,8 @@ class WalStreamer:
         return state
 
     def restore_point(self) -> None:
-        """record_restore_point(config, server, catalog) of core.wal.restore_points, when
-        that module exists (it comes with point-in-time drills)."""
+        """A restore point with its row counts, what point-in-time drills recover to."""
         try:
-            module: Any = importlib.import_module(RESTORE_POINTS)
-        except ImportError:
-            return
-        try:
-            module.record_restore_point(self.config, self.server.name, self.catalog)
+            record_restore_point(self.config, self.server.name, self.catalog)
         except (DRError, psycopg2.Error) as exc:
             log.warning("server %s: restore point not recorded: %s", self.server.name, exc)

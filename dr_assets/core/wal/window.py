@@ -11,12 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from dr_assets.core.errors import IntegrityError, StoreError
-from dr_assets.core.format.base_backup import BASE_MANIFEST_SUFFIX, BaseBackupManifest, base_prefix
+from dr_assets.core.format.base_backup import BaseBackupManifest
 from dr_assets.core.format.manifest import parse_time
 from dr_assets.core.pg.wal_names import Segment, parse_lsn
 from dr_assets.core.statuses import VALID_STATUSES
-from dr_assets.core.stores.base import Store
 from dr_assets.core.wal.archive import WalArchive
 from dr_assets.core.wal.chain import Chain, follow_chain, held_names
 
@@ -60,21 +58,6 @@ class RecoveryWindow:
             if r.earliest <= moment and (r.latest is None or moment <= r.latest):
                 return r
         return None
-
-
-def stored_base_backups(server: str, stores: list[Store]) -> list[BaseBackupManifest]:
-    """Every base backup manifest the stores hold for a server, oldest first (one per id)."""
-    found: dict[str, BaseBackupManifest] = {}
-    for store in stores:
-        try:
-            keys = [k for k in store.list_keys(base_prefix(server))
-                    if k.endswith(BASE_MANIFEST_SUFFIX)]
-            for key in keys:
-                manifest = BaseBackupManifest.from_json(store.get_bytes(key), store.describe(key))
-                found.setdefault(manifest.backup_id, manifest)
-        except (StoreError, IntegrityError):
-            continue
-    return sorted(found.values(), key=lambda m: m.started_at)
 
 
 def recovery_window(archive: WalArchive, bases: list[BaseBackupManifest]) -> RecoveryWindow:
