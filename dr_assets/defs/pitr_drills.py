@@ -4,7 +4,13 @@ import dagster as dg
 
 from dr_assets.core.drills.pitr_drill import run_pitr_drill
 from dr_assets.core.policy import ServerPolicy
-from dr_assets.core.runs import KIND_DRILL, PITR_DRILL_OP, TAG_KIND, kind_tags, pitr_drill_job_name
+from dr_assets.core.runs import (
+    KIND_DRILL,
+    PITR_DRILL_OP,
+    TAG_KIND,
+    pitr_drill_job_name,
+    server_run_tags,
+)
 from dr_assets.defs.resources import DRResource
 
 
@@ -32,7 +38,7 @@ def pitr_drill_job(server: ServerPolicy) -> dg.JobDefinition:
             "point": result.point or "", "recovery_seconds": result.recovery_seconds or 0.0,
             "rows": result.rows})
 
-    @dg.job(name=pitr_drill_job_name(name), tags=kind_tags(KIND_DRILL),
+    @dg.job(name=pitr_drill_job_name(name), tags=server_run_tags(name, KIND_DRILL),
             executor_def=dg.in_process_executor,
             description=f"Recover server {name} to a restore point from WAL and prove every "
                         "table's rows are as recorded.")

@@ -17,6 +17,7 @@ from dr_assets.core.runs import (
     CATALOG_SYNC_OP,
     COMPLIANCE_REPORT_JOB,
     KIND_BACKUP,
+    KIND_BASE_BACKUP,
     KIND_CATALOG_SYNC,
     KIND_DRILL,
     KIND_REPORT,
@@ -33,13 +34,16 @@ from dr_assets.core.runs import (
     backup_job_name,
     backup_launch,
     backup_partition,
+    base_backup_job_name,
     drill_job_name,
     drill_launch,
     kind_tags,
+    pitr_drill_job_name,
     point_in_time_restore_launch,
     restore_launch,
     retention_launch,
     run_tags,
+    server_run_tags,
 )
 from dr_assets.definitions import build_definitions
 from dr_assets.defs.partitions import backup_partitions
@@ -169,6 +173,10 @@ def test_jobs_ops_tags_and_priorities_come_from_the_contract(config: DRConfig,
     for app in config.apps:
         expected[backup_job_name(app)] = run_tags(app, KIND_BACKUP)
         expected[drill_job_name(app)] = run_tags(app, KIND_DRILL)
+    for server in config.servers:
+        expected[base_backup_job_name(server)] = server_run_tags(server, KIND_BASE_BACKUP)
+        expected[pitr_drill_job_name(server)] = server_run_tags(server, KIND_DRILL)
+    assert config.servers, "the shipped dr.toml protects a server: its jobs are checked too"
     jobs = {j.name: j for j in repo.get_all_jobs() if not j.name.startswith("__")}
     assert {name: dict(job.tags) for name, job in jobs.items()} == expected
     ops = {RESTORE_JOB: RESTORE_OP, RETENTION_JOB: RETENTION_OP, CATALOG_SYNC_JOB: CATALOG_SYNC_OP}
