@@ -2,7 +2,7 @@
 hold, what does it cost, and how do base backups and recovery compare with PostgreSQL's own
 tools on the same server in the same run.
 
-    python bench/pitr.py [--minutes 5] [--scale 10] [--clients 2]
+    python bench/pitr.py [--minutes 5] [--scale 30] [--clients 2] [--rounds 3]
 
 On a throwaway PostgreSQL server (wal_level = replica) of its own:
   1. base backups: `drctl base-backup` against `pg_basebackup -Ft -X fetch -D - > /dev/null`,
@@ -40,6 +40,7 @@ from typing import Any
 
 import psycopg2
 
+from dr_assets.core.format.manifest import parse_time
 from dr_assets.core.pg.instance import as_user, free_port, throwaway_instance
 from dr_assets.core.pg.wal_names import Segment, format_lsn, parse_lsn
 
@@ -179,24 +180,42 @@ def sample(server_url: str, streamer: subprocess.Popen[bytes], stop: threading.E
         source.close()
 
 
-def base_backups(config: Path, conninfo: str, rounds: int) -> tuple[list[float], list[float], dict[str, Any]]:
-    ours, theirs = [], []
-    manifest: dict[str, Any] = {}
+def wait_for_slot(url: str, slot: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not scalar(url, "SELECT active FROM pg_replication_slots WHERE slot_name = %s", (slot,)):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"bench: the streamer did not take slot {slot} within {seconds:g} s")
+        time.sleep(0.2)
+
+
+@dataclass
+class BaseBackupTimes:
+    drctl_s: list[float] = field(default_factory=list)  # the command's wall, start-up included
+    pipeline_s: list[float] = field(default_factory=list)  # its manifest's started..finished
+    pg_basebackup_s: list[float] = field(default_factory=list)
+
+
+def base_backups(config: Path, conninfo: str, rounds: int) -> BaseBackupTimes:
+    times = BaseBackupTimes()
     for i in range(rounds):
         log(f"base backup round {i + 1}/{rounds}")
-        s, out = timed([drctl(), "--config", str(config), "base-backup", SERVER, "--no-verify", "--json"])
-        ours.append(s)
+        s, out = timed([drctl(), "--config", str(config), "base-backup", SERVER, "--no-verify",
+                        "--json"])
+        times.drctl_s.append(s)
         manifest = json.loads(out)
+        times.pipeline_s.append((parse_time(manifest["finished_at"])
+                                 - parse_time(manifest["started_at"])).total_seconds())
         s, _ = timed(["pg_basebackup", "-d", conninfo, "-Ft", "-X", "fetch", "-c", "fast", "-D", "-"],
                      stdout_devnull=True)
-        theirs.append(s)
-    return ours, theirs, manifest
+        times.pg_basebackup_s.append(s)
+    return times
 
 
 def plain_recovery(instance_bindir: Path, os_user: str | None, base_tar_dir: Path,
                    wal_dir: Path, end_lsn: str, work: Path) -> float:
     """Extract a pg_basebackup tar and replay a directory of WAL with `cp` (the baseline),
-    timed from the extraction to the promotion, as drctl restore-server is."""
+    timed from the extraction to the promoted server's clean stop, as drctl restore-server
+    is."""
     t0 = time.perf_counter()
     work.mkdir()
     data = work / "plain-data"
@@ -223,16 +242,16 @@ def plain_recovery(instance_bindir: Path, os_user: str | None, base_tar_dir: Pat
     url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
     while scalar(url, "SELECT pg_is_in_recovery()"):
         time.sleep(0.05)
-    seconds = time.perf_counter() - t0
+    # stopped cleanly, as drctl restore-server leaves its data directory
     subprocess.run(as_user(os_user, [str(instance_bindir / "pg_ctl"), "-D", str(data), "-m",
-                                     "immediate", "stop"]), check=False, capture_output=True)
-    return seconds
+                                     "fast", "-w", "stop"]), check=True, capture_output=True)
+    return time.perf_counter() - t0
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--minutes", type=float, default=5.0)
-    ap.add_argument("--scale", type=int, default=10, help="pgbench scale of the written database")
+    ap.add_argument("--scale", type=int, default=30, help="pgbench scale of the written database")
     ap.add_argument("--clients", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3, help="base backup rounds")
     args = ap.parse_args()
@@ -252,8 +271,12 @@ def main() -> None:
                             "-p", str(server.port), "-U", "postgres", "pgbench"],
                            check=True, capture_output=True)
             config = write_config(work, server_url)
+            # the streamer first: WAL from before its slot existed is nowhere but the server
+            streamer = subprocess.Popen([drctl(), "--config", str(config), "wal", "stream", SERVER],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            wait_for_slot(f"{server_url}/postgres", "dr_bench")
+            bb = base_backups(config, conninfo, args.rounds)
 
-            ours_bb, theirs_bb, _ = base_backups(config, conninfo, args.rounds)
             # the baseline's base backup and WAL, taken beside ours before the load
             plain_base = work / "plain-base"
             subprocess.run(["pg_basebackup", "-d", conninfo, "-Ft", "-X", "fetch", "-c", "fast",
@@ -265,9 +288,6 @@ def main() -> None:
             receiver = subprocess.Popen(["pg_receivewal", "-d", conninfo, "-S", "bench_plain",
                                          "-D", str(plain_wal), "--no-loop"],
                                         stderr=subprocess.DEVNULL)
-            streamer = subprocess.Popen([drctl(), "--config", str(config), "wal", "stream", SERVER],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            time.sleep(3)
             start_lsn = parse_lsn(scalar(f"{server_url}/postgres", "SELECT pg_current_wal_lsn()::text"))
             cpu0 = proc_cpu_seconds(streamer.pid)
             samples = Sampled()
@@ -318,7 +338,9 @@ def main() -> None:
         third = max(1, len(samples.lag_bytes) // 3)
         first_lag = statistics.median(samples.lag_bytes[:third]) if samples.lag_bytes else 0
         last_lag = statistics.median(samples.lag_bytes[-third:]) if samples.lag_bytes else 0
-        bb_ratio = statistics.median(ours_bb) / statistics.median(theirs_bb)
+        theirs_bb = statistics.median(bb.pg_basebackup_s)
+        bb_ratio = statistics.median(bb.drctl_s) / theirs_bb
+        bb_pipeline_ratio = statistics.median(bb.pipeline_s) / theirs_bb
         rec_ratio = ours_recovery / plain_recovery_s if plain_recovery_s else float("nan")
         rpo99 = pct(samples.rpo_s, 99)
         gb = wal_bytes / (1 << 30)
@@ -336,9 +358,11 @@ def main() -> None:
             "streamer_peak_rss_mb": round(samples.streamer_hwm_kb / 1024, 1),
             "pg_receivewal_peak_rss_mb": round(samples.receiver_hwm_kb / 1024, 1),
             "streamer_cpu_s_per_gb_wal": round(cpu / gb, 1) if gb else None,
-            "base_backup_drctl_median_s": round(statistics.median(ours_bb), 2),
-            "base_backup_pg_basebackup_median_s": round(statistics.median(theirs_bb), 2),
+            "base_backup_drctl_median_s": round(statistics.median(bb.drctl_s), 2),
+            "base_backup_pipeline_median_s": round(statistics.median(bb.pipeline_s), 2),
+            "base_backup_pg_basebackup_median_s": round(theirs_bb, 2),
             "base_backup_ratio": round(bb_ratio, 3),
+            "base_backup_pipeline_ratio": round(bb_pipeline_ratio, 3),
             "recovery_drctl_s": round(ours_recovery, 2),
             "recovery_cp_restore_command_s": round(plain_recovery_s, 2),
             "recovery_ratio": round(rec_ratio, 3),
@@ -351,7 +375,10 @@ def main() -> None:
             ("lag does not grow", last_lag <= max(first_lag * 2, 32 * MIB)),
             ("RPO p99 <= 15 s", rpo99 <= 15),
             ("streamer peak RSS <= 150 MB", samples.streamer_hwm_kb / 1024 <= 150),
-            ("base backup <= 1.3 x pg_basebackup", bb_ratio <= 1.3),
+            ("base backup <= 1.3 x pg_basebackup (drctl's wall, interpreter start-up included)",
+             bb_ratio <= 1.3),
+            ("base backup <= 1.3 x pg_basebackup (the pipeline, as a Dagster run pays it)",
+             bb_pipeline_ratio <= 1.3),
             ("recovery <= 1.5 x cp restore_command", rec_ratio <= 1.5),
         ]
         for what, ok in verdicts:

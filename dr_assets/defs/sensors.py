@@ -15,6 +15,7 @@ from dr_assets.core.runs import (
     TAG_APP,
     TAG_KIND,
 )
+from dr_assets.core.wal.slot_watch import watch_servers
 from dr_assets.defs.resources import DRResource
 
 # A report not stored is evidence lost; a failed base backup's alert names server:NAME.
@@ -22,9 +23,12 @@ WATCHED_KINDS = (KIND_BACKUP, KIND_BASE_BACKUP, KIND_DRILL, KIND_RESTORE, KIND_R
 
 
 @dg.sensor(minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Evaluates the alert conditions, opens, delivers and resolves alerts.")
+           description="Evaluates the alert conditions (and every protected server's slot), "
+                        "opens, delivers and resolves alerts.")
 def alert_sensor(context: dg.SensorEvaluationContext, dr: DRResource) -> dg.SkipReason:
     rt = dr.runtime()
+    for problem in watch_servers(rt.config, rt.catalog):
+        context.log.warning(problem)
     status = estate_status(rt.config, rt.catalog)
     health = {a.app: a for a in status.health.apps}
     conditions = evaluate(rt.config.apps, status.facts, health, status.now,

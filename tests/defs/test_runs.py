@@ -3,10 +3,7 @@ alerts, retention."""
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import dagster as dg
@@ -20,38 +17,9 @@ from dr_assets.defs.resources import DRResource
 from dr_assets.defs.sensors import alert_sensor, run_failure_alert_sensor
 from tests.support.env import DREnv
 from tests.support.pg import load_fidelity, run_sql
+from tests.support.webhook import Webhook
 
 PARTITION = "2026-11-25-00:00"
-
-
-class Webhook:
-    """A local webhook receiver that records every JSON body posted to it."""
-
-    def __init__(self) -> None:
-        received: list[dict[str, Any]] = []
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers["Content-Length"])
-                received.append(json.loads(self.rfile.read(length)))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.received = received
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

@@ -107,10 +107,12 @@ class EvidenceRecords(CatalogConnection):
             {"apps": list(apps), "start": start, "end": end})
 
     def evidence_restore_requests(self, start: datetime, end: datetime) -> list[AuditRow]:
-        """Audit log entries of restoreBackup: allowed, refused or failed."""
+        """Audit log entries of restoreBackup and restoreToPointInTime: allowed, refused or
+        failed."""
         return self.fetch(
             AuditRow,
             """SELECT * FROM dr.audit_log
-               WHERE action = 'restoreBackup' AND at >= %(start)s AND at < %(end)s
+               WHERE action IN ('restoreBackup', 'restoreToPointInTime')
+                 AND at >= %(start)s AND at < %(end)s
                ORDER BY id""",
             {"start": start, "end": end})

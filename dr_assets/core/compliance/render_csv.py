@@ -60,7 +60,7 @@ def _rows(report: ComplianceReport) -> list[dict[str, Any]]:
                                                                      else "")}
                  for r in a.restores]
     rows += [_alert_row(al) for al in report.estate_alerts]
-    rows += [{"section": "restore_request", "start": q.at, "ref": q.backup_id, "outcome": q.result,
+    rows += [{"section": "restore_request", "start": q.at, "ref": q.source, "outcome": q.result,
               "actor": f"{q.actor} ({q.role})",
               "detail": f"into {q.target_database}" + (f": {q.detail}" if q.detail else "")}
              for q in report.restore_requests]

@@ -182,8 +182,8 @@ def _estate(report: ComplianceReport) -> str:
         "<h3>Restores performed, by requester</h3>",
         table(["Requested by", "Restores"], by_whom, "No restore was performed in this period."),
         f"<h3>Restore requests in the audit log: {len(report.restore_requests)}</h3>",
-        table(["At", "Who", "Role", "Backup", "Into", "Result", "Detail"],
-              [[q.at, q.actor, q.role, q.backup_id, q.target_database, q.result, q.detail]
+        table(["At", "Who", "Role", "Backup or moment", "Into", "Result", "Detail"],
+              [[q.at, q.actor, q.role, q.source, q.target_database, q.result, q.detail]
                for q in report.restore_requests],
               "Nobody asked for a restore through the API in this period."),
         "<h3>Estate-wide alerts</h3>", _alerts(report.estate_alerts),

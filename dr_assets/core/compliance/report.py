@@ -129,7 +129,8 @@ class RestoreEvidence:
 
 @dataclass(frozen=True)
 class RestoreRequest:
-    """An audit log entry of the restoreBackup action: who asked, and what came of it."""
+    """An audit log entry of a restore request (of a backup, or of an app to a moment of
+    its WAL): who asked, and what came of it."""
 
     audit_id: int
     at: datetime
@@ -139,13 +140,27 @@ class RestoreRequest:
     target_database: str | None
     result: str
     detail: str | None
+    # A point-in-time request: the app and the moment asked for (time, LSN or "latest").
+    app: str | None = None
+    recovery_target: str | None = None
 
     @classmethod
     def from_row(cls, e: AuditRow) -> RestoreRequest:
         args = e.arguments if isinstance(e.arguments, Mapping) else {}
+        moment = args.get("to_time") or args.get("to_lsn") or (
+            "latest" if args.get("to_latest") else None)
         return cls(audit_id=e.id, at=e.at, actor=e.actor, role=e.role,
                    backup_id=args.get("backup_id"), target_database=args.get("target_database"),
-                   result=e.result, detail=e.detail)
+                   result=e.result, detail=e.detail,
+                   app=args.get("app") if moment else None,
+                   recovery_target=str(moment) if moment else None)
+
+    @property
+    def source(self) -> str | None:
+        """What the restore was to come from: the backup id, or `APP at MOMENT`."""
+        if self.recovery_target is not None:
+            return f"{self.app} at {self.recovery_target}"
+        return self.backup_id
 
 
 @dataclass(frozen=True)

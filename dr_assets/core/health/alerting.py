@@ -123,7 +123,13 @@ def reconcile(catalog: Catalog, conditions: Sequence[AlertCondition],
         if row.kind in EVALUATED_KINDS and (row.app, row.kind) not in holding:
             catalog.resolve_alert(row.id)
             changes.resolved.append(row)
-    for alert in changes.opened:
+    opened_here = {alert["id"] for alert in changes.opened}
+    # Alerts opened elsewhere (the WAL streamer's conflicts and slot alerts) and not yet
+    # delivered go out with this round's.
+    pending = [row.to_dict() for row in catalog.open_alerts()
+               if row.id not in opened_here and row.delivered_at is None
+               and row.delivery_error is None]
+    for alert in [*changes.opened, *pending]:
         err = deliver(webhooks, alert, "opened")
         catalog.mark_delivered(alert["id"], err)
         if err:

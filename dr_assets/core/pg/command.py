@@ -165,7 +165,8 @@ def spawned(
 ) -> Iterator[Child]:
     """Run `argv` for the length of the block. Pass passwords in `env` (e.g.
     ConnInfo.tool_env()), never in argv: a command line is visible to every local user.
-    stdin=True gives a 1 MiB pipe to feed; stdout=True a reader to consume to its end.
+    stdin=True gives a 1 MiB pipe to feed; stdout=True a reader of a 1 MiB pipe to consume
+    to its end (the tool writes ahead while the reader is busy).
     Leaving the block waits for the tool and raises ToolFailed on an exit code outside
     `allowed`, or when it stopped reading its input before the end unless `partial_input`
     says it may (pg_restore --list reads only an archive's head); raising out of the block
@@ -179,8 +180,9 @@ def spawned(
         )
     except OSError as exc:
         raise ToolError(f"{tool} could not be started: {exc.strerror or exc}") from exc
-    if proc.stdin is not None:
-        widen_pipe(proc.stdin.fileno())
+    for pipe in (proc.stdin, proc.stdout):
+        if pipe is not None:
+            widen_pipe(pipe.fileno())
     child = Child(proc, tool, allowed, partial_input)
     try:
         yield child

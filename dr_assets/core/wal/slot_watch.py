@@ -8,11 +8,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import psycopg2
+
 from dr_assets.core.catalog import Catalog
+from dr_assets.core.errors import DRError
 from dr_assets.core.pg.conninfo import ConnInfo
 from dr_assets.core.pg.sessions import connection
 from dr_assets.core.pg.wal_names import parse_lsn
-from dr_assets.core.policy import ServerPolicy
+from dr_assets.core.policy import DRConfig, ServerPolicy
 
 SLOT_FILLING = "wal_slot_filling"
 WAL_CONFLICT = "wal_conflict"
@@ -101,3 +104,19 @@ def watch_slot(catalog: Catalog, server: ServerPolicy, state: SlotState) -> tupl
     if condition is not None:
         catalog.open_alert(app, SLOT_FILLING, condition[0], condition[1])
     return condition
+
+
+def watch_servers(config: DRConfig, catalog: Catalog) -> list[str]:
+    """Every protected server's slot read and its alert opened or resolved, from wherever
+    this runs (the alert sensor: a slot fills precisely while its streamer is down). Returns
+    the servers whose slot could not be read, in words."""
+    problems: list[str] = []
+    for server in config.servers.values():
+        try:
+            state = read_slot(server)
+        except (DRError, psycopg2.Error) as exc:
+            problems.append(f"server {server.name}: cannot read replication slot "
+                            f"{server.slot}: {str(exc).strip()}")
+            continue
+        watch_slot(catalog, server, state)
+    return problems

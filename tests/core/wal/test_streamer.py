@@ -24,7 +24,9 @@ from dr_assets.core.policy import ServerPolicy
 from dr_assets.core.runtime import DRRuntime
 from dr_assets.core.stores.base import Store
 from dr_assets.core.wal.archive import WalArchive
+from dr_assets.core.wal.base_backup import run_base_backup
 from dr_assets.core.wal.preflight import check_server
+from dr_assets.core.wal.recovery import RecoveryTarget, recovered_server
 from dr_assets.core.wal.slot_watch import SLOT_FILLING, WAL_CONFLICT, alert_app
 from dr_assets.core.wal.streamer import WalStreamer
 from dr_assets.devstack import seaweed
@@ -185,7 +187,7 @@ def test_sigkill_mid_segment_and_restart_loses_nothing_and_conflicts_nothing(
     assert "restarting" not in log.read_text()  # no pg_receivewal failure along the way
 
 
-def test_s3_down_local_keeps_receiving_and_s3_catches_up(
+def test_s3_down_local_keeps_receiving_s3_catches_up_and_either_store_recovers(
         tmp_path: Path, own_s3: OwnS3, catalog_db: str, instances_dir: Path) -> None:
     with pitr_environment(tmp_path, own_s3.server, catalog_db, instances_dir) as env:
         rt = env.env.runtime()
@@ -196,6 +198,8 @@ def test_s3_down_local_keeps_receiving_and_s3_catches_up(
         try:
             first = current_segment(env)
             s.start()
+            base = run_base_backup(rt.config, "main", keyring=rt.keyring, stores=rt.stores,
+                                   catalog=rt.catalog)
             own_s3.stop()
             last = ""
             for n in range(2):
@@ -213,6 +217,15 @@ def test_s3_down_local_keeps_receiving_and_s3_catches_up(
         assert_same_as_server(env, rt, names)
         rows = {r.name: r for r in rt.catalog.list_wal_files("main")}
         assert all(sorted(rows[n].held_by) == ["local", "s3"] for n in names)
+        # recovery works from either store alone, through the WAL written during the outage
+        written = env.sql("SELECT count(*) FROM ticks WHERE note LIKE 'outage%'")[0][0]
+        for only in (local, s3):
+            with recovered_server(rt.config, "main", RecoveryTarget.latest(),
+                                  keyring=rt.keyring, stores=[only], parent=instances_dir) as rec:
+                assert rec.instance is not None and rec.base_backup_id == base.backup_id
+                got = run_sql("shop", "SELECT count(*) FROM ticks WHERE note LIKE 'outage%'",
+                              server=f"postgresql://postgres@127.0.0.1:{rec.instance.port}")
+            assert got[0][0] == written and set(rec.fetch.served.values()) == {only.name}
 
 
 def _server(rt: DRRuntime, url: str) -> ServerPolicy:
