@@ -9,7 +9,7 @@ from dr_assets.core.access.tokens import TokenVerifier
 from dr_assets.core.catalog.changes import ChangeFeed
 from dr_assets.core.health.estate import EstateStatus, estate_status
 from dr_assets.core.runtime import DRRuntime
-from dr_assets.core.wal.recovery import read_window
+from dr_assets.core.wal.planning import read_window
 from dr_assets.core.wal.window import RecoveryWindow
 from dr_assets.launcher import DagsterLauncher
 from graphql_api.response_cache import ResponseCache

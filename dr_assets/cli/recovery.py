@@ -14,14 +14,11 @@ from dr_assets.core.format.manifest import iso
 from dr_assets.core.restore.plan import RestoreOptions
 from dr_assets.core.runtime import DRRuntime
 from dr_assets.core.wal.app_restore import restore_app_to
-from dr_assets.core.wal.recovery import (
-    RecoveredServer,
-    RecoveryTarget,
-    read_window,
-    recover_server,
-)
+from dr_assets.core.wal.planning import read_window
+from dr_assets.core.wal.recovery import RecoveredServer, recover_server
 from dr_assets.core.wal.restore_points import restore_point_target
 from dr_assets.core.wal.restore_requests import requested_target
+from dr_assets.core.wal.targets import RecoveryTarget
 from dr_assets.core.wal.window import RecoveryWindow
 
 TARGET_FLAGS = ("to_time", "to_lsn", "to_point", "to_latest")

@@ -32,9 +32,9 @@ from dr_assets.core.runs import (
     kind_tags,
 )
 from dr_assets.core.wal.app_restore import restore_app_to
-from dr_assets.core.wal.recovery import RecoveryTarget
 from dr_assets.core.wal.restore_requests import requested_target
 from dr_assets.core.wal.retention import apply_server_retention
+from dr_assets.core.wal.targets import RecoveryTarget
 from dr_assets.defs.resources import DRResource
 
 

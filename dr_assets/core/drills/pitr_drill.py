@@ -29,7 +29,9 @@ from dr_assets.core.pg.instance import ThrowawayInstance
 from dr_assets.core.pg.sessions import connect
 from dr_assets.core.policy import DRConfig, DrillTarget
 from dr_assets.core.stores.base import Store
-from dr_assets.core.wal.recovery import RecoveryTarget, read_window, recovered_server
+from dr_assets.core.wal.planning import read_window
+from dr_assets.core.wal.recovery import recovered_server
+from dr_assets.core.wal.targets import RecoveryTarget
 from dr_assets.core.wal.window import RecoveryWindow
 
 

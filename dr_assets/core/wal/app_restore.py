@@ -35,13 +35,9 @@ from dr_assets.core.restore.prepare import setup_for
 from dr_assets.core.restore.restore import row_count_mismatches
 from dr_assets.core.stores.base import Store
 from dr_assets.core.validation.schema import MATCHED, take_fingerprint
-from dr_assets.core.wal.recovery import (
-    RecoveredServer,
-    RecoveryTarget,
-    plan_recovery,
-    read_window,
-    recovered_server,
-)
+from dr_assets.core.wal.planning import plan_recovery, read_window
+from dr_assets.core.wal.recovery import RecoveredServer, recovered_server
+from dr_assets.core.wal.targets import RecoveryTarget
 
 MODE_POINT_IN_TIME = "POINT_IN_TIME"
 READ_BLOCK = 1 << 20

@@ -36,215 +36,19 @@ from dr_assets.core.format.keys import Keyring
 from dr_assets.core.format.manifest import iso
 from dr_assets.core.pg.command import run
 from dr_assets.core.pg.instance import ThrowawayInstance, as_user, throwaway_instance
-from dr_assets.core.pg.wal_names import Segment, format_lsn, parse_lsn
 from dr_assets.core.policy import DRConfig
 from dr_assets.core.stores.base import Store
 from dr_assets.core.wal.archive import WalArchive
-from dr_assets.core.wal.base_backup import list_base_backups_in_stores
 from dr_assets.core.wal.fetch_service import FetchReport, WalFetchService
+from dr_assets.core.wal.planning import RecoveryPlan, plan_recovery, read_window
+from dr_assets.core.wal.targets import RecoveryTarget, TargetKind
 from dr_assets.core.wal.untar import Unpacked, untar_base_backup
-from dr_assets.core.wal.window import (
-    RecoveryRange,
-    RecoveryWindow,
-    recovery_window,
-)
 
 NOT_REACHED = "recovery ended before configured recovery target was reached"
 HBA_NAME = "recovery_hba.conf"
 HBA = "local all all trust\nhost all all 127.0.0.1/32 trust\n"
 PROMOTE_TIMEOUT_SECONDS = 3600.0
 POLL_SECONDS = 0.1
-
-
-class TargetKind:
-    TIME = "time"
-    LSN = "lsn"
-    NAME = "restore_point"
-    LATEST = "latest"
-
-
-@dataclass(frozen=True)
-class RecoveryTarget:
-    """Where recovery stops. A restore point carries the moment it was made (from the
-    catalog), by which its base backup is chosen."""
-
-    kind: str
-    time: datetime | None = None
-    lsn: int | None = None
-    name: str | None = None
-    timeline: int | None = None  # a restore point's
-
-    @classmethod
-    def at_time(cls, moment: datetime) -> RecoveryTarget:
-        if moment.tzinfo is None or moment.utcoffset() is None:
-            raise WalError(f"the target time {moment.isoformat()} has no time zone: add Z "
-                           "(UTC) or an offset, such as 2026-11-20T06:00:00Z")
-        return cls(TargetKind.TIME, time=moment)
-
-    @classmethod
-    def parse_time(cls, text: str) -> RecoveryTarget:
-        try:
-            moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-        except ValueError:
-            raise WalError(f"{text!r} is not a time: write it in ISO 8601 with Z or an offset, "
-                           "such as 2026-11-20T06:00:00Z") from None
-        if moment.tzinfo is None:
-            raise WalError(f"the target time {text!r} has no time zone: add Z (UTC) or an "
-                           "offset, such as 2026-11-20T06:00:00Z")
-        return cls.at_time(moment)
-
-    @classmethod
-    def at_lsn(cls, text: str) -> RecoveryTarget:
-        return cls(TargetKind.LSN, lsn=parse_lsn(text))
-
-    @classmethod
-    def restore_point(cls, name: str, created_at: datetime, lsn: str | None = None,
-                      timeline: int | None = None) -> RecoveryTarget:
-        return cls(TargetKind.NAME, time=created_at, name=name,
-                   lsn=parse_lsn(lsn) if lsn else None, timeline=timeline)
-
-    @classmethod
-    def latest(cls) -> RecoveryTarget:
-        return cls(TargetKind.LATEST)
-
-    def settings(self) -> dict[str, str]:
-        """The recovery_target_* settings (none for the newest WAL)."""
-        if self.kind == TargetKind.TIME and self.time is not None:
-            return {"recovery_target_time": self.time.isoformat()}
-        if self.kind == TargetKind.LSN and self.lsn is not None:
-            return {"recovery_target_lsn": format_lsn(self.lsn)}
-        if self.kind == TargetKind.NAME and self.name is not None:
-            return {"recovery_target_name": self.name}
-        return {}
-
-    def describe(self) -> str:
-        if self.kind == TargetKind.TIME and self.time is not None:
-            return f"time {iso(self.time)}"
-        if self.kind == TargetKind.LSN and self.lsn is not None:
-            return f"LSN {format_lsn(self.lsn)}"
-        if self.kind == TargetKind.NAME:
-            return f"restore point {self.name}"
-        return "the newest WAL"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "time": iso(self.time) if self.time else None,
-                "lsn": format_lsn(self.lsn) if self.lsn is not None else None,
-                "name": self.name, "timeline": self.timeline}
-
-
-@dataclass(frozen=True)
-class RecoveryPlan:
-    """The base backup to start from and the WAL files recovery must find."""
-
-    server: str
-    target: RecoveryTarget
-    range: RecoveryRange
-    window: RecoveryWindow
-
-    @property
-    def base(self) -> BaseBackupManifest:
-        return self.range.base
-
-    @property
-    def needed(self) -> list[str]:
-        """What recovery reads; a gap's first segment too, so that its absence stops
-        recovery instead of being taken for the end of WAL."""
-        chain = self.range.chain
-        return [*chain.names, *([chain.gap_at] if chain.gap_at else [])]
-
-    @property
-    def timeline(self) -> int | None:
-        """The timeline the chain ends on: a base backup taken on a timeline a later
-        recovery branched off before it recovers along its own, not to the newest."""
-        timelines = self.range.chain.timelines
-        return timelines[-1] if timelines else None
-
-
-def window_text(window: RecoveryWindow) -> str:
-    if not window.ranges:
-        return "nothing is recoverable"
-    earliest = min(r.earliest for r in window.ranges)
-    latest = window.latest
-    return (f"recoverable from {iso(earliest)} to "
-            f"{iso(latest) if latest else 'the newest WAL'}")
-
-
-def _gap_note(r: RecoveryRange) -> str:
-    chain = r.chain
-    if chain.gap_at is None:
-        return ""
-    last = iso(r.latest) if r.latest else "its start"
-    return (f"; WAL segment {chain.gap_at} is missing from every store, so the last reachable "
-            f"moment is about {last} (WAL received until then): recover with --to-time up to it")
-
-
-def plan_recovery(window: RecoveryWindow, target: RecoveryTarget) -> RecoveryPlan:
-    """The base backup and WAL for `target`; WalError naming the window when it is outside.
-    Reads nothing: the window was read from the stores."""
-    server = window.server
-    if not window.ranges:
-        raise WalError(f"server {server} has no base backup whose WAL reaches its consistent "
-                       "point in the stores: nothing to recover from (take a base backup)")
-    newest = window.ranges[-1]
-    if target.kind == TargetKind.LATEST:
-        if newest.chain.gap_at is not None:
-            raise WalError(f"recovery of {server} to the newest WAL is not possible"
-                           + _gap_note(newest))
-        return RecoveryPlan(server, target, newest, window)
-    if target.kind == TargetKind.LSN:
-        return RecoveryPlan(server, target, _range_for_lsn(window, target), window)
-    moment = target.time
-    assert moment is not None
-    chosen = window.base_for(moment)
-    if chosen is None:
-        earliest = min(r.earliest for r in window.ranges)
-        if moment < earliest:
-            why = f"{target.describe()} is before the earliest base backup's consistent point"
-        elif window.latest is not None and moment > window.latest:
-            why = f"{target.describe()} is after the newest WAL the stores hold"
-        else:
-            why = f"{target.describe()} falls in a stretch no base backup's WAL covers"
-        raise WalError(f"cannot recover {server} to {target.describe()}: {why} "
-                       f"({window_text(window)}){_gap_note(newest)}")
-    if target.kind == TargetKind.NAME:
-        _point_on_path(chosen, target)
-    return RecoveryPlan(server, target, chosen, window)
-
-
-def _point_on_path(chosen: RecoveryRange, target: RecoveryTarget) -> None:
-    """A restore point made on a timeline the chain leaves before it (a later recovery
-    branched off earlier) is not in the WAL recovery replays."""
-    path = chosen.chain.path
-    if target.lsn is None or target.timeline is None or path is None:
-        return
-    if not path.passes(target.timeline, target.lsn):
-        raise WalError(
-            f"cannot recover {chosen.base.server} to {target.describe()}: it was made at "
-            f"{format_lsn(target.lsn)} on timeline {target.timeline}, which the WAL from base "
-            f"backup {chosen.base.backup_id} does not pass (it follows timelines "
-            f"{', '.join(map(str, chosen.chain.timelines))}): a later recovery branched off "
-            "before it; recover with --to-time instead")
-
-
-def _range_for_lsn(window: RecoveryWindow, target: RecoveryTarget) -> RecoveryRange:
-    lsn = target.lsn
-    assert lsn is not None
-    fits = []
-    for r in window.ranges:
-        start = parse_lsn(r.base.stop_lsn)
-        end = Segment.parse(r.chain.names[-1].removesuffix(".partial"))
-        if start <= lsn < end.end_lsn:
-            fits.append(r)
-    if fits:
-        return fits[-1]
-    first = min(parse_lsn(r.base.stop_lsn) for r in window.ranges)
-    newest = window.ranges[-1]
-    last = Segment.parse(newest.chain.names[-1].removesuffix(".partial")).end_lsn
-    why = ("is before the earliest base backup's consistent point" if lsn < first
-           else "is beyond the newest WAL the stores hold")
-    raise WalError(f"cannot recover {window.server} to {target.describe()}: it {why} "
-                   f"(recoverable from LSN {format_lsn(first)} to before {format_lsn(last)}; "
-                   f"{window_text(window)}){_gap_note(newest)}")
 
 
 @dataclass
@@ -456,12 +260,6 @@ class RecoveredServer:
                 "last_replayed": iso(self.last_replayed) if self.last_replayed else None,
                 "to_end_of_wal": self.to_end_of_wal, "wal": self.fetch.to_dict(),
                 "bad_copies": self.bad_copies}
-
-
-def read_window(server: str, stores: list[Store], keyring: Keyring) -> RecoveryWindow:
-    """The server's recoverable window as the stores hold it now."""
-    archive = WalArchive(server, stores, keyring)
-    return recovery_window(archive, list_base_backups_in_stores(server, stores))
 
 
 def _source_major(manifest: BaseBackupManifest) -> int:

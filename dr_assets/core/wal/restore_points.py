@@ -25,7 +25,7 @@ from dr_assets.core.pg.conninfo import ConnInfo
 from dr_assets.core.pg.databases import count_rows, user_tables
 from dr_assets.core.pg.sessions import connect
 from dr_assets.core.policy import DRConfig
-from dr_assets.core.wal.recovery import RecoveryTarget
+from dr_assets.core.wal.targets import RecoveryTarget
 
 LOCK_TIMEOUT = "2s"
 NAME_PREFIX = "dr_"

@@ -19,7 +19,8 @@ from dr_assets.core.pg.databases import database_exists
 from dr_assets.core.policy import DRConfig
 from dr_assets.core.restore.requests import RestoreRefusal
 from dr_assets.core.stores.base import Store
-from dr_assets.core.wal.recovery import RecoveryTarget, plan_recovery, read_window
+from dr_assets.core.wal.planning import plan_recovery, read_window
+from dr_assets.core.wal.targets import RecoveryTarget
 
 ONE_TARGET = "give exactly one target: a time, an LSN, or the newest WAL (latest)"
 

@@ -16,7 +16,8 @@ from dr_assets.core.format.manifest import parse_time
 from dr_assets.core.runtime import DRRuntime
 from dr_assets.core.stores.base import Store
 from dr_assets.core.wal.archive import wal_key
-from dr_assets.core.wal.recovery import RecoveryTarget, recovered_server
+from dr_assets.core.wal.recovery import recovered_server
+from dr_assets.core.wal.targets import RecoveryTarget
 from tests.support.pitr import PitrEnv
 from tests.support.recovery import (
     base_backup,

@@ -10,8 +10,10 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from dr_assets.core.wal.recovery import RecoveryTarget, read_window, recovered_server
+from dr_assets.core.wal.planning import read_window
+from dr_assets.core.wal.recovery import recovered_server
 from dr_assets.core.wal.restore_points import record_restore_point
+from dr_assets.core.wal.targets import RecoveryTarget
 from dr_assets.devstack import seaweed
 from tests.support.pitr import PitrEnv, pitr_environment
 from tests.support.recovery import base_backup, streaming, switch_wal, tick, ticks_on, until_held

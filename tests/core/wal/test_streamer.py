@@ -26,9 +26,10 @@ from dr_assets.core.stores.base import Store
 from dr_assets.core.wal.archive import WalArchive
 from dr_assets.core.wal.base_backup import run_base_backup
 from dr_assets.core.wal.preflight import check_server
-from dr_assets.core.wal.recovery import RecoveryTarget, recovered_server
+from dr_assets.core.wal.recovery import recovered_server
 from dr_assets.core.wal.slot_watch import SLOT_FILLING, WAL_CONFLICT, alert_app
 from dr_assets.core.wal.streamer import WalStreamer
+from dr_assets.core.wal.targets import RecoveryTarget
 from dr_assets.devstack import seaweed
 from tests.support.faults import OwnS3
 from tests.support.pg import run_sql

@@ -19,14 +19,10 @@ from dr_assets.core.pg.instance import ThrowawayInstance, server_bindir, server_
 from dr_assets.core.runtime import DRRuntime
 from dr_assets.core.wal.archive import WalArchive
 from dr_assets.core.wal.chain import follow_chain, held_names
-from dr_assets.core.wal.recovery import (
-    RecoveryTarget,
-    plan_recovery,
-    read_window,
-    recover_server,
-    recovered_server,
-)
+from dr_assets.core.wal.planning import plan_recovery, read_window
+from dr_assets.core.wal.recovery import recover_server, recovered_server
 from dr_assets.core.wal.restore_points import record_restore_point, restore_point_target
+from dr_assets.core.wal.targets import RecoveryTarget
 from tests.support.pitr import PitrEnv, write_pitr_config
 from tests.support.recovery import (
     base_backup,
