@@ -14,6 +14,10 @@ import sys
 import time
 from collections.abc import Sequence
 
+from dr_assets.core.errors import DRError
+from dr_assets.core.pg.command import ToolFailed
+from dr_assets.core.policy import load_config
+from dr_assets.devstack.demo_server import stop_demo_server
 from dr_assets.devstack.services import group_members, lookup, orphans, stop_group, stop_order
 from dr_assets.devstack.state import Paths, ProcessRecord, RunDir
 
@@ -77,6 +81,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         slot = (rec.details.get("settings") or {}).get("slot")
         if slot:
             slots.append(str(slot))
+    try:
+        config = load_config(paths.config)
+        demo = stop_demo_server(config, paths)
+    except (DRError, ToolFailed) as exc:
+        print(f"make down: the demo PostgreSQL server did not stop: {exc}", file=sys.stderr)
+        return 1
+    if demo:
+        stopped.append(demo)
     if stopped:
         print(f"make down: stopped {', '.join(stopped)}.\n  PostgreSQL, the databases (Dagster's "
               f"runs included), the key and the data under {paths.show(paths.dr_dir)}/ stay; "

@@ -2,7 +2,8 @@
 
     python -m dr_assets.devstack.up [--config dr.toml]
 
-Checks PostgreSQL, creates the demo application databases, the master key (and the API's
+Starts the demo's protected PostgreSQL server ([servers.demo]), checks PostgreSQL,
+creates the demo application databases, the master key (and the API's
 JWT secret when dr.toml names a file for it), starts SeaweedFS as the local S3, the
 Dagster webserver and daemon (instance in dagster_home/, runs in the PostgreSQL database
 DAGSTER_PG_DB), the GraphQL API and a WAL streamer per [servers.NAME] (creating its
@@ -44,6 +45,7 @@ from dr_assets.devstack.dagster_stack import (
     stack_env,
 )
 from dr_assets.devstack.demo_data import DEMO_APPS, ensure_demo_database
+from dr_assets.devstack.demo_server import ensure_demo_server
 from dr_assets.devstack.net import http_answers, listening, port_owner
 from dr_assets.devstack.report import Report, UpError, human
 from dr_assets.devstack.services import DAEMON, SEAWEED, lookup
@@ -467,6 +469,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(paths.config)
         print(f"make up: dev stack of {paths.root} ({paths.show(paths.config)})", flush=True)
         report = Report(paths)
+        ensure_demo_server(config, paths, report)
         check_postgres(config, report)
         ready = ensure_databases(config, report)
         ensure_master_key(config, report)

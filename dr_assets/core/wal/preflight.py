@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import psycopg2
+import psycopg2.extras
 
 from dr_assets.core.errors import WalError
 from dr_assets.core.pg.conninfo import ConnInfo
@@ -63,6 +64,7 @@ def check_server(server: ServerPolicy, info: ConnInfo | None = None) -> Prefligh
         if senders <= 0:
             raise WalError(f"{where}: max_wal_senders is 0, so no WAL can be streamed: set "
                            "max_wal_senders = 10 in postgresql.conf and restart the server")
+        _replication_allowed(info, where)
         slot = _one(cur, "SELECT slot_type, active, active_pid, database FROM"
                     " pg_replication_slots WHERE slot_name = %s", (server.slot,))
         if slot is not None:
@@ -94,3 +96,16 @@ def _existing_slot(cur: psycopg2.extensions.cursor, server: ServerPolicy, where:
     raise WalError(f"{where}: replication slot {server.slot!r} is in use by pid {pid} "
                    f"(application_name {app or '(none)'!r}{client}): another client streams "
                    "through it; stop that client or give this server another slot = in dr.toml")
+
+
+def _replication_allowed(info: ConnInfo, where: str) -> None:
+    """A replication connection opens (pg_hba.conf has a `replication` line for us)."""
+    try:
+        conn = psycopg2.connect(**info.connect_kwargs(),
+                                connection_factory=psycopg2.extras.PhysicalReplicationConnection)
+    except psycopg2.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "refused"
+        raise WalError(f"{where}: the server refuses replication connections ({first}): add a "
+                       f"line such as  host replication {info.user} <client address>/32 "
+                       "scram-sha-256  to pg_hba.conf and reload the server") from None
+    conn.close()
