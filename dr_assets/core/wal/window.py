@@ -72,8 +72,12 @@ def recovery_window(archive: WalArchive, bases: list[BaseBackupManifest]) -> Rec
                              start_lsn=parse_lsn(base.start_lsn))
         if not chain.names or Segment.parse(chain.names[-1]).number < stop.number:
             continue  # the chain does not even reach the backup's consistent point
-        ranges.append(RecoveryRange(base, chain, parse_time(base.finished_at),
-                                    _received_at(archive, chain)))
+        earliest = parse_time(base.finished_at)
+        latest = _received_at(archive, chain)
+        # the chain may end inside the WAL the base backup carries (nothing newer stored
+        # yet): then its own consistent point is also the newest moment it reaches
+        ranges.append(RecoveryRange(base, chain, earliest,
+                                    max(latest, earliest) if latest is not None else earliest))
     return RecoveryWindow(archive.server, ranges)
 
 
