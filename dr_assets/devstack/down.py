@@ -95,7 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
               "`make up` starts again.")
         for slot in slots:
             print(f"  Replication slot {slot} stays: the server keeps the WAL the streamer has "
-                  "not taken (it grows until `make up`); to stop protecting that server, "
+                  "not taken (until `make up`, up to its max_slot_wal_keep_size); to stop "
+                  "protecting that server, "
                   f"drop it:  SELECT pg_drop_replication_slot('{slot}');")
     else:
         print("make down: nothing to stop (no process started by `make up` is running).")
