@@ -39,8 +39,10 @@ from pathlib import Path
 from typing import Any
 
 import psycopg2
+from pgserver import Server
 
 from dr_assets.core.format.manifest import parse_time
+from dr_assets.core.pg.conninfo import ConnInfo
 from dr_assets.core.pg.instance import as_user, free_port, throwaway_instance
 from dr_assets.core.pg.wal_names import Segment, format_lsn, parse_lsn
 
@@ -62,15 +64,9 @@ def drctl() -> str:
 
 
 def scalar(url: str, query: str, params: Sequence[Any] = ()) -> Any:
-    conn = psycopg2.connect(url)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(query, params)
-            row = cur.fetchone() if cur.description else None
-            return row[0] if row else None
-    finally:
-        conn.close()
+    """One value from a URL naming its database (bench/pgserver.py's Server asks it)."""
+    info = ConnInfo.parse(url)
+    return Server(url).scalar(query, tuple(params), db=info.dbname)
 
 
 def proc_status(pid: int, field_name: str) -> int:

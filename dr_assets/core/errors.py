@@ -65,11 +65,3 @@ class WalError(DRError):
 
 class WalMissing(WalError):
     """No store holds a good copy of a WAL file."""
-
-
-def failure_message(exc: BaseException) -> str:
-    """How a failed backup is recorded: a DRError's own sentence, else the exception's type
-    and text; an interrupt as such."""
-    if isinstance(exc, KeyboardInterrupt):
-        return "interrupted"
-    return str(exc) if isinstance(exc, DRError) else f"{type(exc).__name__}: {exc}"

@@ -21,9 +21,10 @@ from typing import Any
 import psycopg2
 import psycopg2.extensions
 
+from dr_assets.core.backup.failures import recorded_failure
 from dr_assets.core.catalog import Catalog
 from dr_assets.core.copies.publish import publish_manifest
-from dr_assets.core.errors import BackupError, DRError, StoreError, failure_message
+from dr_assets.core.errors import BackupError, StoreError
 from dr_assets.core.format.fingerprint import SchemaFingerprint
 from dr_assets.core.format.keys import Keyring
 from dr_assets.core.format.manifest import (
@@ -159,17 +160,10 @@ def run_backup(
         started = datetime.now(UTC)
         backup_id = new_backup_id(app, started)
         catalog.begin_backup(backup_id, app, started, run_id, partition)
-        try:
+        with recorded_failure(lambda message, at: catalog.fail_backup(backup_id, message, at),
+                              f"backup {backup_id} of {app}"):
             return _take(config, app, backup_id, started, info, keyring, stores, catalog,
                          run_id, partition, progress)
-        except BaseException as exc:
-            message = failure_message(exc)
-            catalog.fail_backup(backup_id, message, datetime.now(UTC))
-            if isinstance(exc, DRError):
-                raise
-            if isinstance(exc, Exception):
-                raise BackupError(f"backup {backup_id} of {app} failed: {message}") from exc
-            raise
 
 
 def _take(

@@ -16,10 +16,11 @@ import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from dr_assets.core.backup.failures import recorded_failure
 from dr_assets.core.catalog import Catalog
 from dr_assets.core.copies.locate import check_object
 from dr_assets.core.copies.verify import VerifyResult
-from dr_assets.core.errors import BackupError, DRError, StoreError, WalError, failure_message
+from dr_assets.core.errors import BackupError, DRError, StoreError, WalError
 from dr_assets.core.format.base_backup import (
     BASE_MANIFEST_SUFFIX,
     BaseBackupManifest,
@@ -98,18 +99,11 @@ def run_base_backup(config: DRConfig, server: str, *, keyring: Keyring, stores: 
         started = datetime.now(UTC)
         backup_id = new_backup_id(server, started)
         catalog.begin_base_backup(backup_id, server, started, run_id, partition)
-        try:
+        with recorded_failure(
+                lambda message, at: catalog.fail_base_backup(backup_id, message, at),
+                f"base backup {backup_id} of server {server}"):
             manifest = _take(config, server, backup_id, started, info, keyring, stores,
                              run_id, partition)
-        except BaseException as exc:
-            message = failure_message(exc)
-            catalog.fail_base_backup(backup_id, message, datetime.now(UTC))
-            if isinstance(exc, DRError):
-                raise
-            if isinstance(exc, Exception):
-                raise BackupError(f"base backup {backup_id} of server {server} failed: "
-                                  f"{message}") from exc
-            raise
         catalog.record_base_backup(manifest.to_dict())
         return manifest
 

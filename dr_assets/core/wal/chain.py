@@ -174,10 +174,13 @@ def held_names(archive: WalArchive) -> set[str]:
 
 
 def follow_chain(archive: WalArchive, start_wal: str, covered_until: str | None = None,
-                 held: set[str] | None = None, start_lsn: int | None = None) -> Chain:
-    """The chain from a base backup's start segment (and LSN), as the stores hold it now."""
+                 held: set[str] | None = None, start_lsn: int | None = None,
+                 histories: dict[int, str] | None = None) -> Chain:
+    """The chain from a base backup's start segment (and LSN), as the stores hold it now
+    (`held` and `histories` when the caller read them already, for several base backups)."""
     names = held if held is not None else held_names(archive)
     start = Segment.parse(start_wal)
-    path = timeline_path(histories_held(archive, names), start.timeline, start_lsn, start.size)
+    texts = histories if histories is not None else histories_held(archive, names)
+    path = timeline_path(texts, start.timeline, start_lsn, start.size)
     covered = Segment.parse(covered_until).number if covered_until else None
     return follow(start, names, path, covered)

@@ -16,7 +16,7 @@ from dr_assets.core.format.manifest import parse_time
 from dr_assets.core.pg.wal_names import Segment, parse_lsn
 from dr_assets.core.statuses import VALID_STATUSES
 from dr_assets.core.wal.archive import WalArchive
-from dr_assets.core.wal.chain import Chain, follow_chain, held_names
+from dr_assets.core.wal.chain import Chain, follow_chain, held_names, histories_held
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,7 @@ class RecoveryWindow:
 
 def recovery_window(archive: WalArchive, bases: list[BaseBackupManifest]) -> RecoveryWindow:
     held = held_names(archive)
+    histories = histories_held(archive, held)  # read and decrypted once for every base backup
     ranges: list[RecoveryRange] = []
     for base in bases:
         if base.status not in VALID_STATUSES:
@@ -69,7 +70,7 @@ def recovery_window(archive: WalArchive, bases: list[BaseBackupManifest]) -> Rec
         stop = Segment.of(base.timeline, parse_lsn(base.stop_lsn), base.wal_segment_size)
         chain = follow_chain(archive, base.start_wal,
                              covered_until=stop.name if base.includes_wal else None, held=held,
-                             start_lsn=parse_lsn(base.start_lsn))
+                             start_lsn=parse_lsn(base.start_lsn), histories=histories)
         if not chain.names or Segment.parse(chain.names[-1]).number < stop.number:
             continue  # the chain does not even reach the backup's consistent point
         earliest = parse_time(base.finished_at)
