@@ -43,6 +43,7 @@ class DagsterLauncher:
             return client.submit_job_execution(
                 request.job, repository_location_name=LOCATION, repository_name=REPOSITORY,
                 run_config=dict(request.run_config), tags=dict(request.tags),
+                asset_selection=[list(p) for p in request.asset_selection] or None,
             )
         except Exception as exc:
             raise DagsterUnavailableError(f"Dagster at {self.url} did not launch {request.job}: "

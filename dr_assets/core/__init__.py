@@ -5,7 +5,8 @@ tests/core/test_rooms.py):
 
     0  errors, names, statuses          exceptions, identifiers, status words
     1  policy, runs, format/, pg/,      dr.toml, the run contract, the byte format,
-       stores/, access/                 PostgreSQL tools, storage, tokens + audit chain
+       stores/, access/, scheduling/    PostgreSQL tools, storage, tokens + audit chain,
+                                        start offsets and dump limits at scale
     2  catalog/                         the SQL index and its typed rows
     3  copies/                          stored copies: find, verify, publish, sync
     4  backup/, restore/, drills/,      the operations, health and compliance evidence,

@@ -84,6 +84,10 @@ class AppPolicy:
     # The [servers.NAME] whose WAL protects this app continuously (point-in-time recovery);
     # None: the app's recovery points are its dumps alone.
     server: str | None = None
+    # Minutes after its window closes that the app's backup starts; None: a stable offset
+    # from a hash of its name (dr_assets.core.scheduling.offsets), so a thousand apps of one
+    # cadence do not all start at minute 0.
+    start_offset_minutes: int | None = None
 
     @property
     def database_name(self) -> str:
@@ -116,6 +120,9 @@ class ServerPolicy:
     # drills recover to and compare against.
     restore_point_minutes: float = 10.0
     pitr_drill_cron: str = "0 5 1 * *"
+    # At most this many dumps (and base backups) at once against this server; None: the
+    # [concurrency] default.
+    max_concurrent_dumps: int | None = None
 
     @property
     def conninfo(self) -> ConnInfo:
@@ -187,6 +194,18 @@ class DrillSettings:
         return Path(self.server_bindir.replace(MAJOR_PLACEHOLDER, str(major)))
 
 
+DEFAULT_MAX_CONCURRENT_DUMPS = 2
+MAX_CONCURRENT_DUMPS = 64
+
+
+@dataclass(frozen=True)
+class ConcurrencySettings:
+    """How many dumps run at once against one PostgreSQL server (a [servers.NAME] may set
+    its own), enforced by Dagster's pools (dr_assets.core.scheduling.sources)."""
+
+    max_concurrent_dumps: int = DEFAULT_MAX_CONCURRENT_DUMPS
+
+
 @dataclass(frozen=True)
 class DRConfig:
     path: Path
@@ -200,6 +219,7 @@ class DRConfig:
     api: ApiConfig = field(default_factory=ApiConfig)
     drills: DrillSettings = field(default_factory=DrillSettings)
     servers: Mapping[str, ServerPolicy] = field(default_factory=dict)
+    concurrency: ConcurrencySettings = field(default_factory=ConcurrencySettings)
 
     def server(self, name: str) -> ServerPolicy:
         if name not in self.servers:
@@ -322,6 +342,7 @@ class _Loader:
             "api": dict,
             "drills": dict,
             "servers": dict,
+            "concurrency": dict,
         }
         self.take(raw, "(top level)", top, ("catalog", "encryption", "destinations", "apps"))
         catalog = self.take(
@@ -357,6 +378,8 @@ class _Loader:
         api = self.api(raw["api"]) if "api" in raw else ApiConfig()
         drills = self.drills(raw["drills"]) if "drills" in raw else DrillSettings()
         servers = self.servers(self.table(raw["servers"], "servers")) if "servers" in raw else {}
+        concurrency = (self.concurrency(raw["concurrency"]) if "concurrency" in raw
+                       else ConcurrencySettings())
         for name, app in apps.items():
             if app.server is not None and app.server not in servers:
                 known = ", ".join(sorted(servers)) or "none are defined"
@@ -364,6 +387,7 @@ class _Loader:
                                 f"name one of the [servers.NAME] tables ({known})")
         return DRConfig(
             servers=servers,
+            concurrency=concurrency,
             api=api,
             drills=drills,
             path=self.path,
@@ -394,6 +418,19 @@ class _Loader:
         if "jwt_secret_file" in a:
             a["jwt_secret_file"] = self.resolve(a["jwt_secret_file"])
         return ApiConfig(**a)
+
+    def dump_limit(self, key: str, value: int) -> None:
+        if not 1 <= value <= MAX_CONCURRENT_DUMPS:
+            raise self.fail(key, f"{value} is out of range",
+                            f"use 1..{MAX_CONCURRENT_DUMPS} dumps at once against one server "
+                            f"({DEFAULT_MAX_CONCURRENT_DUMPS} by default)")
+
+    def concurrency(self, raw: Any) -> ConcurrencySettings:
+        c = self.take(self.table(raw, "concurrency"), "concurrency",
+                      {"max_concurrent_dumps": int}, ())
+        if "max_concurrent_dumps" in c:
+            self.dump_limit("concurrency.max_concurrent_dumps", c["max_concurrent_dumps"])
+        return ConcurrencySettings(**c)
 
     def drills(self, raw: Any) -> DrillSettings:
         d = self.take(self.table(raw, "drills"), "drills",
@@ -496,7 +533,7 @@ class _Loader:
                     "database_url": str, "rto_hours": (int, float), "rpo_hours": (int, float),
                     "every_hours": int, "retention_days": int, "critical": bool,
                     "min_keep": int, "drill_cron": str, "validation": list,
-                    "drill_target": str, "server": str,
+                    "drill_target": str, "server": str, "start_offset_minutes": int,
                 },
                 ("database_url", "rto_hours", "rpo_hours", "every_hours", "retention_days"),
             )
@@ -505,6 +542,12 @@ class _Loader:
             if 24 % a["every_hours"] != 0 and a["every_hours"] % 24 != 0:
                 raise self.fail(f"{section}.every_hours", f"{a['every_hours']} does not divide a day",
                                 "use 1, 2, 3, 4, 6, 8, 12, 24 or a multiple of 24")
+            window = a["every_hours"] * 60
+            if not 0 <= a.get("start_offset_minutes", 0) < window:
+                raise self.fail(f"{section}.start_offset_minutes",
+                                f"{a['start_offset_minutes']} is outside the app's window",
+                                f"use 0..{window - 1} minutes after the window closes, or leave "
+                                "it out for an offset from the app's name")
             if a.get("min_keep", 3) < 1:
                 raise self.fail(f"{section}.min_keep", "must be at least 1", "use 1 or more")
             if not a["database_url"].startswith(("postgresql://", "postgres://")):
@@ -533,7 +576,8 @@ class _Loader:
                 {"url": str, "slot": str, "base_backup_every_hours": int, "retention_days": int,
                  "min_keep": int, "partial_upload_seconds": (int, float), "spool_dir": str,
                  "slot_alert_fraction": (int, float), "slot_alert_gb": (int, float),
-                 "restore_point_minutes": (int, float), "pitr_drill_cron": str},
+                 "restore_point_minutes": (int, float), "pitr_drill_cron": str,
+                 "max_concurrent_dumps": int},
                 ("url",),
             )
             if not s["url"].startswith(("postgresql://", "postgres://")):
@@ -555,6 +599,8 @@ class _Loader:
             if not 0 < s.get("slot_alert_fraction", 0.8) <= 1:
                 raise self.fail(f"{section}.slot_alert_fraction", "out of range",
                                 "use a fraction above 0 and at most 1, such as 0.8")
+            if "max_concurrent_dumps" in s:
+                self.dump_limit(f"{section}.max_concurrent_dumps", s["max_concurrent_dumps"])
             if "spool_dir" in s:
                 s["spool_dir"] = self.resolve(s["spool_dir"])
             for key in ("partial_upload_seconds", "slot_alert_fraction", "slot_alert_gb",

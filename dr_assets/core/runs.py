@@ -25,12 +25,22 @@ RETENTION_OP = "retention_op"
 CATALOG_SYNC_OP = "catalog_sync_op"
 
 
-def backup_job_name(app: str) -> str:
-    return f"{app}_backup_job"
+# One backup job per cadence and one drill job for every app: a run names its app by its
+# asset selection and its tags, so the jobs do not grow with the estate.
+DRILL_JOB = "restore_drill_job"
+BACKUP_SENSOR = "backup_windows_sensor"
 
 
-def drill_job_name(app: str) -> str:
-    return f"{app}_drill_job"
+def backup_job_name(every_hours: int) -> str:
+    return f"backup_every_{every_hours}h_job"
+
+
+def backup_asset_path(app: str) -> tuple[str, ...]:
+    return (app, "backup")
+
+
+def drill_asset_path(app: str) -> tuple[str, ...]:
+    return (app, "restore_drill")
 
 
 def base_backup_job_name(server: str) -> str:
@@ -57,6 +67,7 @@ TAG_APP = "dr/app"
 TAG_SERVER = "dr/server"
 TAG_KIND = "dr/kind"
 TAG_BACKUP_SLOT = "dr/backup"  # the run queue allows one run per value: one backup per app
+TAG_DUMP = "dr/dump"  # on every run that reads a whole database: the run queue's global limit
 TAG_REQUESTED_BY = "dr/requested_by"
 TAG_PRIORITY = "dagster/priority"  # the queued run coordinator starts higher values first
 TAG_PARTITION = "dagster/partition"
@@ -68,7 +79,10 @@ PRIORITIES = {KIND_RESTORE: 100, KIND_BACKUP: 10, KIND_BASE_BACKUP: 10, KIND_DRI
 
 
 def kind_tags(kind: str) -> dict[str, str]:
-    return {TAG_KIND: kind, TAG_PRIORITY: str(PRIORITIES.get(kind, 0))}
+    tags = {TAG_KIND: kind, TAG_PRIORITY: str(PRIORITIES.get(kind, 0))}
+    if kind in (KIND_BACKUP, KIND_BASE_BACKUP):
+        tags[TAG_DUMP] = "true"
+    return tags
 
 
 def run_tags(app: str, kind: str) -> dict[str, str]:
@@ -133,17 +147,27 @@ def scheduled_windows(every_hours: int, start: datetime, end: datetime
     return [(a, b) for a, b in pairwise(starts) if start <= a < end]
 
 
-def backup_partition(policy: AppPolicy, moment: datetime) -> str | None:
-    """The key of the newest backup window complete at MOMENT (an aware datetime), as the
-    job's partitions would give it then; None before the first window has ended."""
+FIRST_WINDOW = datetime.strptime(PARTITIONS_START, PARTITION_FMT).replace(tzinfo=UTC)
+
+
+def backup_window(policy: AppPolicy, moment: datetime) -> tuple[datetime, datetime] | None:
+    """(start, exclusive end) of the newest backup window complete at MOMENT (an aware
+    datetime); None before the first window has ended."""
     at = moment.astimezone(UTC)
     # No window is longer than the cadence, so the newest complete one starts within two.
     look_back = 2 * timedelta(hours=policy.every_hours)
-    complete = [a for a, b in scheduled_windows(policy.every_hours, at - look_back, at) if b <= at]
-    first = datetime.strptime(PARTITIONS_START, PARTITION_FMT).replace(tzinfo=UTC)
-    if not complete or complete[-1] < first:
+    complete = [(a, b) for a, b in scheduled_windows(policy.every_hours, at - look_back, at)
+                if b <= at]
+    if not complete or complete[-1][0] < FIRST_WINDOW:
         return None
-    return complete[-1].strftime(PARTITION_FMT)
+    return complete[-1]
+
+
+def backup_partition(policy: AppPolicy, moment: datetime) -> str | None:
+    """The key of the newest backup window complete at MOMENT (an aware datetime), as the
+    job's partitions would give it then; None before the first window has ended."""
+    window = backup_window(policy, moment)
+    return window[0].strftime(PARTITION_FMT) if window is not None else None
 
 
 # -- What a launcher sends ------------------------------------------------------------------
@@ -155,6 +179,8 @@ class LaunchRequest:
     job: str
     run_config: Mapping[str, Any] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
+    # The assets the run materializes (key paths), when the job holds more than this run's.
+    asset_selection: tuple[tuple[str, ...], ...] = ()
 
     def requested_by(self, subject: str) -> LaunchRequest:
         return replace(self, tags={**self.tags, TAG_REQUESTED_BY: subject})
@@ -164,12 +190,14 @@ def _op_config(op: str, **config: object) -> dict[str, Any]:
     return {"ops": {op: {"config": config}}}
 
 
-def backup_launch(app: str, partition: str | None) -> LaunchRequest:
-    """A backup of APP for the window PARTITION (from `backup_partition`)."""
-    tags = run_tags(app, KIND_BACKUP)
+def backup_launch(policy: AppPolicy, partition: str | None) -> LaunchRequest:
+    """A backup of the app for the window PARTITION (from `backup_partition`), in its
+    cadence's job."""
+    tags = run_tags(policy.name, KIND_BACKUP)
     if partition:
         tags[TAG_PARTITION] = partition
-    return LaunchRequest(backup_job_name(app), tags=tags)
+    return LaunchRequest(backup_job_name(policy.every_hours), tags=tags,
+                         asset_selection=(backup_asset_path(policy.name),))
 
 
 def base_backup_launch(server: str, partition: str | None) -> LaunchRequest:
@@ -181,7 +209,8 @@ def base_backup_launch(server: str, partition: str | None) -> LaunchRequest:
 
 
 def drill_launch(app: str) -> LaunchRequest:
-    return LaunchRequest(drill_job_name(app), tags=run_tags(app, KIND_DRILL))
+    return LaunchRequest(DRILL_JOB, tags=run_tags(app, KIND_DRILL),
+                         asset_selection=(drill_asset_path(app),))
 
 
 def restore_launch(app: str, backup_id: str, target_database: str, mode: str, *,

@@ -5,15 +5,17 @@ Each is one multi-check, so the second is judged after this run's verification.
 """
 
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import dagster as dg
 
 from dr_assets.core.copies.locate import find_manifest
 from dr_assets.core.copies.verify import VerifyResult, verify_backup
 from dr_assets.core.health.estate import estate_status
-from dr_assets.core.health.scores import rpo_summary
+from dr_assets.core.health.scores import AppHealth, rpo_summary
 from dr_assets.core.policy import AppPolicy, ServerPolicy
+from dr_assets.core.runtime import DRRuntime
+from dr_assets.core.scheduling.sources import BackupGroup
 from dr_assets.core.statuses import VALID_STATUSES
 from dr_assets.core.wal.base_backup import newest_base_backup, verify_base_backup
 from dr_assets.core.wal.continuity import wal_continuity
@@ -26,12 +28,15 @@ from dr_assets.defs.keys import (
 )
 from dr_assets.defs.resources import DRResource
 
+# A run's own backup is among the app's newest; the check reads no further back.
+BACKUPS_LOOKED_AT = 20
 
-def checksum_result(result: VerifyResult, sha256: str, severity: dg.AssetCheckSeverity
-                    ) -> dg.AssetCheckResult:
+
+def checksum_result(result: VerifyResult, sha256: str, severity: dg.AssetCheckSeverity,
+                    asset: dg.AssetKey | None = None) -> dg.AssetCheckResult:
     """checksum_verified from every copy re-read (a dump's or a base backup's)."""
     return dg.AssetCheckResult(
-        check_name=CHECKSUM_VERIFIED, passed=result.ok, severity=severity,
+        asset_key=asset, check_name=CHECKSUM_VERIFIED, passed=result.ok, severity=severity,
         description="; ".join(c.error or "" for c in result.failures) or
                     f"{len(result.checks)} copies match sha256 {sha256[:12]}..",
         metadata={
@@ -42,50 +47,78 @@ def checksum_result(result: VerifyResult, sha256: str, severity: dg.AssetCheckSe
     )
 
 
-def backup_checks(policy: AppPolicy) -> dg.AssetChecksDefinition:
+def backup_check_specs(policy: AppPolicy) -> list[dg.AssetCheckSpec]:
+    key = backup_key(policy.name)
+    return [
+        dg.AssetCheckSpec(CHECKSUM_VERIFIED, asset=key, blocking=True,
+                          description="Every stored copy re-read; SHA-256 equals the manifest's"),
+        dg.AssetCheckSpec(RPO_FRESH, asset=key,
+                          description=(f"Newest WAL of server {policy.server} held by a "
+                                       f"destination at most {policy.rpo_hours:g} h old"
+                                       if policy.server else
+                                       f"Newest verified backup at most "
+                                       f"{policy.rpo_hours:g} h old")),
+    ]
+
+
+def severity_of(policy: AppPolicy) -> dg.AssetCheckSeverity:
+    return dg.AssetCheckSeverity.ERROR if policy.critical else dg.AssetCheckSeverity.WARN
+
+
+def checksum_check(rt: DRRuntime, policy: AppPolicy, run_id: str,
+                   severity: dg.AssetCheckSeverity) -> dg.AssetCheckResult:
+    """This run's backup of the app (else its newest valid one), every copy re-read."""
     app = policy.name
-    severity = dg.AssetCheckSeverity.ERROR if policy.critical else dg.AssetCheckSeverity.WARN
+    rows = rt.catalog.list_backups(app=app, statuses=VALID_STATUSES, with_manifests=False,
+                                   limit=BACKUPS_LOOKED_AT)
+    this_run = [r for r in rows if r.dagster_run_id == run_id]
+    candidates = this_run or rows
+    if not candidates:
+        return dg.AssetCheckResult(asset_key=backup_key(app), check_name=CHECKSUM_VERIFIED,
+                                   passed=False, severity=severity,
+                                   description=f"{app} has no backup to verify")
+    manifest = find_manifest(candidates[0].backup_id, rt.stores, rt.catalog)
+    result = verify_backup(manifest, rt.stores, rt.catalog)
+    return checksum_result(result, manifest.sha256, severity, backup_key(app))
+
+
+def rpo_check(policy: AppPolicy, health: AppHealth, severity: dg.AssetCheckSeverity
+              ) -> dg.AssetCheckResult:
+    age, rpo_seconds = health.backup_age_hours, health.rpo_seconds
+    return dg.AssetCheckResult(
+        asset_key=backup_key(policy.name), check_name=RPO_FRESH, passed=health.rpo_met,
+        severity=severity, description=rpo_summary(policy, health),
+        metadata={"backup_age_hours": dg.MetadataValue.float(round(age, 3) if age is not None
+                                                             else -1.0),
+                  "rpo_hours": dg.MetadataValue.float(float(policy.rpo_hours)),
+                  "rpo_seconds": dg.MetadataValue.float(round(rpo_seconds, 1)
+                                                        if rpo_seconds is not None else -1.0),
+                  "protection": health.protection},
+    )
+
+
+def backup_checks(group: BackupGroup, policies: Mapping[str, AppPolicy]
+                  ) -> dg.AssetChecksDefinition:
+    """checksum_verified and rpo_fresh of every backup asset of a group, as one multi-check
+    that runs the checks a run selects (a backup run: its app's two)."""
 
     @dg.multi_asset_check(
-        specs=[
-            dg.AssetCheckSpec(CHECKSUM_VERIFIED, asset=backup_key(app), blocking=True,
-                              description="Every stored copy re-read; SHA-256 equals the manifest's"),
-            dg.AssetCheckSpec(RPO_FRESH, asset=backup_key(app),
-                              description=(f"Newest WAL of server {policy.server} held by a "
-                                           f"destination at most {policy.rpo_hours:g} h old"
-                                           if policy.server else
-                                           f"Newest verified backup at most "
-                                           f"{policy.rpo_hours:g} h old")),
-        ],
-        name=f"{app}_backup_checks",
+        specs=[spec for app in group.apps for spec in backup_check_specs(policies[app])],
+        name=f"{group.name}_checks", can_subset=True,
     )
     def checks(context: dg.AssetCheckExecutionContext, dr: DRResource
                ) -> Iterator[dg.AssetCheckResult]:
         rt = dr.runtime()
-        rows = rt.catalog.list_backups(app=app, statuses=VALID_STATUSES, with_manifests=False)
-        this_run = [r for r in rows if r.dagster_run_id == context.run.run_id]
-        candidates = this_run or rows
-        if not candidates:
-            yield dg.AssetCheckResult(check_name=CHECKSUM_VERIFIED, passed=False, severity=severity,
-                                      description=f"{app} has no backup to verify")
-        else:
-            target = candidates[0]
-            manifest = find_manifest(target.backup_id, rt.stores, rt.catalog)
-            result = verify_backup(manifest, rt.stores, rt.catalog)
-            yield checksum_result(result, manifest.sha256, severity)
-        status = estate_status(rt.config, rt.catalog)
-        health = next(a for a in status.health.apps if a.app == app)
-        age, rpo_seconds = health.backup_age_hours, health.rpo_seconds
-        yield dg.AssetCheckResult(
-            check_name=RPO_FRESH, passed=health.rpo_met, severity=severity,
-            description=rpo_summary(policy, health),
-            metadata={"backup_age_hours": dg.MetadataValue.float(round(age, 3) if age is not None
-                                                                 else -1.0),
-                      "rpo_hours": dg.MetadataValue.float(float(policy.rpo_hours)),
-                      "rpo_seconds": dg.MetadataValue.float(round(rpo_seconds, 1)
-                                                            if rpo_seconds is not None else -1.0),
-                      "protection": health.protection},
-        )
+        selected = context.selected_asset_check_keys
+        policies = [rt.config.app(a) for a in sorted({k.asset_key.path[0] for k in selected})]
+        for policy in policies:
+            if dg.AssetCheckKey(backup_key(policy.name), CHECKSUM_VERIFIED) in selected:
+                yield checksum_check(rt, policy, context.run.run_id, severity_of(policy))
+        fresh = [p for p in policies if dg.AssetCheckKey(backup_key(p.name), RPO_FRESH) in selected]
+        if fresh:  # judged after this run's verification, which makes its backup count
+            health = {a.app: a for a in estate_status(rt.config, rt.catalog).health.apps}
+            for policy in fresh:
+                yield rpo_check(policy, health[policy.name], severity_of(policy))
 
     return checks
 

@@ -1,42 +1,53 @@
-"""Per-app backup and drill jobs, per-server base backup jobs, and their schedules."""
+"""One backup job per cadence and one drill job (the app is each run's asset selection),
+per-server base backup jobs, and their schedules."""
 
 from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Sequence
 
 import dagster as dg
 
 from dr_assets.core.policy import AppPolicy, ServerPolicy
 from dr_assets.core.runs import (
+    DRILL_JOB,
     KIND_BACKUP,
     KIND_BASE_BACKUP,
     KIND_DRILL,
+    TAG_PARTITION,
+    LaunchRequest,
     backup_job_name,
     base_backup_job_name,
-    drill_job_name,
-    run_tags,
+    drill_launch,
+    kind_tags,
     server_run_tags,
 )
 from dr_assets.defs.keys import backup_key, base_backup_key, drill_key
-from dr_assets.defs.partitions import backup_partitions, base_backup_partitions
+from dr_assets.defs.partitions import base_backup_partitions, cadence_partitions
 
 
-def backup_job(policy: AppPolicy) -> dg.UnresolvedAssetJobDefinition:
+def backup_job(every_hours: int, apps: Sequence[str]) -> dg.UnresolvedAssetJobDefinition:
+    """The backups of every app of one cadence; a run selects its app's asset (and checks)."""
     return dg.define_asset_job(
-        backup_job_name(policy.name),
-        selection=dg.AssetSelection.assets(backup_key(policy.name)),
-        partitions_def=backup_partitions(policy),
-        tags=run_tags(policy.name, KIND_BACKUP),
+        backup_job_name(every_hours),
+        selection=dg.AssetSelection.assets(*(backup_key(a) for a in apps)),
+        partitions_def=cadence_partitions(every_hours),
+        tags=kind_tags(KIND_BACKUP),
         executor_def=dg.in_process_executor,
-        description=f"Back up {policy.name} and verify every copy.",
+        description=f"Back up an app of the {every_hours} h cadence and verify every copy "
+                    "(the app is the run's asset selection).",
     )
 
 
-def drill_job(policy: AppPolicy) -> dg.UnresolvedAssetJobDefinition:
+def drill_job(apps: Sequence[str]) -> dg.UnresolvedAssetJobDefinition:
     return dg.define_asset_job(
-        drill_job_name(policy.name),
-        selection=dg.AssetSelection.assets(drill_key(policy.name)),
-        tags=run_tags(policy.name, KIND_DRILL),
+        DRILL_JOB,
+        selection=dg.AssetSelection.assets(*(drill_key(a) for a in apps)),
+        tags=kind_tags(KIND_DRILL),
         executor_def=dg.in_process_executor,
-        description=f"Restore drill of {policy.name} into a scratch database.",
+        description="Restore drill of an app into a scratch database (the app is the run's "
+                    "asset selection).",
     )
 
 
@@ -59,19 +70,42 @@ def cadence_schedule(name: str, job: dg.UnresolvedAssetJobDefinition
     )
 
 
-def backup_schedule(policy: AppPolicy, job: dg.UnresolvedAssetJobDefinition
-                    ) -> dg.UnresolvedPartitionedAssetScheduleDefinition:
-    return cadence_schedule(f"{policy.name}_backup_schedule", job)
-
-
 def base_backup_schedule(policy: ServerPolicy, job: dg.UnresolvedAssetJobDefinition
                          ) -> dg.UnresolvedPartitionedAssetScheduleDefinition:
     return cadence_schedule(f"{policy.name}_base_backup_schedule", job)
 
 
-def drill_schedule(policy: AppPolicy, job: dg.UnresolvedAssetJobDefinition
-                   ) -> dg.ScheduleDefinition:
-    return dg.ScheduleDefinition(
-        name=f"{policy.name}_drill_schedule", job=job, cron_schedule=policy.drill_cron,
-        execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.RUNNING,
+def drill_schedule_name(cron: str) -> str:
+    return f"restore_drill_schedule_{hashlib.sha256(cron.encode()).hexdigest()[:8]}"
+
+
+def drill_schedules(policies: Sequence[AppPolicy], job: dg.UnresolvedAssetJobDefinition
+                    ) -> list[dg.ScheduleDefinition]:
+    """One schedule per distinct drill_cron (few, whatever the number of apps): each tick
+    requests one drill run per app of that cron."""
+    by_cron: dict[str, list[str]] = defaultdict(list)
+    for p in policies:
+        by_cron[p.drill_cron].append(p.name)
+    return [_drill_schedule(cron, sorted(apps), job) for cron, apps in sorted(by_cron.items())]
+
+
+def _drill_schedule(cron: str, apps: list[str], job: dg.UnresolvedAssetJobDefinition
+                    ) -> dg.ScheduleDefinition:
+    @dg.schedule(name=drill_schedule_name(cron), cron_schedule=cron, job=job,
+                 execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.RUNNING,
+                 description=f"Restore drills at {cron} (UTC) of {len(apps)} app(s): "
+                             + ", ".join(apps[:10]) + (" ..." if len(apps) > 10 else ""))
+    def drills(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
+        return [run_request(drill_launch(app), run_key=app) for app in apps]
+
+    return drills
+
+
+def run_request(request: LaunchRequest, run_key: str, partition: str | None = None
+                ) -> dg.RunRequest:
+    """The run contract's launch as a schedule's or sensor's run request."""
+    tags = {k: v for k, v in request.tags.items() if k != TAG_PARTITION}
+    return dg.RunRequest(
+        run_key=run_key, job_name=request.job, tags=tags, partition_key=partition,
+        asset_selection=[dg.AssetKey(list(p)) for p in request.asset_selection] or None,
     )

@@ -2,6 +2,9 @@
 runs."""
 
 
+from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
+
 import dagster as dg
 
 from dr_assets.core.health.alerting import evaluate, open_run_failure, reconcile
@@ -16,7 +19,20 @@ from dr_assets.core.runs import (
     TAG_KIND,
 )
 from dr_assets.core.wal.slot_watch import watch_servers
+from dr_assets.defs.keys import backup_key, drill_key
+from dr_assets.defs.pools import sync_pool_limits
 from dr_assets.defs.resources import DRResource
+
+
+def app_of_run(tags: Mapping[str, str], selection: AbstractSet[dg.AssetKey] | None) -> str:
+    """The app a run is about: its tag, else (a run launched by hand from the Dagster UI in
+    a job shared by many apps) the one app its selected assets belong to; "*" when none or
+    several."""
+    if TAG_APP in tags:
+        return tags[TAG_APP]
+    apps = {k.path[0] for k in selection or () if k in (backup_key(k.path[0]), drill_key(k.path[0]))}
+    return apps.pop() if len(apps) == 1 else "*"
+
 
 # A report not stored is evidence lost; a failed base backup's alert names server:NAME.
 WATCHED_KINDS = (KIND_BACKUP, KIND_BASE_BACKUP, KIND_DRILL, KIND_RESTORE, KIND_REPORT)
@@ -27,6 +43,8 @@ WATCHED_KINDS = (KIND_BACKUP, KIND_BASE_BACKUP, KIND_DRILL, KIND_RESTORE, KIND_R
                         "opens, delivers and resolves alerts.")
 def alert_sensor(context: dg.SensorEvaluationContext, dr: DRResource) -> dg.SkipReason:
     rt = dr.runtime()
+    for pool, limit in sync_pool_limits(context.instance, rt.config).items():
+        context.log.info(f"pool {pool}: at most {limit} dump(s) at once")
     for problem in watch_servers(rt.config, rt.catalog):
         context.log.warning(problem)
     status = estate_status(rt.config, rt.catalog)
@@ -50,6 +68,6 @@ def run_failure_alert_sensor(context: dg.RunFailureSensorContext, dr: DRResource
     if kind not in WATCHED_KINDS:
         return
     rt = dr.runtime()
-    app = run.tags.get(TAG_APP, "*")
+    app = app_of_run(run.tags, run.asset_selection)
     error = context.failure_event.message or "run failed"
     open_run_failure(rt.catalog, app, run.job_name, run.run_id, error[:500], rt.config.webhooks)

@@ -1,7 +1,8 @@
-"""`make up`'s first backups as Dagster runs: each app's `<app>_backup_job` for its newest
-complete partition, launched through the webserver (the daemon's run queue starts it)
-and followed until it ends. A backup run of the app that is still queued or running (say
-from an interrupted `make up`, or its schedule) is followed instead of launching another.
+"""`make up`'s first backups as Dagster runs: each app's backup (in its cadence's job, its
+asset selected) for its newest complete partition, launched through the webserver (the
+daemon's run queue starts it) and followed until it ends. A backup run of the app that is
+still queued or running (say from an interrupted `make up`, or its sensor) is followed
+instead of launching another.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def launch(dagster_url: str, gql_url: str, config: DRConfig, app: str) -> Backup
     from dr_assets.launcher import DagsterLauncher, DagsterUnavailableError  # imports dagster: ~2 s
 
     newest = backup_partition(config.app(app), datetime.now(UTC))
-    request = backup_launch(app, newest)
+    request = backup_launch(config.app(app), newest)
     try:
         running = active_run(gql_url, app)
     except RuntimeError:

@@ -80,8 +80,9 @@ def create_backup(ctx: Context, app: str) -> Result:
     args = {"app": app}
     result: Result = _refused(ctx, "createBackup", "operator") or _unknown_app(ctx, app)
     if result is None:
-        partition = backup_partition(ctx.config.apps[app], ctx.now)
-        result = _launch(ctx, backup_launch(app, partition), f"backup of {app} launched")
+        policy = ctx.config.apps[app]
+        result = _launch(ctx, backup_launch(policy, backup_partition(policy, ctx.now)),
+                         f"backup of {app} launched")
     return _audited(ctx, "createBackup", args, result)
 
 

@@ -62,6 +62,7 @@ def test_wal_age_is_the_rpo_of_a_protected_app(pitr_env: PitrEnv,
                 if a.app == "shop")
     assert not shop.rpo_met and shop.rpo_part == 0
     alert_sensor(dg.build_sensor_context(
+        instance=dg.DagsterInstance.ephemeral(),
         resources={"dr": DRResource(config_path=str(pitr_env.config_path))}))
     [alert] = [a for a in strict.catalog.open_alerts() if a.kind == RPO_VIOLATED]
     assert alert.app == "shop" and "rpo_seconds 720" in alert.message, alert.message

@@ -11,7 +11,7 @@ import pytest
 CORE = Path(__file__).resolve().parents[2] / "dr_assets" / "core"
 FLOORS = {
     "errors": 0, "names": 0, "statuses": 0,
-    "policy": 1, "runs": 1, "format": 1, "pg": 1, "stores": 1, "access": 1,
+    "policy": 1, "runs": 1, "format": 1, "pg": 1, "stores": 1, "access": 1, "scheduling": 1,
     "catalog": 2,
     "copies": 3,
     "backup": 4, "restore": 4, "drills": 4, "retention": 4, "health": 4, "compliance": 4,

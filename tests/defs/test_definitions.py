@@ -1,4 +1,6 @@
-"""The whole code location loads from dr.toml with every app's assets, checks and jobs."""
+"""The whole code location loads from dr.toml with every app's assets, checks and lineage,
+in a fixed number of jobs, schedules and sensors: one backup job per cadence, one drill job,
+one drill schedule per cron, one backup sensor."""
 
 from __future__ import annotations
 
@@ -9,7 +11,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from dr_assets.core.runs import DRILL_JOB, backup_job_name
 from dr_assets.definitions import build_definitions
+from dr_assets.defs.jobs import drill_schedule_name
 
 REPO = Path(__file__).resolve().parents[2]
 CADENCE = {"scholarship_api": "0 */6 * * *", "auto_command_center": "0 */4 * * *",
@@ -28,9 +32,10 @@ def test_every_app_has_its_assets_and_checks(repo: dg.RepositoryDefinition) -> N
         assert {f"{app}/database", f"{app}/backup", f"{app}/restore_drill"} <= keys
         assert {f"{app}/backup:checksum_verified", f"{app}/backup:rpo_fresh",
                 f"{app}/restore_drill:rto_met"} <= checks
-        # Lineage: database -> backup -> restore_drill.
+        # Lineage: database -> backup -> restore_drill, each in the app's own group.
         node = repo.asset_graph.get(dg.AssetKey([app, "backup"]))
         assert dg.AssetKey([app, "database"]) in node.parent_keys
+        assert node.group_name == app
         drill = repo.asset_graph.get(dg.AssetKey([app, "restore_drill"]))
         assert dg.AssetKey([app, "backup"]) in drill.parent_keys
 
@@ -48,24 +53,23 @@ def test_partitions_follow_each_apps_cadence(repo: dg.RepositoryDefinition) -> N
 def test_jobs_schedules_and_sensors(repo: dg.RepositoryDefinition) -> None:
     jobs = {j.name for j in repo.get_all_jobs()}
     schedules = {s.name: s for s in repo.schedule_defs}
-    for app, cron in CADENCE.items():
-        assert {f"{app}_backup_job", f"{app}_drill_job"} <= jobs
-        assert schedules[f"{app}_backup_schedule"].cron_schedule == cron
-        assert schedules[f"{app}_drill_schedule"].cron_schedule == "0 3 1 * *"  # monthly
-        tags = repo.get_job(f"{app}_backup_job").tags
-        assert tags["dr/backup"] == app and tags["dr/kind"] == "backup"
-    assert {"restore_job", "retention_job", "catalog_sync_job"} <= jobs
-    assert {s.name for s in repo.sensor_defs} == {"alert_sensor", "run_failure_alert_sensor"}
+    for every in (4, 6, 12):
+        job = repo.get_job(backup_job_name(every))
+        assert job.tags["dr/kind"] == "backup" and job.tags["dr/dump"] == "true"
+        assert "dr/backup" not in job.tags  # the app's slot is each run's own tag
+    assert {DRILL_JOB, "restore_job", "retention_job", "catalog_sync_job"} <= jobs
+    drill = schedules[drill_schedule_name("0 3 1 * *")]
+    assert drill.cron_schedule == "0 3 1 * *" and drill.job_name == DRILL_JOB  # monthly
+    assert {s.name for s in repo.sensor_defs} == {
+        "backup_windows_sensor", "alert_sensor", "run_failure_alert_sensor"}
 
 
 def test_queued_runs_start_restores_first_then_backups(repo: dg.RepositoryDefinition) -> None:
     def priority(job: str) -> int:
         return int(repo.get_job(job).tags["dagster/priority"])
 
-    app = next(iter(CADENCE))
-    order = [priority("restore_job"), priority(f"{app}_backup_job"),
-             priority(f"{app}_drill_job"), priority("retention_job"),
-             priority("catalog_sync_job")]
+    order = [priority("restore_job"), priority(backup_job_name(6)), priority(DRILL_JOB),
+             priority("retention_job"), priority("catalog_sync_job")]
     assert order == sorted(order, reverse=True) and order[0] > order[1] > order[2]
 
 

@@ -16,6 +16,7 @@ from dr_assets.core.runs import (
     CATALOG_SYNC_JOB,
     CATALOG_SYNC_OP,
     COMPLIANCE_REPORT_JOB,
+    DRILL_JOB,
     KIND_BACKUP,
     KIND_BASE_BACKUP,
     KIND_CATALOG_SYNC,
@@ -27,6 +28,7 @@ from dr_assets.core.runs import (
     RESTORE_OP,
     RETENTION_JOB,
     RETENTION_OP,
+    TAG_APP,
     TAG_KIND,
     TAG_PARTITION,
     TAG_REQUESTED_BY,
@@ -35,14 +37,12 @@ from dr_assets.core.runs import (
     backup_launch,
     backup_partition,
     base_backup_job_name,
-    drill_job_name,
     drill_launch,
     kind_tags,
     pitr_drill_job_name,
     point_in_time_restore_launch,
     restore_launch,
     retention_launch,
-    run_tags,
     server_run_tags,
 )
 from dr_assets.definitions import build_definitions
@@ -68,7 +68,7 @@ def launches(config: DRConfig) -> list[LaunchRequest]:
     """Every run the API's mutations (each mode) and `make up` send, for every app."""
     found: list[LaunchRequest] = []
     for app, policy in config.apps.items():
-        found += [backup_launch(app, backup_partition(policy, MOMENT)), drill_launch(app),
+        found += [backup_launch(policy, backup_partition(policy, MOMENT)), drill_launch(app),
                   retention_launch(app)]
         found += [restore_launch(app, SAMPLE_ID, f"{app}_restored", mode.value,
                                  force_disconnect=force, requested_by="ada")
@@ -102,6 +102,11 @@ def test_every_launched_run_config_is_one_its_job_accepts(config: DRConfig,
             assert job.partitions_def is not None
             with dg.partition_loading_context(effective_dt=MOMENT):
                 assert job.partitions_def.has_partition_key(request.tags[TAG_PARTITION])
+        # A run of a job shared by many apps selects assets the job holds: its app's.
+        held = {tuple(k.path) for k in job.asset_layer.executable_asset_keys}
+        assert set(request.asset_selection) <= held
+        if request.asset_selection:
+            assert {p[0] for p in request.asset_selection} == {request.tags[TAG_APP]}
 
 
 def test_a_granular_restore_launch_carries_its_selection(repo: dg.RepositoryDefinition) -> None:
@@ -170,9 +175,9 @@ def test_jobs_ops_tags_and_priorities_come_from_the_contract(config: DRConfig,
     expected = {RESTORE_JOB: kind_tags(KIND_RESTORE), RETENTION_JOB: kind_tags(KIND_RETENTION),
                 CATALOG_SYNC_JOB: kind_tags(KIND_CATALOG_SYNC),
                 COMPLIANCE_REPORT_JOB: kind_tags(KIND_REPORT)}
-    for app in config.apps:
-        expected[backup_job_name(app)] = run_tags(app, KIND_BACKUP)
-        expected[drill_job_name(app)] = run_tags(app, KIND_DRILL)
+    expected[DRILL_JOB] = kind_tags(KIND_DRILL)
+    for every in {p.every_hours for p in config.apps.values()}:
+        expected[backup_job_name(every)] = kind_tags(KIND_BACKUP)
     for server in config.servers:
         expected[base_backup_job_name(server)] = server_run_tags(server, KIND_BASE_BACKUP)
         expected[pitr_drill_job_name(server)] = server_run_tags(server, KIND_DRILL)

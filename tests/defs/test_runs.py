@@ -11,6 +11,7 @@ import pytest
 
 from dr_assets.core.format.manifest import manifest_key, object_key
 from dr_assets.core.runs import KIND_BACKUP, KIND_DRILL, RETENTION_JOB, RETENTION_OP, run_tags
+from dr_assets.core.scheduling.sources import backup_groups
 from dr_assets.definitions import build_definitions
 from dr_assets.defs import assets, checks
 from dr_assets.defs.resources import DRResource
@@ -39,10 +40,12 @@ class Location:
         self.resources = {"dr": DRResource(config_path=str(env.config_path))}
 
     def assets_of(self, app: str) -> list[Any]:
-        """The app's assets and checks from the same factories the code location uses."""
-        policy = self.env.runtime().config.app(app)
-        return [assets.backup_asset(policy), assets.drill_asset(policy),
-                checks.backup_checks(policy)]
+        """The app's group's assets and checks, from the same factories the code location
+        uses (a run selects the app's own)."""
+        config = self.env.runtime().config
+        [group] = [g for g in backup_groups(config) if app in g.apps]
+        return [assets.backup_assets(group, config.apps), assets.drill_assets(config.apps),
+                checks.backup_checks(group, config.apps)]
 
     def backup(self, app: str, partition: str = PARTITION) -> dg.ExecuteInProcessResult:
         return dg.materialize(
@@ -76,12 +79,19 @@ def checks_of(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
     return {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
 
 
+def materialization(result: dg.ExecuteInProcessResult, *path: str) -> dg.AssetMaterialization:
+    [mat] = [e.step_materialization_data.materialization
+             for e in result.get_asset_materialization_events()
+             if e.asset_key == dg.AssetKey(list(path))]
+    return mat
+
+
 def test_backup_partition_records_run_and_partition_and_checks_pass(dr_env: DREnv) -> None:
     loc = Location(dr_env)
     result = loc.backup("shop")
     assert result.success
     assert checks_of(result) == {"checksum_verified": True, "rpo_fresh": True}
-    [mat] = result.asset_materializations_for_node("shop__backup")
+    mat = materialization(result, "shop", "backup")
     meta = {k: v.value for k, v in mat.metadata.items()}
     assert meta["status"] == "completed" and meta["degraded"] is False
     assert meta["row_counts"] == {"public.customers": 3000, "public.orders": 20000}
@@ -94,8 +104,7 @@ def test_backup_partition_records_run_and_partition_and_checks_pass(dr_env: DREn
 def test_corrupted_copy_fails_checksum_verified_naming_the_copy(dr_env: DREnv) -> None:
     loc = Location(dr_env)
     result = loc.backup("shop")
-    backup_id = str(result.asset_materializations_for_node("shop__backup")[0]
-                    .metadata["backup_id"].value)
+    backup_id = str(materialization(result, "shop", "backup").metadata["backup_id"].value)
     path = dr_env.local_dir / object_key(backup_id)
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
@@ -150,13 +159,13 @@ def test_drill_on_the_fidelity_fixture_passes_and_a_corrupted_one_fails_both_lea
     loc = Location(env)
     backup = loc.backup("fidelity")
     assert backup.success
-    [taken] = backup.asset_materializations_for_node("fidelity__backup")
+    taken = materialization(backup, "fidelity", "backup")
     row_counts = taken.metadata["row_counts"].value
     assert isinstance(row_counts, dict) and sum(row_counts.values()) > 10000
     drill = loc.drill("fidelity")
     assert drill.success
     assert checks_of(drill) == {"rto_met": True}
-    [mat] = drill.asset_materializations_for_node("fidelity__restore_drill")
+    mat = materialization(drill, "fidelity", "restore_drill")
     assert mat.metadata["scratch_dropped"].value is True
     # Isolated by default: onto an empty throwaway server, its start-up reported apart.
     assert mat.metadata["target"].value == "isolated"
@@ -197,7 +206,7 @@ def test_retention_job_deletes_exactly_what_the_rules_say(dr_env: DREnv) -> None
     ids = []
     for i in range(4):
         result = loc.backup("shop", f"2026-11-2{i}-00:00")
-        ids.append(str(result.asset_materializations_for_node("shop__backup")[0]
+        ids.append(str(materialization(result, "shop", "backup")
                        .metadata["backup_id"].value))
     # Age the three oldest past the window: min_keep=2 keeps the newest two verified ones,
     # so exactly the oldest two go.

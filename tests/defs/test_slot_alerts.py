@@ -37,6 +37,7 @@ def test_a_filling_slot_with_no_streamer_is_alerted_and_delivered(
         rt = env.env.runtime()
         check_server(rt.config.server("main"))  # the slot exists; no streamer ever runs
         context = dg.build_sensor_context(
+            instance=dg.DagsterInstance.ephemeral(),
             resources={"dr": DRResource(config_path=str(env.config_path))})
         alert_sensor(context)
         assert not [a for a in rt.catalog.open_alerts() if a.kind == SLOT_FILLING]

@@ -246,6 +246,8 @@ def test_dagster_lines_name_real_jobs_schedules_and_config(monkeypatch: pytest.M
         definitions = importlib.import_module("dr_assets.definitions")
         defs = definitions.build_definitions(str(REPO / "dr.toml"))
         schedules = {s.name for s in defs.schedules or []}
+        sensors = {s.name for s in defs.sensors or []}
+        keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
         lines = _dagster_lines()
         assert lines
         for argv in lines:
@@ -256,6 +258,10 @@ def test_dagster_lines_name_real_jobs_schedules_and_config(monkeypatch: pytest.M
                 dg.validate_run_config(job, config)
             elif argv[1:3] == ["schedule", "start"]:
                 assert argv[3] in schedules, argv
+            elif argv[1:3] == ["sensor", "start"]:
+                assert argv[3] in sensors, argv
+            elif argv[1:3] == ["asset", "materialize"]:
+                assert argv[argv.index("--select") + 1] in keys, argv
 
 
 # --- GraphQL ------------------------------------------------------------------------

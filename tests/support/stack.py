@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
+import yaml
 
 from dr_assets.core.access.tokens import mint_token
 from dr_assets.core.policy import load_config
@@ -76,23 +77,46 @@ class Stack:
         return config
 
 
-DAGSTER_YAML = """
-storage:
-  postgres:
-    postgres_url: {url}
-run_coordinator:
-  module: dagster.core.run_coordinator
-  class: QueuedRunCoordinator
-  config:
-    max_concurrent_runs: 4
-    tag_concurrency_limits:
-      - key: "dr/backup"
-        value:
-          applyLimitPerUniqueValue: true
-        limit: 1
-telemetry:
-  enabled: false
-"""
+def dagster_yaml(url: str) -> str:
+    """The repo's dagster_home/dagster.yaml (its run queue, limits and pools) with the
+    storage of a throwaway instance database at URL."""
+    instance = yaml.safe_load((REPO / "dagster_home" / "dagster.yaml").read_text())
+    instance["storage"] = {"postgres": {"postgres_url": url}}
+    return str(yaml.safe_dump(instance, sort_keys=False))
+
+
+def start_dagster(root: Path, config_path: Path, dagster_db: str, port: int
+                  ) -> list[subprocess.Popen[bytes]]:
+    """A Dagster webserver on PORT and a daemon, on the instance database DAGSTER_DB (it
+    must exist) with the repo's run queue and pools, loading the code location of
+    CONFIG_PATH; returned once the webserver answers (its logs under ROOT/logs)."""
+    home = root / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(dagster_yaml(
+        f"postgresql+psycopg2://postgres@127.0.0.1:5432/{dagster_db}"))
+    env = {**os.environ, "DAGSTER_HOME": str(home), "DR_CONFIG": str(config_path),
+           "DR_JWT_SECRET": JWT_SECRET}
+    bin_dir = Path(sys.executable).parent
+    logs = root / "logs"
+    logs.mkdir()
+    procs = []
+    web_log = logs / "webserver.log"
+    procs.append(subprocess.Popen(
+        [str(bin_dir / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(port),
+         "-w", str(REPO / "workspace.yaml")],
+        cwd=REPO, env=env, stdout=web_log.open("wb"), stderr=subprocess.STDOUT,
+        start_new_session=True))
+    daemon_log = logs / "daemon.log"
+    procs.append(subprocess.Popen(
+        [str(bin_dir / "dagster-daemon"), "run", "-w", str(REPO / "workspace.yaml")],
+        cwd=REPO, env=env, stdout=daemon_log.open("wb"), stderr=subprocess.STDOUT,
+        start_new_session=True))
+    try:
+        wait_http(f"http://127.0.0.1:{port}/server_info", 120, procs[0], web_log)
+    except BaseException:
+        _stop_processes(procs)
+        raise
+    return procs
 
 
 def start_stack(root: Path, s3: seaweed.SeaweedServer) -> Stack:
@@ -108,29 +132,8 @@ def start_stack(root: Path, s3: seaweed.SeaweedServer) -> Stack:
     config_path = write_config(root, s3, f"api{tag}", catalog_db, {"shop": app_db})
     with config_path.open("a") as fh:
         fh.write(f'[api]\ndagster_url = "http://127.0.0.1:{dagster_port}"\n')
-    home = root / "dagster_home"
-    home.mkdir()
-    (home / "dagster.yaml").write_text(DAGSTER_YAML.format(
-        url=f"postgresql+psycopg2://postgres@127.0.0.1:5432/{dagster_db}"))
-    env = {**os.environ, "DAGSTER_HOME": str(home), "DR_CONFIG": str(config_path),
-           "DR_JWT_SECRET": JWT_SECRET}
-    bin_dir = Path(sys.executable).parent
-    logs = root / "logs"
-    logs.mkdir()
-    procs = []
-    web_log = logs / "webserver.log"
-    procs.append(subprocess.Popen(
-        [str(bin_dir / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(dagster_port),
-         "-w", str(REPO / "workspace.yaml")],
-        cwd=REPO, env=env, stdout=web_log.open("wb"), stderr=subprocess.STDOUT,
-        start_new_session=True))
-    daemon_log = logs / "daemon.log"
-    procs.append(subprocess.Popen(
-        [str(bin_dir / "dagster-daemon"), "run", "-w", str(REPO / "workspace.yaml")],
-        cwd=REPO, env=env, stdout=daemon_log.open("wb"), stderr=subprocess.STDOUT,
-        start_new_session=True))
+    procs = start_dagster(root, config_path, dagster_db, dagster_port)
     try:
-        wait_http(f"http://127.0.0.1:{dagster_port}/server_info", 120, procs[0], web_log)
         os.environ["DR_JWT_SECRET"] = JWT_SECRET
         server = uvicorn.Server(uvicorn.Config(create_app(str(config_path)), host="127.0.0.1",
                                                port=api_port, log_level="warning"))

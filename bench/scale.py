@@ -1,0 +1,186 @@
+"""Scale benchmark: the control plane at 100, 1,000 and 5,000 apps.
+
+For each size, a dr.toml from bench/estate.py (four cadences, four source servers):
+- the code location's load: `dagster definitions validate -m dr_assets.definitions` (what
+  Dagster's code server does), wall seconds and peak RSS, median of --repeats;
+- a backup run's own overhead at that size: `dagster asset materialize` of one app's backup
+  (a fresh process that loads the code location, resolves the job and runs it, as a run
+  worker does), from process start to the moment its pg_dump connects (pg_stat_activity's
+  backend_start), median of --repeats; the dump itself (a small database) is not counted.
+Then the growth exponent of each figure between sizes (1.0 = linear), and the targets:
+<= 15 s and <= 600 MB at 1,000 apps, <= 60 s at 5,000, run overhead <= 5 s at 1,000.
+
+Usage: .venv/bin/python bench/scale.py [--sizes 100,1000,5000] [--repeats 3] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT))
+
+from estate import write_estate  # noqa: E402
+
+from dr_assets.core.policy import load_config  # noqa: E402
+from dr_assets.core.runs import backup_partition  # noqa: E402
+
+PG = "postgresql://postgres@127.0.0.1:5432"
+CATALOG_DB = "dr_bench_scale"
+SOURCE_DB = "dr_bench_scale_source"
+BIN = Path(sys.executable).parent
+TARGETS = {"load_seconds_1000": 15.0, "load_mb_1000": 600.0, "load_seconds_5000": 60.0,
+           "run_overhead_seconds_1000": 5.0}
+
+
+def admin(statement: str, db: str = "postgres") -> list[tuple[Any, ...]]:
+    conn = psycopg2.connect(f"{PG}/{db}")
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(statement)
+            return cur.fetchall() if cur.description else []
+    finally:
+        conn.close()
+
+
+def timed_child(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, int]:
+    """(wall seconds, peak RSS in MB, exit code) of one child process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0 and proc.stderr is not None:
+        sys.stderr.write(proc.stderr.read().decode()[-2000:])
+    return wall, usage.ru_maxrss / 1024, proc.returncode
+
+
+def load_figures(config: Path, repeats: int) -> dict[str, float]:
+    env = {**os.environ, "DR_CONFIG": str(config), "DAGSTER_HOME": str(config.parent / "dh")}
+    (config.parent / "dh").mkdir(exist_ok=True)
+    runs = [timed_child([str(BIN / "dagster"), "definitions", "validate", "-m",
+                         "dr_assets.definitions"], env, config.parent) for _ in range(repeats)]
+    if any(rc != 0 for _, _, rc in runs):
+        raise SystemExit(f"dagster definitions validate failed for {config}")
+    return {"load_seconds": statistics.median(w for w, _, _ in runs),
+            "load_mb": statistics.median(m for _, m, _ in runs)}
+
+
+def first_dump_connection(since: datetime, stop: threading.Event) -> datetime | None:
+    """backend_start of the first pg_dump session on SOURCE_DB that began after SINCE."""
+    while not stop.is_set():
+        rows = admin(f"SELECT min(backend_start) FROM pg_stat_activity WHERE datname = "
+                     f"'{SOURCE_DB}' AND application_name = 'pg_dump' AND backend_start > "
+                     f"'{since.isoformat()}'")
+        if rows and rows[0][0] is not None:
+            return rows[0][0]  # type: ignore[no-any-return]
+        time.sleep(0.02)
+    return None
+
+
+def _watch(since: datetime, stop: threading.Event, found: list[datetime | None]) -> None:
+    found.append(first_dump_connection(since, stop))
+
+
+def run_overhead(config: Path, repeats: int) -> float:
+    """Median seconds from a run process's start to its pg_dump's connection."""
+    cfg = load_config(config)
+    app = next(a for a, p in cfg.apps.items() if p.database_url.endswith(f"/{SOURCE_DB}"))
+    partition = backup_partition(cfg.apps[app], datetime.now(UTC))
+    env = {**os.environ, "DR_CONFIG": str(config), "DAGSTER_HOME": str(config.parent / "dh")}
+    figures = []
+    for _ in range(repeats):
+        stop = threading.Event()
+        found: list[datetime | None] = []
+        watcher = threading.Thread(target=_watch, args=(datetime.now(UTC), stop, found))
+        watcher.start()
+        started = datetime.now(UTC)
+        proc = subprocess.run([str(BIN / "dagster"), "asset", "materialize", "-m",
+                               "dr_assets.definitions", "--select", f"{app}/backup",
+                               "--partition", str(partition)],
+                              cwd=config.parent, env=env, capture_output=True, text=True,
+                              timeout=600)
+        stop.set()
+        watcher.join()
+        if proc.returncode != 0 or not found or found[0] is None:
+            raise SystemExit(f"the backup run of {app} failed: {proc.stderr[-2000:]}")
+        figures.append((found[0] - started).total_seconds())
+    return statistics.median(figures)
+
+
+def growth(sizes: list[int], values: list[float]) -> list[float]:
+    return [round(math.log(b / a) / math.log(m / n), 2)
+            for (n, a), (m, b) in zip(zip(sizes, values, strict=True),
+                                      zip(sizes[1:], values[1:], strict=True), strict=False)]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="100,1000,5000")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+
+    admin(f'DROP DATABASE IF EXISTS "{SOURCE_DB}" WITH (FORCE)')
+    admin(f'CREATE DATABASE "{SOURCE_DB}"')
+    admin("CREATE TABLE t AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 1000) g",
+          SOURCE_DB)
+    admin(f'DROP DATABASE IF EXISTS "{CATALOG_DB}" WITH (FORCE)')
+    results: dict[int, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory(prefix="dr-bench-scale-") as tmp:
+        for n in sizes:
+            root = Path(tmp) / str(n)
+            root.mkdir()
+            config = write_estate(root, n, f"{PG}/{CATALOG_DB}", database=SOURCE_DB)
+            repeats = args.repeats if n <= 1000 else 1
+            figures = load_figures(config, repeats)
+            figures["run_overhead_seconds"] = run_overhead(config, repeats)
+            results[n] = figures
+            if not args.json:
+                print(f"{n:>6} apps: load {figures['load_seconds']:6.1f} s, "
+                      f"{figures['load_mb']:6.0f} MB peak; backup run overhead "
+                      f"{figures['run_overhead_seconds']:5.2f} s", flush=True)
+    admin(f'DROP DATABASE IF EXISTS "{SOURCE_DB}" WITH (FORCE)')
+    admin(f'DROP DATABASE IF EXISTS "{CATALOG_DB}" WITH (FORCE)')
+    report: dict[str, Any] = {"sizes": results, "growth": {
+        k: growth(sizes, [results[n][k] for n in sizes])
+        for k in ("load_seconds", "load_mb", "run_overhead_seconds")}}
+    checks = {}
+    if 1000 in results:
+        checks["load_seconds_1000"] = results[1000]["load_seconds"]
+        checks["load_mb_1000"] = results[1000]["load_mb"]
+        checks["run_overhead_seconds_1000"] = results[1000]["run_overhead_seconds"]
+    if 5000 in results:
+        checks["load_seconds_5000"] = results[5000]["load_seconds"]
+    report["targets"] = {k: {"value": round(v, 2), "target": TARGETS[k],
+                             "pass": v <= TARGETS[k]} for k, v in checks.items()}
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    print("growth exponents between sizes (1.0 = linear): " + ", ".join(
+        f"{k} {v}" for k, v in report["growth"].items()))
+    for k, t in report["targets"].items():
+        print(f"{k}: {t['value']} (target <= {t['target']}) {'PASS' if t['pass'] else 'FAIL'}")
+
+
+if __name__ == "__main__":
+    main()
