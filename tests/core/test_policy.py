@@ -83,6 +83,16 @@ def test_environment_variables_are_expanded(tmp_path: Path, monkeypatch: pytest.
         (lambda t: t + '\n[drills]\nserver_bindir = "/opt/pg/{version}/bin"',
          r"drills.server_bindir: .* has a placeholder other than \{major\}"),
         (lambda t: t + '\n[drills]\nbindir = "/opt"', r"drills.bindir: unknown key"),
+        (lambda t: t.replace("critical = true", "critical = true\nstart_offset_minutes = 360"),
+         r"apps.scholarship_api.start_offset_minutes: 360 is outside the app's window.*0..359"),
+        (lambda t: t.replace("critical = true", "critical = true\nstart_offset_minutes = -1"),
+         r"start_offset_minutes: -1 is outside"),
+        (lambda t: t + "\n[concurrency]\nmax_concurrent_dumps = 0",
+         r"concurrency.max_concurrent_dumps: 0 is out of range.*use 1..64"),
+        (lambda t: t + "\n[concurrency]\nmax_dumps = 3", r"concurrency.max_dumps: unknown key"),
+        (lambda t: t + '\n[servers.main]\nurl = "postgresql://r@h/postgres"\n'
+                       "max_concurrent_dumps = 100",
+         r"servers.main.max_concurrent_dumps: 100 is out of range"),
     ],
 )
 def test_bad_config_names_file_key_and_fix(
@@ -188,3 +198,17 @@ def test_names_with_a_trailing_newline_are_refused() -> None:
         with pytest.raises(Refused):
             check(name)
         assert check(name.rstrip("\n")) == name.rstrip("\n")
+
+
+def test_offsets_and_dump_limits_are_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SCHOLARSHIP_URL", "postgresql://postgres@db.internal/x")
+    text = GOOD.replace("critical = true", "critical = true\nstart_offset_minutes = 45")
+    text += ("\n[concurrency]\nmax_concurrent_dumps = 3\n[servers.main]\n"
+             'url = "postgresql://r@db.internal/postgres"\nmax_concurrent_dumps = 1\n')
+    cfg = load_config(_write(tmp_path, text))
+    assert cfg.apps["scholarship_api"].start_offset_minutes == 45
+    assert cfg.concurrency.max_concurrent_dumps == 3
+    assert cfg.servers["main"].max_concurrent_dumps == 1
+    from dr_assets.core.scheduling.sources import dump_limits
+    # The app lives on the protected server (same host and port): the server's limit holds.
+    assert dump_limits(cfg) == {"dr-dumps/db.internal:5432": 1}
