@@ -36,7 +36,7 @@ def build_definitions(path: str | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=[*(assets.database_spec(p) for p in policies),
                 *(assets.backup_assets(g, config.apps) for g in groups),
-                assets.drill_assets(config.apps),
+                *(assets.drill_assets(g, config.apps) for g in groups),
                 *(assets.base_backup_asset(s) for s in servers),
                 compliance.compliance_report_asset(policies)],
         asset_checks=[*(checks.backup_checks(g, config.apps) for g in groups),

@@ -44,7 +44,7 @@ class Location:
         uses (a run selects the app's own)."""
         config = self.env.runtime().config
         [group] = [g for g in backup_groups(config) if app in g.apps]
-        return [assets.backup_assets(group, config.apps), assets.drill_assets(config.apps),
+        return [assets.backup_assets(group, config.apps), assets.drill_assets(group, config.apps),
                 checks.backup_checks(group, config.apps)]
 
     def backup(self, app: str, partition: str = PARTITION) -> dg.ExecuteInProcessResult:
