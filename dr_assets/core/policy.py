@@ -145,6 +145,7 @@ class DestinationConfig:
     secret_access_key: str | None = field(default=None, repr=False)
     sse: str | None = None
     part_size_mb: int = 16
+    grow_parts: bool = True
     object_lock_days: int | None = None
 
 
@@ -487,7 +488,7 @@ class _Loader:
                     "name": str, "kind": str, "path": str, "bucket": str, "prefix": str,
                     "endpoint_url": str, "region": str, "access_key_id": str,
                     "secret_access_key": str, "sse": str, "part_size_mb": int,
-                    "object_lock_days": int,
+                    "grow_parts": bool, "object_lock_days": int,
                 },
                 ("name", "kind"),
             )

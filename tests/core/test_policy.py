@@ -61,6 +61,10 @@ def test_environment_variables_are_expanded(tmp_path: Path, monkeypatch: pytest.
     assert cfg.apps["scholarship_api"].database_url == "postgresql://u:pw@db.internal:6432/sch"
     assert cfg.destinations[1].path == str(tmp_path / "backups")
     assert cfg.encryption.key_file == tmp_path / "keys/master.key"
+    assert cfg.destinations[0].grow_parts is True
+    fixed = load_config(_write(tmp_path, GOOD.replace('bucket = "dr-backups"',
+                                                      'bucket = "dr-backups"\ngrow_parts = false')))
+    assert fixed.destinations[0].grow_parts is False
 
 
 @pytest.mark.parametrize(
@@ -93,6 +97,8 @@ def test_environment_variables_are_expanded(tmp_path: Path, monkeypatch: pytest.
         (lambda t: t + '\n[servers.main]\nurl = "postgresql://r@h/postgres"\n'
                        "max_concurrent_dumps = 100",
          r"servers.main.max_concurrent_dumps: 100 is out of range"),
+        (lambda t: t.replace('bucket = "dr-backups"', 'bucket = "dr-backups"\ngrow_parts = "no"'),
+         r"destinations\[0\].grow_parts: must be a bool"),
     ],
 )
 def test_bad_config_names_file_key_and_fix(

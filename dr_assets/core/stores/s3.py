@@ -1,18 +1,21 @@
 """An S3 bucket (AWS or compatible: SeaweedFS, MinIO); large objects by multipart upload.
 
 Uploads run in a background thread fed through a bounded queue, so a slow or dead S3
-endpoint neither holds the whole backup in memory nor stalls the other destinations.
+endpoint neither holds the whole backup in memory nor stalls the other destinations. Parts
+are cut at exactly the sizes of the store's PartSchedule (growing, see parts.py), and the
+thread holds one part at a time: its memory is the current part plus the queue.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import queue
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import IO, Any, cast
 
 import boto3
 from botocore.config import Config
@@ -21,11 +24,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 from dr_assets.core.errors import StoreError
 from dr_assets.core.policy import DestinationConfig
 from dr_assets.core.stores.base import READ_BLOCK
+from dr_assets.core.stores.parts import MIN_PART, PartSchedule, size_text
 
-MIN_PART = 5 << 20
-MAX_PARTS = 10_000
 _QUEUE_BLOCKS = 32
 _DONE = object()
+CONNECT_TIMEOUT = 5.0  # seconds; also bounds each send of a request body's block
+READ_TIMEOUT = 60.0
 
 
 def _reason(exc: BaseException) -> str:
@@ -35,11 +39,46 @@ def _reason(exc: BaseException) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
+class _PartBody(io.RawIOBase):
+    """A part's buffer as a seekable file, so a part of up to 1 GiB is neither copied into
+    bytes nor handed whole to the socket: botocore sends a bytearray body in one sendall(),
+    which must finish within the connect timeout (5 s); a file goes out block by block."""
+
+    def __init__(self, buf: bytearray) -> None:
+        super().__init__()
+        self._view = memoryview(buf)
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        n = max(0, min(len(b), len(self._view) - self._pos))
+        b[:n] = self._view[self._pos : self._pos + n]
+        self._pos += n
+        return n
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._view)}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+
+def _body(buf: bytearray) -> IO[bytes]:
+    return cast(IO[bytes], _PartBody(buf))  # a binary file, as botocore's stubs want
+
+
 class S3Writer:
     def __init__(self, store: S3Store, key: str) -> None:
         self._store = store
         self._key = store.full_key(key)
-        self._part_size = store.part_size
+        self._schedule = store.parts
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=_QUEUE_BLOCKS)
         self._error: str | None = None
         self._upload_id: str | None = None
@@ -62,36 +101,48 @@ class S3Writer:
             except queue.Full:
                 continue
 
+    def _next_part_size(self) -> int:
+        number = len(self._parts) + 1
+        if number > self._schedule.max_parts:
+            fix = ("S3 stores at most 5 TiB in one object" if self._schedule.grows
+                   else "set grow_parts = true or raise part_size_mb")
+            raise StoreError(
+                f"the object outgrew its multipart upload: {self._schedule.describe()} hold "
+                f"{size_text(self._schedule.capacity())}; {fix}")
+        return self._schedule.size(number)
+
     def _flush_part(self, buf: bytearray) -> None:
         s3, bucket = self._store.client, self._store.bucket
         if self._upload_id is None:
             created = s3.create_multipart_upload(Bucket=bucket, Key=self._key, **self._store.put_extra())
             self._upload_id = created["UploadId"]
         number = len(self._parts) + 1
-        if number > MAX_PARTS:
-            raise StoreError(f"more than {MAX_PARTS} parts: raise part_size_mb")
         resp = s3.upload_part(
-            Bucket=bucket, Key=self._key, UploadId=self._upload_id, PartNumber=number, Body=bytes(buf)
+            Bucket=bucket, Key=self._key, UploadId=self._upload_id, PartNumber=number,
+            Body=_body(buf),
         )
         self._parts.append({"ETag": resp["ETag"], "PartNumber": number})
 
     def _run(self) -> None:
         buf = bytearray()
         try:
-            while True:
-                item = self._queue.get()
-                if item is _DONE:
-                    break
-                buf += item
-                if len(buf) >= self._part_size:
-                    self._flush_part(buf)
-                    buf.clear()
+            while (item := self._queue.get()) is not _DONE:
+                view = memoryview(item)
+                while view:
+                    size = self._next_part_size()
+                    taken = min(len(view), size - len(buf))
+                    buf += view[:taken]
+                    view = view[taken:]
+                    if len(buf) == size:
+                        self._flush_part(buf)
+                        buf = bytearray()
             if self._aborted:
+                self._abort_upload()
                 return
             s3, bucket = self._store.client, self._store.bucket
             if self._upload_id is None:
                 # Small object: a single PUT is atomic too.
-                s3.put_object(Bucket=bucket, Key=self._key, Body=bytes(buf), **self._store.put_extra())
+                s3.put_object(Bucket=bucket, Key=self._key, Body=_body(buf), **self._store.put_extra())
             else:
                 if buf:
                     self._flush_part(buf)
@@ -101,8 +152,19 @@ class S3Writer:
                 )
             self._completed = True
         except Exception as exc:
+            # Nothing is left behind even if the caller never calls abort(): the upload is
+            # gone before write() or commit() report the failure.
+            self._abort_upload()
             self._error = _reason(exc)
             self._drain()
+
+    def _abort_upload(self) -> None:
+        # An unfinished upload is invisible; if this abort fails, sync removes it later.
+        if self._upload_id is not None:
+            with contextlib.suppress(BotoCoreError, ClientError):
+                self._store.client.abort_multipart_upload(
+                    Bucket=self._store.bucket, Key=self._key, UploadId=self._upload_id
+                )
 
     def _drain(self) -> None:
         # Unblock a producer waiting on a full queue after we failed.
@@ -139,23 +201,22 @@ class S3Writer:
         if self._completed:
             with contextlib.suppress(BotoCoreError, ClientError):
                 self._store.client.delete_object(Bucket=self._store.bucket, Key=self._key)
-        elif self._upload_id is not None:
-            # An unfinished upload is invisible; if this abort fails, sync removes it later.
-            with contextlib.suppress(BotoCoreError, ClientError):
-                self._store.client.abort_multipart_upload(
-                    Bucket=self._store.bucket, Key=self._key, UploadId=self._upload_id
-                )
+        else:
+            self._abort_upload()
 
 
 class S3Store:
     kind = "s3"
 
-    def __init__(self, dest: DestinationConfig) -> None:
+    def __init__(self, dest: DestinationConfig, parts: PartSchedule | None = None) -> None:
+        """`parts` replaces the schedule from `part_size_mb` and `grow_parts` (tests lower
+        its part limit)."""
         self.name = dest.name
         self.bucket = dest.bucket
         self.prefix = dest.prefix
         self.endpoint_url = dest.endpoint_url
-        self.part_size = max(MIN_PART, dest.part_size_mb << 20)
+        self.parts = parts or PartSchedule(
+            first=max(MIN_PART, dest.part_size_mb << 20), grows=dest.grow_parts)
         self.sse = dest.sse
         self.object_lock_days = dest.object_lock_days
         session = boto3.session.Session(
@@ -168,8 +229,8 @@ class S3Store:
             endpoint_url=dest.endpoint_url,
             config=Config(
                 s3={"addressing_style": "path"},
-                connect_timeout=5,
-                read_timeout=60,
+                connect_timeout=CONNECT_TIMEOUT,
+                read_timeout=READ_TIMEOUT,
                 retries={"max_attempts": 3, "mode": "standard"},
                 max_pool_connections=16,
             ),
