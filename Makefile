@@ -44,6 +44,7 @@ test: install
 bench: install
 	$(BIN)/python bench/backup_throughput.py
 	$(BIN)/python bench/api_load.py
+	$(BIN)/python bench/api_stall.py
 	$(BIN)/python bench/pitr.py
 
 lint: install
