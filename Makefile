@@ -45,6 +45,7 @@ bench: install
 	$(BIN)/python bench/backup_throughput.py
 	$(BIN)/python bench/api_load.py
 	$(BIN)/python bench/s3_parts.py
+	$(BIN)/python bench/api_stall.py
 	$(BIN)/python bench/pitr.py
 
 lint: install

@@ -57,10 +57,12 @@ class DagsterLauncher:
             raise DagsterUnavailableError(f"Dagster at {self.url} could not report run {run_id}: "
                                           f"{_first_line(exc)}") from None
 
-    def reachable(self) -> bool:
+    def reachable(self, timeout: float = 3) -> bool:
+        """Whether the webserver answers /server_info within `timeout` seconds (per connect
+        and per read)."""
         try:
             with urllib.request.urlopen(f"{self.url.rstrip('/')}/server_info",  # noqa: S310
-                                        timeout=3) as resp:
+                                        timeout=timeout) as resp:
                 return bool(resp.status == 200)
         except OSError:
             return False

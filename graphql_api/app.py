@@ -7,7 +7,6 @@ live in the lifespan's ApiState, never in module globals.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -48,8 +47,9 @@ class AuthMiddleware:
         try:
             scope.setdefault("state", {})["principal"] = principal_from(request, state.verifier)
         except AuthError as exc:
-            state.runtime.catalog.audit("unauthenticated", "none", "authenticate",
-                                        {"path": request.url.path}, AuditResult.REFUSED, str(exc))
+            await state.workers.run(state.runtime.catalog.audit, "unauthenticated", "none",
+                                    "authenticate", {"path": request.url.path},
+                                    AuditResult.REFUSED, str(exc))
             response = JSONResponse({"errors": [{"message": str(exc)}]}, status_code=401,
                                     headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
             await response(scope, receive, send)
@@ -63,12 +63,13 @@ class DRGraphQL(GraphQL[Context, None]):
 
 
 async def healthz(request: Request) -> Response:
+    """The process serves requests: it asks nothing of the catalog, stores or workers."""
     return JSONResponse({"ok": True})
 
 
 async def metrics(request: Request) -> Response:
-    # It reads the stores for the recoverable windows: off the event loop.
-    body = await asyncio.to_thread(metrics_text, request.app.state.api)
+    state: ApiState = request.app.state.api
+    body = await state.workers.run(metrics_text, state)  # the catalog and the stores
     return PlainTextResponse(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
 

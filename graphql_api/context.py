@@ -30,7 +30,7 @@ class Context:
         and none when no backup's rowCounts is asked for."""
 
         async def load(backup_ids: list[str]) -> list[dict[str, int] | None]:
-            found = self.catalog.row_counts(backup_ids)
+            found = await self.state.workers.run(self.catalog.row_counts, backup_ids)
             return [found.get(backup_id) for backup_id in backup_ids]
 
         return DataLoader(load_fn=load)

@@ -62,6 +62,11 @@ def metrics_text(state: ApiState) -> bytes:
     answers.labels("miss").inc(cache.misses)
     Gauge("dr_api_catalog_change_feed_up", "1 while the API listens to catalog changes",
           registry=reg).set(1 if state.changes.connected else 0)
+    Gauge("dr_api_worker_threads", "Threads for the API's calls to the catalog, the stores and "
+          "Dagster ([api] worker_threads)", registry=reg).set(state.workers.threads)
+    Gauge("dr_api_worker_threads_busy", "Of those, threads running a call now (this scrape's "
+          "included): all of them busy means callers wait for a worker",
+          registry=reg).set(state.workers.busy)
     return generate_latest(reg)
 
 

@@ -129,6 +129,9 @@ class ResponseCache:
         # One lock per value: a slow one (a recoverable window) never holds up another.
         self._computing: dict[str, threading.Lock] = {}
         self._locks = threading.Lock()
+        # Values are kept from worker threads, answers from the event loop: entries change
+        # under this lock, held for dictionary operations only (never while computing).
+        self._entries_lock = threading.Lock()
         self._mutations = 0
         self.hits = 0
         self.misses = 0
@@ -141,22 +144,25 @@ class ResponseCache:
         return self.feed_generation(), self._mutations
 
     def _fresh(self, key: str, max_age: float) -> Kept[Any] | None:
-        kept = self._entries.get(key)
-        if kept is None:
-            return None
-        if time.monotonic() - kept.stored_at >= max_age or kept.generation != self.generation():
-            self._entries.pop(key, None)
-            return None
-        return kept
+        with self._entries_lock:
+            kept = self._entries.get(key)
+            if kept is None:
+                return None
+            if (time.monotonic() - kept.stored_at >= max_age
+                    or kept.generation != self.generation()):
+                self._entries.pop(key, None)
+                return None
+            return kept
 
     def _keep(self, key: str, kept: Kept[Any]) -> None:
         """Keep what was computed only if nothing was written or mutated meanwhile."""
-        if kept.generation != self.generation():
-            return
-        self._entries[key] = kept
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        with self._entries_lock:
+            if kept.generation != self.generation():
+                return
+            self._entries[key] = kept
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
 
     async def answer(self, key: str, execute: Callable[[], Awaitable[Answer]]) -> Response:
         """The answer for `key`, marked in X-DR-Cache: kept (hit, with its Age), computed
@@ -212,8 +218,9 @@ class ResponseCache:
         return cast(T, kept.value)
 
     def invalidate(self) -> None:
-        self._mutations += 1
-        self._entries.clear()
+        with self._entries_lock:
+            self._mutations += 1
+            self._entries.clear()
 
 
 def _clean(status: int, body: bytes) -> bool:

@@ -23,6 +23,7 @@ from graphql_api.dashboard.queries import DashboardQueries
 from graphql_api.operations.mutations import Mutation, run_status
 from graphql_api.operations.types import RunResult
 from graphql_api.status.queries import StatusQueries
+from graphql_api.workers import off_the_loop
 
 EXPECTED = (GraphQLError, StrawberryGraphQLError, DRError)
 MAX_DEPTH = 6  # the deepest legitimate query (backups.edges.node.copies) is 4
@@ -49,6 +50,7 @@ class DRSchema(strawberry.Schema):
             super().process_errors(unexpected, execution_context)
 
 
+off_the_loop(Query, Mutation)  # root fields wait on the catalog, stores or Dagster
 schema = DRSchema(
     query=Query,
     mutation=Mutation,

@@ -1,5 +1,6 @@
 """What the API holds for its lifetime: the runtime, the token verifier, the launcher, the
-catalog's change feed and the answer cache it keeps fresh."""
+catalog's change feed and the answer cache it keeps fresh, the worker pool for blocking
+calls and healthCheck's probes."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ from dataclasses import dataclass
 from dr_assets.core.access.tokens import TokenVerifier
 from dr_assets.core.catalog.changes import ChangeFeed
 from dr_assets.core.health.estate import EstateStatus, estate_status
+from dr_assets.core.policy import load_config
 from dr_assets.core.runtime import DRRuntime
 from dr_assets.core.wal.planning import read_window
 from dr_assets.core.wal.window import RecoveryWindow
 from dr_assets.launcher import DagsterLauncher
 from graphql_api.response_cache import ResponseCache
+from graphql_api.status.probes import HealthChecks, component_probes
+from graphql_api.workers import Workers
 
 STATUS_TTL_SECONDS = 1.0
 # The recoverable window reads every store's listing: once per server in this time at most.
@@ -26,6 +30,8 @@ class ApiState:
     launcher: DagsterLauncher
     changes: ChangeFeed
     response_cache: ResponseCache
+    workers: Workers
+    health: HealthChecks
 
     def estate(self) -> EstateStatus:
         """Estate health, computed at most once a second however many dashboards ask, and
@@ -37,8 +43,8 @@ class ApiState:
 
     def recovery_window(self, server: str) -> RecoveryWindow:
         """A protected server's recoverable window from the stores, computed at most once
-        per WINDOW_TTL_SECONDS (and again when the catalog changes). Blocking: call it from
-        a worker thread in async code."""
+        per WINDOW_TTL_SECONDS (and again when the catalog changes). Blocking: call it
+        through `workers` in async code."""
         rt = self.runtime
         return self.response_cache.value(
             f"window:{server}", lambda: read_window(server, rt.stores, rt.keyring),
@@ -46,14 +52,21 @@ class ApiState:
 
     @classmethod
     def load(cls, config_path: str | None = None) -> ApiState:
-        runtime = DRRuntime.load(config_path, catalog_pool_size=16)
+        config = load_config(config_path)
+        api = config.api
+        # Catalog calls run in the workers only, one connection each at a time.
+        runtime = DRRuntime(config, catalog_pool_size=api.worker_threads)
         runtime.catalog.ensure()
-        api = runtime.config.api
         changes = ChangeFeed(runtime.catalog.info)
-        return cls(runtime=runtime, verifier=TokenVerifier(api),
-                   launcher=DagsterLauncher(api.dagster_url), changes=changes,
+        launcher = DagsterLauncher(api.dagster_url)
+        probes = component_probes(runtime, launcher, api.health_timeout_seconds)
+        return cls(runtime=runtime, verifier=TokenVerifier(api), launcher=launcher,
+                   changes=changes,
                    response_cache=ResponseCache(api.response_cache_seconds,
-                                                lambda: changes.generation))
+                                                lambda: changes.generation),
+                   workers=Workers(api.worker_threads),
+                   health=HealthChecks(probes, api.health_timeout_seconds,
+                                       api.health_keep_seconds))
 
     def open(self) -> ApiState:
         self.changes.start()

@@ -178,6 +178,13 @@ class ApiConfig:
     # Whole answers to identical GraphQL queries are shared by callers of the same role for
     # at most this long (and dropped at once when the catalog changes); 0 turns it off.
     response_cache_seconds: float = 1.0
+    # Resolvers that wait on the catalog, a store or Dagster run in this many worker threads
+    # (the catalog pool holds as many connections); /healthz and cached answers never wait.
+    worker_threads: int = 16
+    # healthCheck: each component's probe answers within this, or counts as down; the answer
+    # is kept this long, so a flood of healthCheck calls costs one probe per component.
+    health_timeout_seconds: float = 2.0
+    health_keep_seconds: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -407,12 +414,22 @@ class _Loader:
             {"dagster_url": str, "jwt_issuer": str, "jwt_audience": str, "roles_claim": str,
              "jwt_secret_env": str, "jwt_secret_file": str, "jwks_url": str,
              "max_query_depth": int, "max_page_size": int,
-             "response_cache_seconds": (int, float)},
+             "response_cache_seconds": (int, float), "worker_threads": int,
+             "health_timeout_seconds": (int, float), "health_keep_seconds": (int, float)},
             (),
         )
         if not 0 <= a.get("response_cache_seconds", 0) <= 60:
             raise self.fail("api.response_cache_seconds", "must be between 0 and 60",
                             "write a number of seconds such as 1, or 0 to turn the cache off")
+        if not 1 <= a.get("worker_threads", 1) <= 256:
+            raise self.fail("api.worker_threads", f"{a['worker_threads']} is out of range",
+                            "use 1..256 (each thread may hold one catalog connection)")
+        if not 0 < a.get("health_timeout_seconds", 1) <= 30:
+            raise self.fail("api.health_timeout_seconds", "must be above 0 and at most 30",
+                            "write a number of seconds such as 2")
+        if not 0 <= a.get("health_keep_seconds", 0) <= 300:
+            raise self.fail("api.health_keep_seconds", "must be between 0 and 300",
+                            "write a number of seconds such as 5, or 0 to probe on every call")
         for key in ("dagster_url", "jwks_url"):
             if a.get(key) and not a[key].startswith(("http://", "https://")):
                 raise self.fail(f"api.{key}", "not an http(s) URL", "write https://...")

@@ -1,8 +1,7 @@
-"""Mutations: thin wrappers over operations.actions, which check roles and audit."""
+"""Mutations: thin wrappers over operations.actions, which check roles and audit; like every
+synchronous root field they run in the worker pool (graphql_api.workers)."""
 
 from __future__ import annotations
-
-import asyncio
 
 import strawberry
 
@@ -45,11 +44,10 @@ class Mutation:
         description="Launch a restore of an app's database as of a moment (a time, an LSN or "
                     "the newest WAL) into a new database, through its server's WAL; checked "
                     "against the recoverable window first (admin).")
-    async def restore_to_point_in_time(self, info: Info, input: PointInTimeRestoreInput
-                                       ) -> PointInTimeRestoreResult:
-        # The checks read the stores' listings: off the event loop.
-        return await asyncio.to_thread(
-            actions.restore_to_point_in_time, info.context, input.app, input.target_database,
+    def restore_to_point_in_time(self, info: Info, input: PointInTimeRestoreInput
+                                 ) -> PointInTimeRestoreResult:
+        return actions.restore_to_point_in_time(  # type: ignore[no-any-return]
+            info.context, input.app, input.target_database,
             input.to_time.isoformat() if input.to_time else None, input.to_lsn,
             input.to_latest)
 

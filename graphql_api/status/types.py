@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date, datetime
 
 import strawberry
@@ -111,7 +110,8 @@ class AppStatus:
         if self.server is None:
             return None
         server = self.server
-        window = await asyncio.to_thread(info.context.state.recovery_window, server)
+        state = info.context.state
+        window = await state.workers.run(state.recovery_window, server)
         return RecoveryWindow(server=server, earliest=window.earliest, latest=window.latest)
 
 
@@ -143,6 +143,9 @@ class ComponentCheck:
 class HealthCheck:
     ok: bool
     components: list[ComponentCheck]
+    checked_at: datetime = strawberry.field(
+        description="When the components were probed: the answer is kept for "
+                    "`[api] health_keep_seconds` and shared by every caller meanwhile.")
 
 
 @strawberry.type(description="Backups of one app started on one UTC day.")

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -52,7 +51,7 @@ async def timeline_svg(request: Request) -> Response:
                                  status_code=400)
     state: ApiState = request.app.state.api
     try:
-        timelines = await run_in_threadpool(backup_timeline, state.runtime.config,
+        timelines = await state.workers.run(backup_timeline, state.runtime.config,
                                             state.runtime.catalog, datetime.now(UTC), int(raw))
     except ReportError as exc:
         return PlainTextResponse(str(exc), status_code=400)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -144,5 +145,8 @@ def test_healthz_and_metrics(stack: Stack) -> None:
                  "dr_global_health_score"):
         assert f'{name}{{app="shop"}}' in text or f"{name} " in text, name
     assert "dr_api_catalog_change_feed_up 1.0" in text
+    assert "dr_api_worker_threads 16.0" in text  # the default [api] worker_threads
+    busy = re.search(r"^dr_api_worker_threads_busy (\S+)$", text, re.M)
+    assert busy and 1 <= float(busy.group(1)) <= 16  # the scrape runs in a worker itself
     assert 'dr_api_response_cache_answers_total{outcome="hit"}' in text
     assert "_created" not in text

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import httpx
 import pytest
@@ -22,6 +21,7 @@ from graphql_api import rest
 from graphql_api import state as api_state
 from graphql_api.response_cache import Answer, ResponseCache, request_key
 from graphql_api.state import ApiState
+from tests.support.api import ask, unique
 from tests.support.stack import Stack, start_api
 
 LONG_TTL = 60  # answers would live a minute: only the change feed can explain a fresh one
@@ -33,20 +33,6 @@ def long_cache_api(stack: Stack, tmp_path: Path) -> Iterator[str]:
     server = start_api(config)
     yield server.url
     server.stop()
-
-
-def ask(url: str, query: str, token: str | None = None,
-        variables: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    resp = httpx.post(f"{url}/graphql", json={"query": query, "variables": variables},
-                      headers=headers, timeout=30)
-    assert resp.status_code == 200, resp.text
-    return resp.headers["x-dr-cache"], resp.json()
-
-
-def unique(query: str) -> str:
-    """The same query under a fresh alias, so no earlier test left it cached."""
-    return "{ a" + secrets.token_hex(4) + ": " + query.strip()[1:]
 
 
 def test_a_catalog_write_by_another_process_drops_cached_answers_at_once(
@@ -182,7 +168,8 @@ def test_estate_follows_the_answers_invalidation(answer_seconds: float,
     feed = [0]
     cache = ResponseCache(answer_seconds, lambda: feed[0])
     state = ApiState(runtime=SimpleNamespace(config=None, catalog=None), verifier=None,
-                     launcher=None, changes=None, response_cache=cache)
+                     launcher=None, changes=None, response_cache=cache, workers=None,
+                     health=None)
     first = state.estate()
     assert state.estate() is first and len(computed) == 1
     feed[0] += 1  # a catalog write by any process

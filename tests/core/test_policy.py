@@ -99,6 +99,12 @@ def test_environment_variables_are_expanded(tmp_path: Path, monkeypatch: pytest.
          r"servers.main.max_concurrent_dumps: 100 is out of range"),
         (lambda t: t.replace('bucket = "dr-backups"', 'bucket = "dr-backups"\ngrow_parts = "no"'),
          r"destinations\[0\].grow_parts: must be a bool"),
+        (lambda t: t + "\n[api]\nworker_threads = 0", r"api.worker_threads: 0 is out of range"),
+        (lambda t: t + '\n[api]\nworker_threads = "8"', r"api.worker_threads: must be a int"),
+        (lambda t: t + "\n[api]\nhealth_timeout_seconds = 0",
+         r"api.health_timeout_seconds: must be above 0 and at most 30"),
+        (lambda t: t + "\n[api]\nhealth_keep_seconds = -1",
+         r"api.health_keep_seconds: must be between 0 and 300"),
     ],
 )
 def test_bad_config_names_file_key_and_fix(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Any
 
@@ -38,3 +39,18 @@ def wait_run(stack: Stack, run_id: str, token: str, timeout: float = 180) -> str
             return str(status)
         time.sleep(1)
     raise AssertionError(f"run {run_id} still {status} after {timeout:.0f} s")
+
+
+def ask(url: str, query: str, token: str | None = None,
+        variables: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+    """(X-DR-Cache, JSON body) of a GraphQL POST to the API at `url`."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    resp = httpx.post(f"{url}/graphql", json={"query": query, "variables": variables},
+                      headers=headers, timeout=30)
+    assert resp.status_code == 200, resp.text
+    return resp.headers["x-dr-cache"], resp.json()
+
+
+def unique(query: str) -> str:
+    """The same query under a fresh alias, so no earlier test left it cached."""
+    return "{ a" + secrets.token_hex(4) + ": " + query.strip()[1:]

@@ -1,8 +1,12 @@
-"""Shared fault-injection helpers: big tables, child processes to kill, an S3 to stop."""
+"""Shared fault-injection helpers: big tables, child processes to kill, an S3 to stop, a
+server that never answers."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+import threading
 from pathlib import Path
 
 from dr_assets.devstack import seaweed
@@ -50,3 +54,34 @@ class OwnS3:
         """Same ports and data directory, as after an outage."""
         self.server = seaweed.start(self.server.data_dir, base_port=self.server.s3_port,
                                     buckets=(BUCKET,))
+
+
+class SilentListener:
+    """A TCP port that accepts connections and never sends a byte (a hung HTTP server);
+    `accepted` counts the connections."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.accepted = 0
+        self._held: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:  # closed
+                return
+            self._held.append(conn)
+            self.accepted += 1
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
+        self.sock.close()
+        for conn in self._held:
+            conn.close()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import psycopg2
@@ -139,6 +141,25 @@ class CatalogConnection:
             raise
         finally:
             pool.putconn(conn, close=broken or bool(conn.closed))
+
+    def probe(self, timeout_seconds: float) -> None:
+        """Raise CatalogError unless a read of the backups answers within `timeout_seconds`:
+        on a connection of its own (never the pool's, which busy callers may hold), with
+        connect, lock and statement timeouts, so a health check learns in time."""
+        ms = max(1, int(timeout_seconds * 1000))
+        options = dict(self.info.params).get("options", "")
+        info = replace(self.info, params=(
+            *self.info.params, ("connect_timeout", str(max(2, math.ceil(timeout_seconds)))),
+            ("options", f"{options} -c statement_timeout={ms} -c lock_timeout={ms}".strip())))
+        try:
+            with connection(info) as conn, conn.cursor() as cur:
+                cur.execute("SELECT 1 FROM dr.backups LIMIT 1")
+        except ToolError as exc:  # named by the catalog's own URL, not the probe's
+            reason = str(exc).replace(info.safe_url, self.info.safe_url)
+            raise CatalogError(f"catalog unreachable: {reason}") from None
+        except psycopg2.Error as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise CatalogError(f"catalog did not answer: {first}") from None
 
     @contextmanager
     def app_lock(self, app: str, action: str = "backup") -> Iterator[None]:

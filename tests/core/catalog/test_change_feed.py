@@ -4,21 +4,12 @@ connection (real PostgreSQL; the connection is killed with pg_terminate_backend)
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 from dr_assets.core.catalog import Catalog
 from dr_assets.core.catalog.changes import ChangeFeed
 from dr_assets.core.pg.conninfo import ConnInfo
 from tests.support.pg import run_sql
-
-
-def wait_for(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
+from tests.support.waiting import wait_for
 
 
 def test_every_catalog_table_notifies_its_writes(catalog_db: str) -> None:
