@@ -166,6 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
     c_sub = c.add_subparsers(dest="catalog_command", required=True)
     s = c_sub.add_parser("sync", parents=[common],
                          help="repair missing copies and rebuild the catalog from the stores")
+    s.add_argument("--verify", action="store_true",
+                   help="a full pass: read every manifest and re-read every copy to check its "
+                        "SHA-256, replacing a corrupted one (without it only new or changed "
+                        "manifests are read and copies are only listed)")
     s.set_defaults(func=cmd_catalog_sync)
     rb = sub.add_parser("rollback", parents=[common],
                         help="swap back the database an in-place restore replaced")

@@ -240,15 +240,13 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 def cmd_catalog_sync(args: argparse.Namespace) -> int:
     rt = DRRuntime.load(args.config)
-    report = sync_catalog(rt.stores, rt.catalog, instances_dir=rt.config.drills.instances_dir)
+    report = sync_catalog(rt.stores, rt.catalog, instances_dir=rt.config.drills.instances_dir,
+                          verify=args.verify)
     emit(args, report.to_dict(),
-          lambda: f"catalog sync: {report.backups_found} backups in the stores, "
-                  f"{len(report.copies_repaired)} copies repaired, "
-                  f"{len(report.marked_deleted)} marked deleted, "
-                  f"{len(report.marked_failed)} marked failed, "
-                  f"{report.partials_removed} partial uploads removed"
-                  + "".join(f"\n  removed the throwaway server of a killed drill: {root}"
-                            for root in report.instances_removed)
-                  + "".join(f"\n  problem: {p}" for p in
-                            report.repair_failures + report.unreadable + report.unreachable_stores))
-    return 0 if not report.unreachable_stores else 1
+         lambda: f"catalog sync: {report.summary()}"
+                 + "".join(f"\n  removed the throwaway server of a killed drill: {root}"
+                           for root in report.instances_removed)
+                 + "".join(f"\n  corrupted: {c}" for c in report.corrupted)
+                 + "".join(f"\n  problem: {p}" for p in
+                           report.repair_failures + report.unreadable + report.unreachable_stores))
+    return 0 if not (report.unreachable_stores or report.corrupted) else 1

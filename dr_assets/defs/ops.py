@@ -148,13 +148,22 @@ def retention_op(context: dg.OpExecutionContext, config: RetentionConfig,
     return dg.Output(outcomes)
 
 
+class CatalogSyncConfig(dg.Config):
+    # A full pass: every manifest read and every copy re-read to check its SHA-256. Off
+    # for the hourly schedule, which reads only new or changed manifests.
+    verify: bool = False
+
+
 @dg.op(name=CATALOG_SYNC_OP)
-def catalog_sync_op(context: dg.OpExecutionContext, dr: DRResource) -> dg.Output[dict[str, object]]:
+def catalog_sync_op(context: dg.OpExecutionContext, config: CatalogSyncConfig,
+                    dr: DRResource) -> dg.Output[dict[str, object]]:
     rt = dr.runtime()
-    report = sync_catalog(rt.stores, rt.catalog, instances_dir=rt.config.drills.instances_dir)
-    context.log.info(f"{report.backups_found} backups in the stores, "
-                     f"{len(report.copies_repaired)} copies repaired, "
-                     f"{len(report.instances_removed)} throwaway servers of killed drills removed")
+    report = sync_catalog(rt.stores, rt.catalog, instances_dir=rt.config.drills.instances_dir,
+                          verify=config.verify)
+    context.log.info(f"{report.summary()}, {len(report.instances_removed)} throwaway servers "
+                     "of killed drills removed")
+    for corrupted in report.corrupted:
+        context.log.warning(f"corrupted copy: {corrupted}")
     if report.unreachable_stores:
         raise dg.Failure("; ".join(report.unreachable_stores))
     return dg.Output(report.to_dict())

@@ -277,3 +277,25 @@ MIGRATIONS.append(
         for table in ("wal_files", "base_backups", "restore_points")  # frozen with the migration
     )
 )
+
+MIGRATIONS.append(
+    # 9: what catalog sync last saw of each backup in the stores' listings, so the next sync
+    # reads only new or changed manifests: per store the listed size and version (ETag and
+    # LastModified, a file's mtime and inode) of its manifest, the stored objects a good copy
+    # holds with their sizes, and the stores the manifest says hold one. A new, empty table
+    # (online); sync trusts a row only while its backup's row in dr.backups is valid, so a
+    # row of a deleted or purged backup is never taken for a seen manifest.
+    """
+    CREATE TABLE IF NOT EXISTS dr.synced_manifests (
+        backup_id  text PRIMARY KEY,
+        app        text NOT NULL,
+        manifests  jsonb NOT NULL,
+        objects    jsonb NOT NULL,
+        copies     text[] NOT NULL,
+        synced_at  timestamptz NOT NULL DEFAULT now()
+    );
+    CREATE INDEX IF NOT EXISTS synced_manifests_app ON dr.synced_manifests (app);
+    CREATE TRIGGER synced_manifests_notify_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+        ON dr.synced_manifests FOR EACH STATEMENT EXECUTE FUNCTION dr.notify_change();
+    """
+)

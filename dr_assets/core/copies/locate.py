@@ -9,9 +9,9 @@ from datetime import datetime
 from typing import Protocol
 
 from dr_assets.core.catalog import Catalog
+from dr_assets.core.copies.listing import manifest_keys
 from dr_assets.core.errors import BackupNotFound, CatalogError, DRError, IntegrityError, StoreError
 from dr_assets.core.format.manifest import (
-    MANIFEST_SUFFIX,
     BackupManifest,
     StoredObject,
     manifest_key,
@@ -166,11 +166,10 @@ def iter_stored(store: Store, manifest: BackupManifest) -> Iterator[bytes]:
     return store.iter_object(object_key(manifest.backup_id))
 
 
-def list_manifests(store: Store) -> Iterator[BackupManifest | DRError]:
-    """Every manifest a store holds; unreadable ones come back as errors, not exceptions."""
-    for key in store.list_keys():
-        if not key.endswith(MANIFEST_SUFFIX):
-            continue
+def list_manifests(store: Store, app: str | None = None) -> Iterator[BackupManifest | DRError]:
+    """Every manifest a store holds (of one app's folder when given, never listing the WAL
+    trees); unreadable ones come back as errors, not exceptions."""
+    for key in manifest_keys(store, app):
         try:
             yield BackupManifest.from_json(store.get_bytes(key), store.describe(key))
         except DRError as exc:
@@ -196,7 +195,7 @@ def scan_stores(stores: list[Store], app: str | None = None,
         try:
             if before_listing is not None:
                 before_listing(store)
-            for item in list_manifests(store):
+            for item in list_manifests(store, app):
                 if isinstance(item, DRError):
                     scan.unreadable.append(str(item))
                     continue

@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 READ_BLOCK = 1 << 20
+
+
+@dataclass(frozen=True)
+class ListedObject:
+    """A key as the store's listing shows it, nothing read: its size, and a version that
+    changes whenever the object is written again (S3: ETag and LastModified; a file: its
+    mtime and inode, both new on every atomic rename)."""
+
+    key: str
+    size: int
+    version: str
 
 
 class ObjectWriter(Protocol):
@@ -40,6 +52,15 @@ class Store(Protocol):
         ...
 
     def list_keys(self, under: str = "") -> Iterator[str]: ...
+
+    def list_objects(self, under: str = "") -> Iterator[ListedObject]:
+        """The keys under a prefix with their sizes and versions, from the listing alone."""
+        ...
+
+    def list_folders(self, under: str = "") -> list[str]:
+        """The names one level below `under` (a prefix ending in / or empty): S3's common
+        prefixes of a delimiter listing, a directory's subdirectories; nothing deeper."""
+        ...
 
     def delete(self, key: str) -> None: ...
 

@@ -13,7 +13,7 @@ from typing import BinaryIO
 
 from dr_assets.core.errors import StoreError
 from dr_assets.core.policy import DestinationConfig
-from dr_assets.core.stores.base import READ_BLOCK
+from dr_assets.core.stores.base import READ_BLOCK, ListedObject
 
 PARTIAL_MARK = ".partial-"
 
@@ -130,6 +130,26 @@ class LocalStore:
                 if PARTIAL_MARK in f:
                     continue
                 yield (Path(dirpath) / f).relative_to(base).as_posix()
+
+    def list_objects(self, under: str = "") -> Iterator[ListedObject]:
+        for key in self.list_keys(under):
+            try:
+                st = self.path_of(key).stat()
+            except FileNotFoundError:
+                continue  # deleted since the directory was read
+            except OSError as exc:
+                raise StoreError(f"{self.describe(key)}: cannot stat: {exc.strerror}") from None
+            yield ListedObject(key, st.st_size, f"{st.st_mtime_ns}.{st.st_ino}")
+
+    def list_folders(self, under: str = "") -> list[str]:
+        start = self._base() / under if under else self._base()
+        try:
+            with os.scandir(start) as entries:
+                return sorted(e.name for e in entries if e.is_dir(follow_symlinks=False))
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise StoreError(f"{self.name}: cannot list {start}: {exc.strerror}") from None
 
     def delete(self, key: str) -> None:
         try:

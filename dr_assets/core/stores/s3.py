@@ -23,7 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from dr_assets.core.errors import StoreError
 from dr_assets.core.policy import DestinationConfig
-from dr_assets.core.stores.base import READ_BLOCK
+from dr_assets.core.stores.base import READ_BLOCK, ListedObject
 from dr_assets.core.stores.parts import MIN_PART, PartSchedule, size_text
 
 _QUEUE_BLOCKS = 32
@@ -300,16 +300,31 @@ class S3Store:
             raise StoreError(f"{self.describe(key)}: stat failed: {_reason(exc)}") from None
         return int(resp["ContentLength"])
 
-    def list_keys(self, under: str = "") -> Iterator[str]:
+    def _listing(self, under: str, **kw: Any) -> Iterator[Any]:
+        """The pages of a list_objects_v2 under a store-relative prefix."""
         base = f"{self.prefix}/" if self.prefix else ""
         paginator = self.client.get_paginator("list_objects_v2")
         try:
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=base + under):
-                for obj in page.get("Contents", []):
-                    yield obj["Key"][len(base):]
+            yield from paginator.paginate(Bucket=self.bucket, Prefix=base + under, **kw)
         except (BotoCoreError, ClientError) as exc:
-            raise StoreError(f"{self.name} (s3://{self.bucket}/{base}): listing failed: "
+            raise StoreError(f"{self.name} (s3://{self.bucket}/{base}{under}): listing failed: "
                              f"{_reason(exc)}") from None
+
+    def list_keys(self, under: str = "") -> Iterator[str]:
+        for obj in self.list_objects(under):
+            yield obj.key
+
+    def list_objects(self, under: str = "") -> Iterator[ListedObject]:
+        cut = len(f"{self.prefix}/" if self.prefix else "")
+        for page in self._listing(under):
+            for obj in page.get("Contents", []):
+                yield ListedObject(obj["Key"][cut:], int(obj["Size"]),
+                                   f"{obj.get('ETag', '')}@{obj['LastModified'].isoformat()}")
+
+    def list_folders(self, under: str = "") -> list[str]:
+        cut = len(f"{self.prefix}/" if self.prefix else "") + len(under)
+        return sorted(p["Prefix"][cut:].rstrip("/") for page in self._listing(under, Delimiter="/")
+                      for p in page.get("CommonPrefixes", []))
 
     def delete(self, key: str) -> None:
         self._call("delete", key, self.client.delete_object, Key=self.full_key(key))
