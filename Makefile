@@ -16,7 +16,7 @@ help:
 	@echo "make down      stop what 'make up' started (by PID, with the processes they spawned)"
 	@echo "make test      run the test suite"
 	@echo "make lint      ruff and mypy"
-	@echo "make bench     run the backup throughput benchmark"
+	@echo "make bench     run the benchmarks (bench/*.py: throughput, API, PITR, scale)"
 
 install: $(STAMP)
 	@echo "make install: $(VENV) is up to date"
@@ -47,6 +47,7 @@ bench: install
 	$(BIN)/python bench/s3_parts.py
 	$(BIN)/python bench/api_stall.py
 	$(BIN)/python bench/pitr.py
+	$(BIN)/python bench/scale.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -9,8 +9,14 @@ For each size, a dr.toml from bench/estate.py (four cadences, four source server
   backend_start), median of --repeats; the dump itself (a small database) is not counted.
 Then the growth exponent of each figure between sizes (1.0 = linear), and the targets:
 <= 15 s and <= 600 MB at 1,000 apps, <= 60 s at 5,000, run overhead <= 5 s at 1,000.
+Load is also given in CPU seconds: on this noisy 2-core machine they move less than wall.
+
+And, at 1,000 apps, the hourly `catalog sync` (bench/sync_cost.py's measure: 2,000 backups
+of 1,000 apps in two stores beside a WAL archive): seconds and copies read, steady and with
+one new backup.
 
 Usage: .venv/bin/python bench/scale.py [--sizes 100,1000,5000] [--repeats 3] [--json]
+                                       [--no-sync]
 """
 
 from __future__ import annotations
@@ -60,8 +66,9 @@ def admin(statement: str, db: str = "postgres") -> list[tuple[Any, ...]]:
         conn.close()
 
 
-def timed_child(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, int]:
-    """(wall seconds, peak RSS in MB, exit code) of one child process."""
+def timed_child(argv: list[str], env: dict[str, str], cwd: Path
+                ) -> tuple[float, float, int, float]:
+    """(wall seconds, peak RSS in MB, exit code, CPU seconds) of one child process."""
     start = time.perf_counter()
     proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
@@ -70,7 +77,7 @@ def timed_child(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float,
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0 and proc.stderr is not None:
         sys.stderr.write(proc.stderr.read().decode()[-2000:])
-    return wall, usage.ru_maxrss / 1024, proc.returncode
+    return wall, usage.ru_maxrss / 1024, proc.returncode, usage.ru_utime + usage.ru_stime
 
 
 def load_figures(config: Path, repeats: int) -> dict[str, float]:
@@ -78,10 +85,11 @@ def load_figures(config: Path, repeats: int) -> dict[str, float]:
     (config.parent / "dh").mkdir(exist_ok=True)
     runs = [timed_child([str(BIN / "dagster"), "definitions", "validate", "-m",
                          "dr_assets.definitions"], env, config.parent) for _ in range(repeats)]
-    if any(rc != 0 for _, _, rc in runs):
+    if any(rc != 0 for _, _, rc, _ in runs):
         raise SystemExit(f"dagster definitions validate failed for {config}")
-    return {"load_seconds": statistics.median(w for w, _, _ in runs),
-            "load_mb": statistics.median(m for _, m, _ in runs)}
+    return {"load_seconds": statistics.median(w for w, _, _, _ in runs),
+            "load_cpu_seconds": statistics.median(c for _, _, _, c in runs),
+            "load_mb": statistics.median(m for _, m, _, _ in runs)}
 
 
 def first_dump_connection(since: datetime, stop: threading.Event) -> datetime | None:
@@ -137,6 +145,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="100,1000,5000")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--no-sync", action="store_true", help="skip the catalog sync figures")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
 
@@ -156,14 +165,22 @@ def main() -> None:
             figures["run_overhead_seconds"] = run_overhead(config, repeats)
             results[n] = figures
             if not args.json:
-                print(f"{n:>6} apps: load {figures['load_seconds']:6.1f} s, "
+                print(f"{n:>6} apps: load {figures['load_seconds']:6.1f} s "
+                      f"({figures['load_cpu_seconds']:.1f} CPU s), "
                       f"{figures['load_mb']:6.0f} MB peak; backup run overhead "
                       f"{figures['run_overhead_seconds']:5.2f} s", flush=True)
     admin(f'DROP DATABASE IF EXISTS "{SOURCE_DB}" WITH (FORCE)')
     admin(f'DROP DATABASE IF EXISTS "{CATALOG_DB}" WITH (FORCE)')
     report: dict[str, Any] = {"sizes": results, "growth": {
         k: growth(sizes, [results[n][k] for n in sizes])
-        for k in ("load_seconds", "load_mb", "run_overhead_seconds")}}
+        for k in ("load_seconds", "load_cpu_seconds", "load_mb", "run_overhead_seconds")}}
+    if not args.no_sync:
+        from sync_cost import measure as sync_cost
+
+        sync = sync_cost(backups=2000, apps=1000, object_bytes=16 << 10, wal_keys=2000)
+        report["sync_1000_apps"] = {k: {"seconds": round(sync[k]["seconds"], 2),
+                                        "objects_read": sync[k]["objects_read"]}
+                                    for k in ("first", "steady", "one_new")}
     checks = {}
     if 1000 in results:
         checks["load_seconds_1000"] = results[1000]["load_seconds"]
@@ -178,6 +195,9 @@ def main() -> None:
         return
     print("growth exponents between sizes (1.0 = linear): " + ", ".join(
         f"{k} {v}" for k, v in report["growth"].items()))
+    for k, v in report.get("sync_1000_apps", {}).items():
+        print(f"catalog sync at 1,000 apps, {k}: {v['seconds']} s, {v['objects_read']} "
+              "copies read")
     for k, t in report["targets"].items():
         print(f"{k}: {t['value']} (target <= {t['target']}) {'PASS' if t['pass'] else 'FAIL'}")
 
