@@ -3,10 +3,12 @@
 For each size, a dr.toml from bench/estate.py (four cadences, four source servers):
 - the code location's load: `dagster definitions validate -m dr_assets.definitions` (what
   Dagster's code server does), wall seconds and peak RSS, median of --repeats;
-- a backup run's own overhead at that size: `dagster asset materialize` of one app's backup
-  (a fresh process that loads the code location, resolves the job and runs it, as a run
-  worker does), from process start to the moment its pg_dump connects (pg_stat_activity's
-  backend_start), median of --repeats; the dump itself (a small database) is not counted.
+- a backup run's own overhead at that size: a run of one app's backup created as the run
+  queue does (its cadence's job, the app's asset selected) and executed by `dagster api
+  execute_run`, the run worker every run launcher starts (a subprocess, or a pod's command
+  under the Kubernetes launcher), from process start to the moment its pg_dump connects
+  (pg_stat_activity's backend_start), median of --repeats; the dump (a small database) and
+  the checks after it are not counted.
 Then the growth exponent of each figure between sizes (1.0 = linear), and the targets:
 <= 15 s and <= 600 MB at 1,000 apps, <= 60 s at 5,000, run overhead <= 5 s at 1,000.
 Load is also given in CPU seconds: on this noisy 2-core machine they move less than wall.
@@ -108,24 +110,50 @@ def _watch(since: datetime, stop: threading.Event, found: list[datetime | None])
     found.append(first_dump_connection(since, stop))
 
 
-def run_overhead(config: Path, repeats: int) -> float:
-    """Median seconds from a run process's start to its pg_dump's connection."""
+def worker_args(config: Path, instance_dir: Path) -> tuple[str, str]:
+    """A backup run of the estate's app on SOURCE_DB, created in a throwaway instance as the
+    run queue would (its cadence's job, the app's asset selected, the window's partition):
+    (the run worker's ExecuteRunArgs as JSON, the app)."""
+    import dagster as dg
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+    from dagster._grpc.types import ExecuteRunArgs
+    from dagster._serdes import serialize_value
+
+    from dr_assets.core.runs import backup_launch
+    from dr_assets.definitions import build_definitions
+
     cfg = load_config(config)
     app = next(a for a, p in cfg.apps.items() if p.database_url.endswith(f"/{SOURCE_DB}"))
-    partition = backup_partition(cfg.apps[app], datetime.now(UTC))
-    env = {**os.environ, "DR_CONFIG": str(config), "DAGSTER_HOME": str(config.parent / "dh")}
+    policy = cfg.apps[app]
+    launch = backup_launch(policy, backup_partition(policy, datetime.now(UTC)))
+    key = dg.AssetKey(list(launch.asset_selection[0]))
+    job = build_definitions(str(config)).resolve_job_def(launch.job).get_subset(
+        asset_selection={key})
+    origin = ReconstructableRepository.for_module(
+        "dr_assets.definitions", "defs", working_directory=str(ROOT)
+    ).get_reconstructable_job(launch.job).get_python_origin()
+    instance_dir.mkdir(parents=True, exist_ok=True)
+    instance = dg.DagsterInstance.local_temp(str(instance_dir))
+    run = instance.create_run_for_job(job_def=job, tags=dict(launch.tags),
+                                      asset_selection={key}, job_code_origin=origin)
+    return serialize_value(ExecuteRunArgs(job_origin=origin, run_id=run.run_id,
+                                          instance_ref=instance.get_ref())), app
+
+
+def run_overhead(config: Path, repeats: int) -> float:
+    """Median seconds from a run worker's start (`dagster api execute_run`, what the run
+    launcher starts, in a process or a pod) to its pg_dump's connection."""
+    env = {**os.environ, "DR_CONFIG": str(config)}
     figures = []
-    for _ in range(repeats):
+    for i in range(repeats):
+        args, app = worker_args(config, config.parent / f"instance-{i}")
         stop = threading.Event()
         found: list[datetime | None] = []
         watcher = threading.Thread(target=_watch, args=(datetime.now(UTC), stop, found))
         watcher.start()
         started = datetime.now(UTC)
-        proc = subprocess.run([str(BIN / "dagster"), "asset", "materialize", "-m",
-                               "dr_assets.definitions", "--select", f"{app}/backup",
-                               "--partition", str(partition)],
-                              cwd=config.parent, env=env, capture_output=True, text=True,
-                              timeout=600)
+        proc = subprocess.run([str(BIN / "dagster"), "api", "execute_run", args], cwd=ROOT,
+                              env=env, capture_output=True, text=True, timeout=600)
         stop.set()
         watcher.join()
         if proc.returncode != 0 or not found or found[0] is None:
