@@ -391,10 +391,18 @@ def _env_refs(node: Any) -> set[str]:
 
 def test_k8s_instance_config(monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = _load(DAGSTER_K8S)
-    limit = _backup_limit(cfg["run_coordinator"]["config"]["tag_concurrency_limits"])
+    limit = _backup_limit(cfg["concurrency"]["runs"]["tag_concurrency_limits"])
     assert limit == {"key": "dr/backup", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
     local = _load(REPO / "dagster_home" / "dagster.yaml")
-    assert limit == _backup_limit(local["run_coordinator"]["config"]["tag_concurrency_limits"])
+    assert limit == _backup_limit(local["concurrency"]["runs"]["tag_concurrency_limits"])
+    # The dump pools hold queued runs back (run granularity) in both instances.
+    for instance in (cfg, local):
+        concurrency = instance["concurrency"]
+        assert concurrency["pools"] == {"default_limit": 2, "granularity": "run"}
+        [dump] = [t for t in concurrency["runs"]["tag_concurrency_limits"]
+                  if t["key"] == "dr/dump"]
+        assert "value" not in dump  # every dr/dump run counts: the global limit
+        assert dump["limit"] < concurrency["runs"]["max_concurrent_runs"]  # room for restores
     if "postgres_db" in cfg.get("storage", {}).get("postgres", {}):
         assert cfg["storage"]["postgres"]["postgres_db"]["scheme"] == "postgresql+psycopg2"
     assert cfg["run_launcher"]["class"] == "K8sRunLauncher"
@@ -411,6 +419,9 @@ def test_k8s_instance_config(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.success, [e.message for e in result.errors or []]
     result = process_config(QueuedRunCoordinator.config_type(), cfg["run_coordinator"]["config"])
     assert result.success, [e.message for e in result.errors or []]
+    # And the whole instance as Dagster reads it (the concurrency block's own checks).
+    from dagster._core.instance.config import validate_concurrency_config
+    validate_concurrency_config(cfg)
 
 
 def _mounted(path: str, volume: str, mounts: list[dict[str, Any]]) -> bool:
@@ -428,9 +439,14 @@ def test_helm_values() -> None:
     assert values["runLauncher"]["type"] == "K8sRunLauncher"
     coordinator = values["dagsterDaemon"]["runCoordinator"]
     assert coordinator["enabled"] is True and coordinator["type"] == "QueuedRunCoordinator"
-    helm_limits = coordinator["config"]["queuedRunCoordinator"]["tagConcurrencyLimits"]
-    instance_limits = _load(DAGSTER_K8S)["run_coordinator"]["config"]["tag_concurrency_limits"]
-    assert helm_limits == instance_limits
+    assert "tagConcurrencyLimits" not in coordinator["config"]["queuedRunCoordinator"]
+    instance = _load(DAGSTER_K8S)["concurrency"]
+    assert values["concurrency"]["runs"]["tagConcurrencyLimits"] == instance["runs"][
+        "tag_concurrency_limits"]
+    assert values["concurrency"]["runs"]["maxConcurrentRuns"] == instance["runs"][
+        "max_concurrent_runs"]
+    assert values["concurrency"]["pools"] == {"defaultLimit": instance["pools"]["default_limit"],
+                                              "granularity": instance["pools"]["granularity"]}
 
     (code,) = values["dagster-user-deployments"]["deployments"]
     assert "dr_assets.definitions" in code["dagsterApiGrpcArgs"]
