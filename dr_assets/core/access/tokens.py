@@ -12,6 +12,7 @@ from typing import Any
 import jwt
 
 from dr_assets.core.errors import DRError
+from dr_assets.core.format.private_files import loose_mode
 from dr_assets.core.policy import ApiConfig
 
 ROLES = ("viewer", "operator", "admin")
@@ -44,6 +45,9 @@ def load_jwt_secret(api: ApiConfig) -> str | None:
     if secret:
         return secret
     if api.jwt_secret_file is not None and api.jwt_secret_file.exists():
+        loose = loose_mode(api.jwt_secret_file)
+        if loose is not None:
+            raise AuthError(f"JWT secret file {loose}")
         return api.jwt_secret_file.read_text().strip() or None
     return None
 
