@@ -24,6 +24,7 @@ from dr_assets.core.access.tokens import AuthError
 from dr_assets.core.statuses import AuditResult
 from graphql_api.auth import principal_from
 from graphql_api.context import Context, new_context
+from graphql_api.introspection import GRAPHIQL_OFF
 from graphql_api.metrics import metrics_text
 from graphql_api.response_cache import CachingGraphQL, ResponseCache
 from graphql_api.rest import rest_routes
@@ -60,6 +61,13 @@ class AuthMiddleware:
 class DRGraphQL(GraphQL[Context, None]):
     async def get_context(self, request: Any, response: Any) -> Context:
         return new_context(request.app.state.api, request.state.principal, request, response)
+
+    async def render_graphql_ide(self, request: Any) -> Response:
+        state: ApiState = request.app.state.api
+        if not (request.state.principal.allows("viewer")
+                or state.runtime.config.api.public_introspection):
+            return PlainTextResponse(GRAPHIQL_OFF, status_code=404)
+        return await super().render_graphql_ide(request)
 
 
 async def healthz(request: Request) -> Response:

@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from graphql_api.context import new_context
+from graphql_api.params import BadParameter, whole_number
 from graphql_api.response_cache import Answer, ResponseCache, answer_key
 from graphql_api.schema import schema
 
@@ -101,8 +102,12 @@ async def status_app(request: Request) -> Response:
 
 async def backups(request: Request) -> Response:
     q = request.query_params
-    variables = {"app": q.get("app"), "status": q.get("status"),
-                 "first": int(q.get("limit", "50")) if q.get("limit", "50").isdigit() else 50}
+    try:
+        first = whole_number(request, "limit", 50, 1, request.app.state.api.runtime.config.api
+                             .max_page_size)
+    except BadParameter as exc:
+        return exc.json()
+    variables = {"app": q.get("app"), "status": q.get("status"), "first": first}
     return await run_field(request, "query", "backups", variables,
                            "(app: $app, status: $status, first: $first)",
                            "($app: String, $status: String, $first: Int!)")

@@ -20,6 +20,7 @@ from graphql_api.backups.queries import BackupQueries
 from graphql_api.compliance.queries import ComplianceQueries
 from graphql_api.context import Info
 from graphql_api.dashboard.queries import DashboardQueries
+from graphql_api.introspection import AnonymousIntrospectionGate
 from graphql_api.operations.mutations import Mutation, run_status
 from graphql_api.operations.types import RunResult
 from graphql_api.status.queries import StatusQueries
@@ -57,6 +58,7 @@ schema = DRSchema(
     extensions=[
         ParserCache(maxsize=DOCUMENT_CACHE_SIZE),  # type: ignore[list-item]
         ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),  # type: ignore[list-item]
+        AnonymousIntrospectionGate,  # after ValidationCache: it adds to its errors
         QueryDepthLimiter(max_depth=MAX_DEPTH),  # type: ignore[list-item]
         MaxTokensLimiter(max_token_count=MAX_TOKENS),  # type: ignore[list-item]
         MaxAliasesLimiter(max_alias_count=MAX_ALIASES),  # type: ignore[list-item]

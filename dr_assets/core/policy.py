@@ -185,6 +185,9 @@ class ApiConfig:
     # is kept this long, so a flood of healthCheck calls costs one probe per component.
     health_timeout_seconds: float = 2.0
     health_keep_seconds: float = 5.0
+    # Introspection (__schema, __type) and GraphiQL for callers without a token; off by
+    # default: anonymous callers see the public fields' answers, not the whole schema.
+    public_introspection: bool = False
 
 
 @dataclass(frozen=True)
@@ -415,7 +418,8 @@ class _Loader:
              "jwt_secret_env": str, "jwt_secret_file": str, "jwks_url": str,
              "max_query_depth": int, "max_page_size": int,
              "response_cache_seconds": (int, float), "worker_threads": int,
-             "health_timeout_seconds": (int, float), "health_keep_seconds": (int, float)},
+             "health_timeout_seconds": (int, float), "health_keep_seconds": (int, float),
+             "public_introspection": bool},
             (),
         )
         if not 0 <= a.get("response_cache_seconds", 0) <= 60:

@@ -20,6 +20,8 @@ from graphql_api.status.types import (
     Policy,
 )
 
+PUBLIC_DETAIL = {True: "up", False: "down"}  # what anonymous callers learn of a component
+
 
 def global_status(ctx: Context) -> GlobalStatus:
     status = ctx.state.estate()
@@ -75,13 +77,19 @@ class StatusQueries:
         return app_statuses(info.context, only=name)[0]
 
     @strawberry.field(description="Catalog, stores and Dagster reachability, each probed "
-                                   "with a timeout (`[api] health_timeout_seconds`): public.")
+                                   "with a timeout (`[api] health_timeout_seconds`): public. "
+                                   "Anonymous callers get each component's name and state "
+                                   "only; its detail (paths, buckets, URLs, errors) needs "
+                                   "the viewer role.")
     async def health_check(self, info: Info) -> HealthCheck:
         # Probes in threads of its own, never waiting for a worker: it answers in time
         # even when every worker waits on a slow dependency.
         checked = await info.context.state.health.check()
+        detailed = info.context.principal.allows("viewer")
         return HealthCheck(ok=checked.ok, checked_at=checked.at, components=[
-            ComponentCheck(name=c.name, ok=c.ok, detail=c.detail) for c in checked.components])
+            ComponentCheck(name=c.name, ok=c.ok,
+                           detail=c.detail if detailed else PUBLIC_DETAIL[c.ok])
+            for c in checked.components])
 
     @strawberry.field(description="Backups succeeded and failed per app and UTC day over the "
                                    "last `days` days (1-366), today included: public.")

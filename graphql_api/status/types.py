@@ -136,7 +136,9 @@ class AppHealthBreakdown:
 class ComponentCheck:
     name: str
     ok: bool
-    detail: str
+    detail: str = strawberry.field(
+        description="What the probe said (a store's location, Dagster's URL, why it is "
+                    "down) for viewers and above; `up` or `down` for anonymous callers.")
 
 
 @strawberry.type

@@ -14,7 +14,8 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from dr_assets.core.errors import CatalogError, ReportError
-from dr_assets.core.health.timeline import backup_timeline
+from dr_assets.core.health.timeline import MAX_TIMELINE_DAYS, backup_timeline
+from graphql_api.params import BadParameter, whole_number
 from graphql_api.state import ApiState
 from graphql_api.status_page.timeline_svg import render_timeline_svg
 
@@ -45,14 +46,14 @@ async def status_page(request: Request) -> Response:
 
 
 async def timeline_svg(request: Request) -> Response:
-    raw = request.query_params.get("days", "30")
-    if not raw.isdigit():
-        return PlainTextResponse(f"days must be a whole number of days, got {raw!r}",
-                                 status_code=400)
+    try:
+        days = whole_number(request, "days", 30, 1, MAX_TIMELINE_DAYS)
+    except BadParameter as exc:
+        return exc.text()
     state: ApiState = request.app.state.api
     try:
         timelines = await state.workers.run(backup_timeline, state.runtime.config,
-                                            state.runtime.catalog, datetime.now(UTC), int(raw))
+                                            state.runtime.catalog, datetime.now(UTC), days)
     except ReportError as exc:
         return PlainTextResponse(str(exc), status_code=400)
     except CatalogError as exc:

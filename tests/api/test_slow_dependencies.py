@@ -134,8 +134,10 @@ def test_a_catalog_query_held_by_a_lock_delays_only_its_own_callers(
     assert answers["timeline"].text.lstrip().startswith("<svg")
 
 
-def health(url: str) -> dict[str, Any]:
-    resp = httpx.post(f"{url}/graphql", json={"query": HEALTH}, timeout=30)
+def health(url: str, token: str) -> dict[str, Any]:
+    """healthCheck as a viewer (anonymous callers get no detail)."""
+    resp = httpx.post(f"{url}/graphql", json={"query": HEALTH}, timeout=30,
+                      headers={"Authorization": f"Bearer {token}"})
     assert resp.status_code == 200 and not resp.json().get("errors"), resp.text
     return resp.json()["data"]["healthCheck"]  # type: ignore[no-any-return]
 
@@ -146,8 +148,9 @@ def test_health_check_names_a_silent_dagster_in_time_and_keeps_its_answer(
     config = stack.config_copy(tmp_path, dagster_url=dagster.url, api_lines=(
         f"health_timeout_seconds = {HEALTH_TIMEOUT}", f"health_keep_seconds = {HEALTH_KEEP}"))
     server = start_api(config)
+    viewer = stack.token("viewer")
     try:
-        took, first = timed(lambda: health(server.url))
+        took, first = timed(lambda: health(server.url, viewer))
         answered_at = time.monotonic()
         assert took < HEALTH_TIMEOUT + 1.5, f"healthCheck took {took:.1f} s"
         components = {c["name"]: c for c in first["components"]}
@@ -159,7 +162,7 @@ def test_health_check_names_a_silent_dagster_in_time_and_keeps_its_answer(
         assert wait_for(lambda: dagster.accepted == 1, 2) and dagster.accepted == 1
 
         with ThreadPoolExecutor(max_workers=6) as pool:  # a flood inside the keep window
-            flood = list(pool.map(lambda _: health(server.url), range(6)))
+            flood = list(pool.map(lambda _: health(server.url, viewer), range(6)))
         rest = httpx.get(f"{server.url}/api/v1/disaster-recovery/health-check", timeout=30)
         assert time.monotonic() - answered_at < HEALTH_KEEP, "the machine was too slow to tell"
         assert all(answer == first for answer in flood)
@@ -167,7 +170,7 @@ def test_health_check_names_a_silent_dagster_in_time_and_keeps_its_answer(
         assert dagster.accepted == 1, "probed again inside the keep window"
 
         time.sleep(max(0.0, HEALTH_KEEP - (time.monotonic() - answered_at)) + 0.1)
-        later = health(server.url)
+        later = health(server.url, viewer)
         assert later["checkedAt"] != first["checkedAt"]
         assert wait_for(lambda: dagster.accepted == 2, 2), "not probed again after the keep window"
     finally:

@@ -12,6 +12,7 @@ from typing import Any
 import jwt
 
 from dr_assets.core.errors import DRError
+from dr_assets.core.format.private_files import loose_mode
 from dr_assets.core.policy import ApiConfig
 
 ROLES = ("viewer", "operator", "admin")
@@ -44,6 +45,9 @@ def load_jwt_secret(api: ApiConfig) -> str | None:
     if secret:
         return secret
     if api.jwt_secret_file is not None and api.jwt_secret_file.exists():
+        loose = loose_mode(api.jwt_secret_file)
+        if loose is not None:
+            raise AuthError(f"JWT secret file {loose}")
         return api.jwt_secret_file.read_text().strip() or None
     return None
 
@@ -117,10 +121,22 @@ class TokenVerifier:
             raise AuthError(f"token issuer is not {self.api.jwt_issuer}") from None
         except jwt.PyJWTError as exc:
             raise AuthError(f"invalid token: {exc}") from None
-        role = claims.get(self.api.roles_claim)
-        if isinstance(role, list):
-            known = [r for r in role if r in ROLES]
-            role = max(known, key=ROLES.index) if known else None
-        if role not in ROLES:
-            raise AuthError(f"token has no known role in claim {self.api.roles_claim!r}")
-        return Principal(subject=str(claims["sub"]), role=str(role)), float(claims["exp"])
+        role = role_of(claims, self.api.roles_claim)
+        return Principal(subject=str(claims["sub"]), role=role), float(claims["exp"])
+
+
+def role_of(claims: dict[str, Any], claim: str) -> str:
+    """The one role a token names: a single string among ROLES. A list (even of one), a
+    number or an unknown name is refused: which of several roles applies is not ours to
+    guess, and an identity provider that sends lists must map them to one role."""
+    if claim not in claims:
+        raise AuthError(f"token has no {claim!r} claim: it must name one role "
+                        f"({', '.join(ROLES)})")
+    role = claims[claim]
+    if not isinstance(role, str):
+        raise AuthError(f"token's {claim!r} claim must be one role as a string "
+                        f"({', '.join(ROLES)}), not a {type(role).__name__}")
+    if role not in ROLES:
+        raise AuthError(f"token's {claim!r} claim names no known role: use one of "
+                        f"{', '.join(ROLES)}")
+    return role

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from dr_assets.core.errors import IntegrityError, MasterKeyError
+from dr_assets.core.format.private_files import create_private, loose_mode, private_dirs
 from dr_assets.core.policy import EncryptionConfig
 
 KEY_BYTES = 32
@@ -89,15 +90,18 @@ class Keyring:
 def generate_key_file(path: Path) -> MasterKey:
     if path.exists():
         raise MasterKeyError(f"{path} already exists: refusing to overwrite a master key")
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dirs(path.parent)
     secret = os.urandom(KEY_BYTES)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
+    with os.fdopen(create_private(path), "w") as fh:
         fh.write(base64.b64encode(secret).decode() + "\n")
     return MasterKey.from_bytes(secret)
 
 
 def read_key_file(path: Path) -> MasterKey:
+    """The key in PATH; refused when others than its owner may read it (see private_files)."""
+    loose = loose_mode(path)
+    if loose is not None:
+        raise MasterKeyError(f"master key file {loose}")
     try:
         text = path.read_text()
     except FileNotFoundError:

@@ -1,4 +1,5 @@
-"""A directory on a local or mounted filesystem; writes are atomic (temp, fsync, rename)."""
+"""A directory on a local or mounted filesystem; writes are atomic (temp, fsync, rename),
+and private: files 0600, the directories it creates 0700, whatever the umask."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from dr_assets.core.errors import StoreError
+from dr_assets.core.format.private_files import create_private, private_dirs
 from dr_assets.core.policy import DestinationConfig
 from dr_assets.core.stores.base import READ_BLOCK, ListedObject
 
@@ -32,8 +34,8 @@ class LocalWriter:
         self._final = store.path_of(key)
         self._tmp = self._final.with_name(f".{self._final.name}{PARTIAL_MARK}{secrets.token_hex(4)}")
         try:
-            self._final.parent.mkdir(parents=True, exist_ok=True)
-            self._fh: BinaryIO | None = open(self._tmp, "xb")  # noqa: SIM115
+            private_dirs(self._final.parent)
+            self._fh: BinaryIO | None = os.fdopen(create_private(self._tmp), "wb")
         except OSError as exc:
             raise StoreError(f"{store.name}: cannot create {self._tmp}: {exc.strerror}") from None
 

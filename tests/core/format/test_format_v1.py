@@ -22,6 +22,7 @@ def v1_env(tmp_path: Path, s3_server: SeaweedServer, catalog_db: str) -> DREnv:
     shutil.copytree(FIXTURE / "store", tmp_path / "v1-store")
     (tmp_path / "keys").mkdir()
     shutil.copy(FIXTURE / "keys" / "master.key", tmp_path / "keys" / "master.key")
+    (tmp_path / "keys" / "master.key").chmod(0o600)  # git keeps it 0644: a key must be private
     path = write_config(tmp_path, s3_server, "v1", catalog_db, APPS, local_path="v1-store")
     return DREnv(tmp_path, path, s3_server, "v1", APPS, catalog_db)
 
