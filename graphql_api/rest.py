@@ -3,6 +3,7 @@ the same question, so both share resolvers, rules and audit."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -101,8 +102,11 @@ async def status_app(request: Request) -> Response:
 
 async def backups(request: Request) -> Response:
     q = request.query_params
-    variables = {"app": q.get("app"), "status": q.get("status"),
-                 "first": int(q.get("limit", "50")) if q.get("limit", "50").isdigit() else 50}
+    limit = q.get("limit", "50")
+    if not re.fullmatch(r"[0-9]{1,9}", limit):
+        return JSONResponse({"error": f"limit must be a whole number of backups, got {limit!r}"},
+                            status_code=400)
+    variables = {"app": q.get("app"), "status": q.get("status"), "first": int(limit)}
     return await run_field(request, "query", "backups", variables,
                            "(app: $app, status: $status, first: $first)",
                            "($app: String, $status: String, $first: Int!)")
