@@ -46,6 +46,7 @@ bench: install
 	$(BIN)/python bench/api_load.py
 	$(BIN)/python bench/s3_parts.py
 	$(BIN)/python bench/api_stall.py
+	$(BIN)/python bench/api_abuse.py
 	$(BIN)/python bench/pitr.py
 	$(BIN)/python bench/scale.py
 

@@ -468,8 +468,11 @@ def fill_catalog(server: Server, now: datetime) -> dict[str, Any]:
 # --- the API process -------------------------------------------------------------------------
 
 
-def write_config(work: Path, catalog_url: str, cache_seconds: float | None = None) -> Path:
-    """A dr.toml with the repo's three app policies; nothing here contacts the stores."""
+def write_config(work: Path, catalog_url: str, cache_seconds: float | None = None,
+                 rate_limited: bool = False) -> Path:
+    """A dr.toml with the repo's three app policies; nothing here contacts the stores. The
+    per-client limit on anonymous callers is off unless `rate_limited` (every client of a
+    bench comes from one address)."""
     lines = [
         "[catalog]", f'database_url = "{catalog_url}"',
         "[encryption]", 'key_file = "keys/master.key"',
@@ -490,6 +493,8 @@ def write_config(work: Path, catalog_url: str, cache_seconds: float | None = Non
               'jwt_audience = "dr-api"', 'roles_claim = "role"', 'jwt_secret_env = "DR_JWT_SECRET"']
     if cache_seconds is not None:
         lines.append(f"response_cache_seconds = {cache_seconds:g}")
+    if not rate_limited:
+        lines.append("anonymous_rate = 0")
     work.mkdir(parents=True, exist_ok=True)
     (work / "local-backups").mkdir(exist_ok=True)
     path = work / ("dr.toml" if cache_seconds is None else f"dr-cache-{cache_seconds:g}.toml")

@@ -20,12 +20,13 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
-from dr_assets.core.access.tokens import AuthError
+from dr_assets.core.access.tokens import ANONYMOUS, AuthError
 from dr_assets.core.statuses import AuditResult
 from graphql_api.auth import principal_from
 from graphql_api.context import Context, new_context
 from graphql_api.introspection import GRAPHIQL_OFF
 from graphql_api.metrics import metrics_text
+from graphql_api.rate_limit import retry_after
 from graphql_api.response_cache import CachingGraphQL, ResponseCache
 from graphql_api.rest import rest_routes
 from graphql_api.schema import schema
@@ -34,7 +35,9 @@ from graphql_api.status_page.routes import status_page_routes
 
 
 class AuthMiddleware:
-    """Turns the bearer token into a principal; a bad token ends the request with 401."""
+    """Turns the bearer token into a principal; a bad token ends the request with 401.
+    Callers without a token, or with a refused one, are rate limited per client address
+    (429 with Retry-After, rate_limit.py); /healthz never is."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -45,9 +48,19 @@ class AuthMiddleware:
             return
         request = Request(scope)
         state: ApiState = request.app.state.api
+        limited = request.url.path != "/healthz"
+        client = request.client.host if request.client else "unknown"
         try:
-            scope.setdefault("state", {})["principal"] = principal_from(request, state.verifier)
+            principal = principal_from(request, state.verifier)
+            if limited and principal is ANONYMOUS and (
+                    wait := state.anonymous.take(client)) is not None:
+                await too_many(wait, "without a token")(scope, receive, send)
+                return
+            scope.setdefault("state", {})["principal"] = principal
         except AuthError as exc:
+            if limited and (wait := state.refused.take(client)) is not None:
+                await too_many(wait, "with a refused token")(scope, receive, send)
+                return
             await state.workers.run(state.runtime.catalog.audit, "unauthenticated", "none",
                                     "authenticate", {"path": request.url.path},
                                     AuditResult.REFUSED, str(exc))
@@ -56,6 +69,13 @@ class AuthMiddleware:
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+def too_many(wait: float, how: str) -> Response:
+    seconds = retry_after(wait)
+    return JSONResponse({"errors": [{"message": f"too many requests {how} from this address: "
+                                                f"retry after {seconds} s"}]},
+                        status_code=429, headers={"Retry-After": seconds})
 
 
 class DRGraphQL(GraphQL[Context, None]):

@@ -7,11 +7,12 @@ answer, keyed by (surface, role, query, operation name, variables), and serves t
 parsing, validating or executing anything:
 
 - only `query` operations whose root fields all come from the catalog (`run` asks Dagster,
-  `healthCheck` probes the stores: they are always executed), and only HTTP 200 answers
-  without errors, are kept;
+  `healthCheck` probes the stores, `auditLog` and `complianceReport` read the audit log:
+  they are always executed), and only HTTP 200 answers without errors, are kept;
 - an entry lives at most `max_age` seconds (ages and RPO verdicts move with the clock), and
   is dropped at once when the catalog's change feed moves (a backup finished, an alert
-  opened, anything written by any process) or a mutation went through this API;
+  opened, anything written by any process but an audit row) or a mutation went through
+  this API (a refused one drops nothing: it wrote nothing but its audit row);
 - callers that miss on the same key at the same moment wait for one execution (single
   flight), so a burst of dashboards costs one query of the catalog, not twenty.
 
@@ -40,8 +41,16 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 LIVE_FIELDS = frozenset({"run", "healthCheck"})  # answered from outside the catalog
+# Never kept: live, or reading the audit log, whose writes (one per refused call) do not
+# move the change feed the API listens to (state.py).
+UNKEPT_FIELDS = LIVE_FIELDS | {"auditLog", "complianceReport"}
 MAX_BODY_BYTES = 64 * 1024  # larger bodies are executed, never cached
 MAX_ENTRIES = 512
+# Mutation results after which nothing was written but the audit row: refusals, and
+# retention's preview.
+WROTE_NOTHING = frozenset({"NotAllowed", "UnknownApp", "BackupNotFound", "BackupNotRestorable",
+                           "InvalidInput", "DagsterUnavailable", "AlertNotFound",
+                           "RetentionPreview"})
 
 
 # (catalog change feed's generation, mutations through this API): an answer is good only
@@ -84,7 +93,7 @@ def operation_kind(query: str, operation_name: str | None) -> str | None:
     if kind != "query":
         return kind
     for selection in operation.selection_set.selections:
-        if not isinstance(selection, FieldNode) or selection.name.value in LIVE_FIELDS:
+        if not isinstance(selection, FieldNode) or selection.name.value in UNKEPT_FIELDS:
             return "live"  # fragments at the root are not looked into: executed every time
     return "query"
 
@@ -194,13 +203,15 @@ class ResponseCache:
             future.set_result(kept)
 
     async def bypass(self, kind: str | None, execute: Callable[[], Awaitable[T]]) -> T:
-        """Execute what is never kept; a mutation then drops everything kept (even when it
-        failed part way: it may have written)."""
-        try:
-            return await execute()
-        finally:
-            if kind == "mutation":
-                self.invalidate()
+        """Execute what is never kept. A mutation that went through drops everything kept
+        itself (`mutated`), a refused one nothing."""
+        return await execute()
+
+    def mutated(self, outcome: str) -> None:
+        """A mutation answered `outcome` (its result type): unless it is one that writes
+        nothing, drop everything kept."""
+        if outcome not in WROTE_NOTHING:
+            self.invalidate()
 
     def value(self, key: str, compute: Callable[[], T], max_age: float) -> T:
         """An in-process value kept like an answer but for `max_age` seconds, whether answers

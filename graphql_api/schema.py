@@ -19,6 +19,7 @@ from graphql_api.activity.queries import ActivityQueries
 from graphql_api.backups.queries import BackupQueries
 from graphql_api.compliance.queries import ComplianceQueries
 from graphql_api.context import Info
+from graphql_api.cost import QueryCost
 from graphql_api.dashboard.queries import DashboardQueries
 from graphql_api.introspection import AnonymousIntrospectionGate
 from graphql_api.operations.mutations import Mutation, run_status
@@ -62,5 +63,6 @@ schema = DRSchema(
         QueryDepthLimiter(max_depth=MAX_DEPTH),  # type: ignore[list-item]
         MaxTokensLimiter(max_token_count=MAX_TOKENS),  # type: ignore[list-item]
         MaxAliasesLimiter(max_alias_count=MAX_ALIASES),  # type: ignore[list-item]
+        QueryCost,  # bounds of Int arguments, and the cost limit
     ],
 )

@@ -4,7 +4,7 @@ calls and healthCheck's probes."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dr_assets.core.access.tokens import TokenVerifier
 from dr_assets.core.catalog.changes import ChangeFeed
@@ -14,6 +14,7 @@ from dr_assets.core.runtime import DRRuntime
 from dr_assets.core.wal.planning import read_window
 from dr_assets.core.wal.window import RecoveryWindow
 from dr_assets.launcher import DagsterLauncher
+from graphql_api.rate_limit import ClientBuckets
 from graphql_api.response_cache import ResponseCache
 from graphql_api.status.probes import HealthChecks, component_probes
 from graphql_api.workers import Workers
@@ -32,6 +33,9 @@ class ApiState:
     response_cache: ResponseCache
     workers: Workers
     health: HealthChecks
+    # Per client address: requests without a token, and with a refused one (rate_limit.py).
+    anonymous: ClientBuckets = field(default_factory=lambda: ClientBuckets(0, 1))
+    refused: ClientBuckets = field(default_factory=lambda: ClientBuckets(0, 1))
 
     def estate(self) -> EstateStatus:
         """Estate health, computed at most once a second however many dashboards ask, and
@@ -57,7 +61,9 @@ class ApiState:
         # Catalog calls run in the workers only, one connection each at a time.
         runtime = DRRuntime(config, catalog_pool_size=api.worker_threads)
         runtime.catalog.ensure()
-        changes = ChangeFeed(runtime.catalog.info)
+        # Audit rows (every refused token and mutation writes one) change no answer kept:
+        # the fields that read the audit log are never kept (response_cache.UNKEPT_FIELDS).
+        changes = ChangeFeed(runtime.catalog.info, ignore=frozenset({"audit_log"}))
         launcher = DagsterLauncher(api.dagster_url)
         probes = component_probes(runtime, launcher, api.health_timeout_seconds)
         return cls(runtime=runtime, verifier=TokenVerifier(api), launcher=launcher,
@@ -66,7 +72,9 @@ class ApiState:
                                                 lambda: changes.generation),
                    workers=Workers(api.worker_threads),
                    health=HealthChecks(probes, api.health_timeout_seconds,
-                                       api.health_keep_seconds))
+                                       api.health_keep_seconds),
+                   anonymous=ClientBuckets(api.anonymous_rate, api.anonymous_burst),
+                   refused=ClientBuckets(api.refused_rate, api.refused_burst))
 
     def open(self) -> ApiState:
         self.changes.start()

@@ -188,6 +188,15 @@ class ApiConfig:
     # Introspection (__schema, __type) and GraphiQL for callers without a token; off by
     # default: anonymous callers see the public fields' answers, not the whole schema.
     public_introspection: bool = False
+    # An operation's cost (graphql_api/cost.py) above this is refused before it runs.
+    max_query_cost: int = 2000
+    # Requests per second, and the burst, each client address may send without a token
+    # (anonymous_*) or with a refused one (refused_*); 0 turns that limit off. Callers with
+    # a valid token are not limited; /healthz never is.
+    anonymous_rate: float = 20.0
+    anonymous_burst: int = 60
+    refused_rate: float = 2.0
+    refused_burst: int = 10
 
 
 @dataclass(frozen=True)
@@ -419,9 +428,12 @@ class _Loader:
              "max_query_depth": int, "max_page_size": int,
              "response_cache_seconds": (int, float), "worker_threads": int,
              "health_timeout_seconds": (int, float), "health_keep_seconds": (int, float),
-             "public_introspection": bool},
+             "public_introspection": bool,
+             "max_query_cost": int, "anonymous_rate": (int, float), "anonymous_burst": int,
+             "refused_rate": (int, float), "refused_burst": int},
             (),
         )
+        self.api_limits(a)
         if not 0 <= a.get("response_cache_seconds", 0) <= 60:
             raise self.fail("api.response_cache_seconds", "must be between 0 and 60",
                             "write a number of seconds such as 1, or 0 to turn the cache off")
@@ -440,6 +452,22 @@ class _Loader:
         if "jwt_secret_file" in a:
             a["jwt_secret_file"] = self.resolve(a["jwt_secret_file"])
         return ApiConfig(**a)
+
+    def api_limits(self, a: dict[str, Any]) -> None:
+        """What one caller may ask of the API: page size, query cost, request rates."""
+        if not 1 <= a.get("max_page_size", 1) <= 1000:
+            raise self.fail("api.max_page_size", f"{a['max_page_size']} is out of range",
+                            "use 1..1000 (the largest `first` of a page)")
+        if not 100 <= a.get("max_query_cost", 100) <= 1_000_000:
+            raise self.fail("api.max_query_cost", f"{a['max_query_cost']} is out of range",
+                            "use 100..1000000 (the status page's query costs about 500)")
+        for who in ("anonymous", "refused"):
+            if not 0 <= a.get(f"{who}_rate", 0) <= 100_000:
+                raise self.fail(f"api.{who}_rate", "must be between 0 and 100000",
+                                "write requests per second such as 20, or 0 for no limit")
+            if not 1 <= a.get(f"{who}_burst", 1) <= 100_000:
+                raise self.fail(f"api.{who}_burst", f"{a[f'{who}_burst']} is out of range",
+                                "use 1..100000 requests")
 
     def dump_limit(self, key: str, value: int) -> None:
         if not 1 <= value <= MAX_CONCURRENT_DUMPS:

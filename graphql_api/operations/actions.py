@@ -46,6 +46,7 @@ REFUSALS = {"invalid_input": InvalidInput, "backup_not_found": BackupNotFound,
 def _audited(ctx: Context, action: str, args: dict[str, Any], result: Result) -> Result:
     outcome = type(result).__name__
     ctx.audit(action, args, outcome, getattr(result, "message", None))
+    ctx.state.response_cache.mutated(outcome)
     return result
 
 

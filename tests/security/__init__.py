@@ -1,0 +1,1 @@
+"""Attacks on the control plane, each a test that failed before its fix."""

@@ -26,6 +26,7 @@ from tests.support.env import write_config
 from tests.support.pg import PG_URL, REPO, admin_exec, drop_db, run_sql
 
 JWT_SECRET = "test-" + secrets.token_hex(24)
+UNLIMITED = ("anonymous_rate = 0", "refused_rate = 0")
 
 
 def free_port() -> int:
@@ -66,9 +67,13 @@ class Stack:
     def config_copy(self, directory: Path, dagster_url: str | None = None,
                     api_lines: tuple[str, ...] = ()) -> Path:
         """This stack's dr.toml (same catalog and stores) written to `directory`, with another
-        Dagster URL and extra [api] keys, for a second API beside the stack's own."""
+        Dagster URL and extra [api] keys (in place of the stack's own of the same name), for
+        a second API beside the stack's own."""
         text = self.config_path.read_text()
         api = f'dagster_url = "{dagster_url or self.dagster_url}"'
+        redefined = {line.split("=")[0].strip() for line in api_lines}
+        text = "".join(line for line in text.splitlines(keepends=True)
+                       if line.split("=")[0].strip() not in redefined)
         text = text.replace(f'dagster_url = "{self.dagster_url}"', "\n".join((api, *api_lines)))
         text = text.replace('key_file = "keys/', f'key_file = "{self.root}/keys/')
         text = text.replace('path = "local-backups"', f'path = "{self.root}/local-backups"')
@@ -132,6 +137,9 @@ def start_stack(root: Path, s3: seaweed.SeaweedServer) -> Stack:
     config_path = write_config(root, s3, f"api{tag}", catalog_db, {"shop": app_db})
     with config_path.open("a") as fh:
         fh.write(f'[api]\ndagster_url = "http://127.0.0.1:{dagster_port}"\n')
+        # Every test calls from 127.0.0.1, many without a token or with a bad one on
+        # purpose: the per-client limits are tested on APIs of their own (tests/security).
+        fh.write("".join(f"{line}\n" for line in UNLIMITED))
     procs = start_dagster(root, config_path, dagster_db, dagster_port)
     try:
         os.environ["DR_JWT_SECRET"] = JWT_SECRET

@@ -4,7 +4,8 @@ Migration 5 makes every statement that writes a catalog table NOTIFY `dr_catalog
 A ChangeFeed LISTENs on its own connection, in a thread, and bumps `generation` for each
 notification. A reader that caches answers tags them with the generation they were computed
 at and drops them when it moves, so a finished backup shows on the next dashboard refresh
-rather than when a timer runs out.
+rather than when a timer runs out. A reader may ignore some tables (`ignore`): the API
+ignores the audit log, which every refused call writes and no answer it keeps reads.
 
 The generation also moves when the feed (re)connects, since what was written while it was
 away is unknown; while it is disconnected it cannot tell, so caches must keep a time limit
@@ -26,8 +27,10 @@ from dr_assets.core.pg.sessions import connect
 
 
 class ChangeFeed:
-    def __init__(self, info: ConnInfo, retry_seconds: float = 1.0) -> None:
+    def __init__(self, info: ConnInfo, retry_seconds: float = 1.0,
+                 ignore: frozenset[str] = frozenset()) -> None:
         self.info = info
+        self.ignore = ignore  # tables whose writes do not move the generation
         self.retry_seconds = retry_seconds
         self.generation = 0
         self.connected = False
@@ -86,8 +89,10 @@ class ChangeFeed:
             conn.poll()  # also notices a dead server (raises OperationalError)
             if conn.notifies:
                 self.notifications += len(conn.notifies)
+                moved = any(n.payload not in self.ignore for n in conn.notifies)
                 conn.notifies.clear()
-                self._bump()
+                if moved:
+                    self._bump()
             elif not ready:
                 with conn.cursor() as cur:  # idle for 30 s: make sure the server is there
                     cur.execute("SELECT 1")
