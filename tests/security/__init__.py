@@ -1,0 +1,1 @@
+"""Attacks and crashes the control plane must hold under (issue 15), one test each."""
