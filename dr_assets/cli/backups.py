@@ -241,7 +241,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 def cmd_catalog_sync(args: argparse.Namespace) -> int:
     rt = DRRuntime.load(args.config)
     report = sync_catalog(rt.stores, rt.catalog, instances_dir=rt.config.drills.instances_dir,
-                          verify=args.verify)
+                          verify=args.verify, config=rt.config)
     emit(args, report.to_dict(),
          lambda: f"catalog sync: {report.summary()}"
                  + "".join(f"\n  removed the throwaway server of a killed drill: {root}"

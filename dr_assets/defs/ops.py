@@ -159,7 +159,7 @@ def catalog_sync_op(context: dg.OpExecutionContext, config: CatalogSyncConfig,
                     dr: DRResource) -> dg.Output[dict[str, object]]:
     rt = dr.runtime()
     report = sync_catalog(rt.stores, rt.catalog, instances_dir=rt.config.drills.instances_dir,
-                          verify=config.verify)
+                          verify=config.verify, config=rt.config)
     context.log.info(f"{report.summary()}, {len(report.instances_removed)} throwaway servers "
                      "of killed drills removed")
     for corrupted in report.corrupted:

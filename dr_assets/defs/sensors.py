@@ -1,5 +1,5 @@
-"""Alert evaluation every minute, and alerts for failed backup, base backup, drill or restore
-runs."""
+"""Alert evaluation every minute (with the dead backups, restores and drills settled first),
+and alerts for failed backup, base backup, drill or restore runs."""
 
 
 from collections.abc import Mapping
@@ -7,6 +7,7 @@ from collections.abc import Set as AbstractSet
 
 import dagster as dg
 
+from dr_assets.core.copies.dead_runs import settle_dead_runs
 from dr_assets.core.health.alerting import evaluate, open_run_failure, reconcile
 from dr_assets.core.health.estate import estate_status
 from dr_assets.core.runs import (
@@ -39,10 +40,16 @@ WATCHED_KINDS = (KIND_BACKUP, KIND_BASE_BACKUP, KIND_DRILL, KIND_RESTORE, KIND_R
 
 
 @dg.sensor(minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Evaluates the alert conditions (and every protected server's slot), "
-                        "opens, delivers and resolves alerts.")
+           description="Marks dead backups, restores and drills failed, evaluates the alert "
+                        "conditions (and every protected server's slot), opens, delivers and "
+                        "resolves alerts.")
 def alert_sensor(context: dg.SensorEvaluationContext, dr: DRResource) -> dg.SkipReason:
     rt = dr.runtime()
+    # One catalog statement when nothing is dead; the stores are opened only when it is.
+    settled = settle_dead_runs(rt.catalog, lambda: rt.stores, config=rt.config,
+                               instances_dir=rt.config.drills.instances_dir)
+    if settled.failed:
+        context.log.warning(settled.summary())
     for pool, limit in sync_pool_limits(context.instance, rt.config).items():
         context.log.info(f"pool {pool}: at most {limit} dump(s) at once")
     for problem in watch_servers(rt.config, rt.catalog):

@@ -1,1 +1,1 @@
-"""Attacks on the control plane, each a test that failed before its fix."""
+"""Attacks and crashes the control plane must hold under, each a test that failed before its fix."""

@@ -23,6 +23,7 @@ import psycopg2.extensions
 
 from dr_assets.core.backup.failures import recorded_failure
 from dr_assets.core.catalog import Catalog
+from dr_assets.core.copies.dead_runs import settle_dead_runs
 from dr_assets.core.copies.publish import publish_manifest
 from dr_assets.core.errors import BackupError, StoreError
 from dr_assets.core.format.fingerprint import SchemaFingerprint
@@ -156,10 +157,12 @@ def run_backup(
 ) -> BackupResult:
     policy = config.app(app)
     info = ConnInfo.parse(policy.database_url)
-    with catalog.app_lock(app, "backup"):
+    with catalog.app_lock(app, "backup") as alive_key:
+        # The lock was free: any backup of the app still `running` is dead; settle it first.
+        settle_dead_runs(catalog, stores, app=app, config=config)
         started = datetime.now(UTC)
         backup_id = new_backup_id(app, started)
-        catalog.begin_backup(backup_id, app, started, run_id, partition)
+        catalog.begin_backup(backup_id, app, started, run_id, partition, alive_key)
         with recorded_failure(lambda message, at: catalog.fail_backup(backup_id, message, at),
                               f"backup {backup_id} of {app}"):
             return _take(config, app, backup_id, started, info, keyring, stores, catalog,

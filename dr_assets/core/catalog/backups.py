@@ -79,12 +79,14 @@ def read_backups(cur: psycopg2.extras.RealDictCursor, select: str, where: tuple[
 
 class BackupRecords(CatalogConnection):
     def begin_backup(self, backup_id: str, app: str, started_at: datetime,
-                     run_id: str | None, partition: str | None) -> None:
+                     run_id: str | None, partition: str | None,
+                     alive_key: int | None = None) -> None:
+        """alive_key: the key the backup's process holds while it runs (liveness.py)."""
         with self.cursor() as cur:
             cur.execute(
                 "INSERT INTO dr.backups (backup_id, app, status, started_at, dagster_run_id,"
-                " partition_key) VALUES (%s, %s, %s, %s, %s, %s)",
-                (backup_id, app, BackupStatus.RUNNING, started_at, run_id, partition),
+                " partition_key, alive_key) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                (backup_id, app, BackupStatus.RUNNING, started_at, run_id, partition, alive_key),
             )
 
     def fail_backup(self, backup_id: str, error: str, finished_at: datetime) -> None:
@@ -209,15 +211,6 @@ class BackupRecords(CatalogConnection):
         with self.cursor() as cur:
             rows = read_backups(cur, BACKUP_LISTING, backup_filter(backup_ids=[backup_id]))
         return rows[0] if rows else None
-
-    def stale_running(self, older_than_seconds: float) -> list[str]:
-        with self.cursor() as cur:
-            cur.execute(
-                f"SELECT backup_id FROM dr.backups WHERE status = '{BackupStatus.RUNNING}'"
-                " AND started_at < now() - make_interval(secs => %s)",
-                (older_than_seconds,),
-            )
-            return [r["backup_id"] for r in cur.fetchall()]
 
     def newest_verified(self, app: str, at_or_before: datetime | None = None) -> BackupRow | None:
         """The newest valid backup whose stored copy passed a checksum verification."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import secrets
 import threading
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
@@ -28,6 +29,20 @@ R = TypeVar("R", bound=Row)
 
 def lock_key(name: str) -> int:
     return zlib.crc32(name.encode()) - (1 << 31)
+
+
+# A run's session asks the server to probe its client every 10 s after 30 s idle and give
+# up after 3 misses: a machine that vanished (no FIN, as a lost node) frees its run's keys
+# within about a minute instead of the kernel's two hours. A killed process's socket is
+# closed by its kernel, so its keys are free at once.
+_KEEPALIVES = ("SET tcp_keepalives_idle = 30; SET tcp_keepalives_interval = 10;"
+               " SET tcp_keepalives_count = 3")
+
+
+def new_alive_key() -> int:
+    """A random advisory-lock key of one run: at or above 2**32, so it never equals a
+    lock_key() (those fit in 32 bits, signed), and below 2**63."""
+    return (1 << 32) + secrets.randbits(62)
 
 
 class CatalogConnection:
@@ -162,19 +177,45 @@ class CatalogConnection:
             raise CatalogError(f"catalog did not answer: {first}") from None
 
     @contextmanager
-    def app_lock(self, app: str, action: str = "backup") -> Iterator[None]:
-        """One running <action> per app across processes and machines sharing the catalog."""
+    def _held_session(self) -> Iterator[psycopg2.extensions.cursor]:
+        """A session of its own, for locks held as long as a run lives (closing it, or the
+        process dying, releases them)."""
         self.ensure()
         conn = connect(self.info)
         try:
             with conn.cursor() as cur:
-                cur.execute("SELECT pg_try_advisory_lock(%s)", (lock_key(f"{action}:{app}"),))
-                row = cur.fetchone()
-                if not row or not row[0]:
-                    raise LockBusy(f"a {action} of {app} is already running: wait for it to finish")
-            yield
+                cur.execute(_KEEPALIVES)
+                yield cur
         finally:
-            conn.close()  # closing the session releases the lock
+            conn.close()
+
+    @staticmethod
+    def _hold_alive(cur: psycopg2.extensions.cursor) -> int:
+        key = new_alive_key()
+        cur.execute("SELECT pg_advisory_lock(%s)", (key,))
+        return key
+
+    @contextmanager
+    def app_lock(self, app: str, action: str = "backup") -> Iterator[int]:
+        """One running <action> per app across processes and machines sharing the catalog.
+        Yields the run's alive key, held by the same session (see alive())."""
+        with self._held_session() as cur:
+            cur.execute("SELECT pg_try_advisory_lock(%s)", (lock_key(f"{action}:{app}"),))
+            row = cur.fetchone()
+            if not row or not row[0]:
+                raise LockBusy(f"a {action} of {app} is already running: wait for it to finish")
+            yield self._hold_alive(cur)
+
+    @contextmanager
+    def alive(self) -> Iterator[int]:
+        """A key of this run's own, held on a session of its own until the block ends. A
+        `running` row recorded with it (its alive_key) is alive exactly while the key is
+        held: the key is taken before the row is written and let go after its outcome is,
+        so a running row whose key nobody holds belongs to a process that is gone
+        (catalog/liveness.py). A key per run, not per app: a dead row is told apart even
+        while a new run of its app holds the app's lock."""
+        with self._held_session() as cur:
+            yield self._hold_alive(cur)
 
     @contextmanager
     def backup_lease(self, backup_id: str) -> Iterator[None]:

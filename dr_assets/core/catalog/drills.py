@@ -9,16 +9,18 @@ from dr_assets.core.statuses import DrillStatus
 
 class DrillRecords(CatalogConnection):
     def begin_drill(self, app: str, backup_id: str | None, scratch: str, rto_seconds: float,
-                    run_id: str | None, target: str, recovery_target: str | None = None) -> int:
+                    run_id: str | None, target: str, recovery_target: str | None = None,
+                    alive_key: int | None = None) -> int:
         """recovery_target: a point-in-time drill's restore point (backup_id is then the
-        base backup recovery started from, not a row of dr.backups)."""
+        base backup recovery started from, not a row of dr.backups). alive_key: the key
+        the drill's process holds while it runs (liveness.py)."""
         with self.cursor() as cur:
             cur.execute(
                 "INSERT INTO dr.drills (app, backup_id, scratch_database, status, rto_seconds,"
-                " dagster_run_id, target, recovery_target) VALUES (%s, %s, %s, %s, %s, %s, %s,"
-                " %s) RETURNING id",
+                " dagster_run_id, target, recovery_target, alive_key) VALUES (%s, %s, %s, %s,"
+                " %s, %s, %s, %s, %s) RETURNING id",
                 (app, backup_id, scratch, DrillStatus.RUNNING, rto_seconds, run_id, target,
-                 recovery_target),
+                 recovery_target, alive_key),
             )
             row = cur.fetchone()
             assert row is not None

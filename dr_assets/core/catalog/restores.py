@@ -9,13 +9,16 @@ from dr_assets.core.statuses import RestoreStatus
 
 class RestoreRecords(CatalogConnection):
     def begin_restore(self, backup_id: str, app: str, target: str, mode: str,
-                      requested_by: str | None, run_id: str | None) -> int:
+                      requested_by: str | None, run_id: str | None,
+                      alive_key: int | None = None) -> int:
+        """alive_key: the key the restore's process holds while it runs (liveness.py)."""
         with self.cursor() as cur:
             cur.execute(
                 "INSERT INTO dr.restores (backup_id, app, target_database, mode, status,"
-                " requested_by, dagster_run_id) VALUES (%s, %s, %s, %s, %s, %s, %s)"
-                " RETURNING id",
-                (backup_id, app, target, mode, RestoreStatus.RUNNING, requested_by, run_id),
+                " requested_by, dagster_run_id, alive_key) VALUES (%s, %s, %s, %s, %s, %s, %s,"
+                " %s) RETURNING id",
+                (backup_id, app, target, mode, RestoreStatus.RUNNING, requested_by, run_id,
+                 alive_key),
             )
             row = cur.fetchone()
             assert row is not None

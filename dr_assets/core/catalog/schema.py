@@ -299,3 +299,18 @@ MIGRATIONS.append(
         ON dr.synced_manifests FOR EACH STATEMENT EXECUTE FUNCTION dr.notify_change();
     """
 )
+
+MIGRATIONS.append(
+    # 10: liveness of running work. A backup, restore or drill records the advisory-lock key
+    # its process holds on a catalog session while it runs (NULL on rows written before this
+    # migration, which keep the age rule); a running row whose key nobody holds is dead
+    # (catalog/liveness.py). The partial indexes keep that question a few index entries long.
+    """
+    ALTER TABLE dr.backups ADD COLUMN IF NOT EXISTS alive_key bigint;
+    ALTER TABLE dr.restores ADD COLUMN IF NOT EXISTS alive_key bigint;
+    ALTER TABLE dr.drills ADD COLUMN IF NOT EXISTS alive_key bigint;
+    CREATE INDEX IF NOT EXISTS backups_running ON dr.backups (app) WHERE status = 'running';
+    CREATE INDEX IF NOT EXISTS restores_running ON dr.restores (app) WHERE status = 'running';
+    CREATE INDEX IF NOT EXISTS drills_running ON dr.drills (app) WHERE status = 'running';
+    """
+)

@@ -8,30 +8,33 @@ copy missing or of the wrong size, or a store without a good copy: the repair co
 backup there (verifying its SHA-256 on the way) and rewrites its manifests. With `verify`
 every manifest is read and every copy re-read and checked; a corrupted copy is recorded
 as a failed verification and replaced from a good one. Catalog rows whose backup no
-longer exists anywhere are marked deleted; backups stuck in `running` are marked failed;
-leftovers of interrupted uploads are removed, and so are throwaway servers of drills
-killed mid-way.
+longer exists anywhere are marked deleted. Backups, restores and drills whose process is
+gone are marked failed (dead_runs.py: by liveness, not age), a dead backup's partial
+uploads removed at once; leftovers of other interrupted writes are removed after an hour,
+never those of a backup still running; throwaway servers of drills killed mid-way are
+removed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 from dr_assets.core.catalog import Catalog
 from dr_assets.core.catalog.synced import SeenBackup, SyncedManifest
+from dr_assets.core.copies.dead_runs import settle_dead_runs
 from dr_assets.core.copies.listing import AppListing, backup_folders, list_app
 from dr_assets.core.copies.locate import read_manifest
 from dr_assets.core.copies.repair import RepairLog, repair_copies
 from dr_assets.core.copies.verify import verify_backup
 from dr_assets.core.errors import DRError, StoreError
-from dr_assets.core.format.manifest import BackupManifest
+from dr_assets.core.format.manifest import BackupManifest, backup_key_prefix
 from dr_assets.core.pg.instance import remove_orphans
+from dr_assets.core.policy import DRConfig
 from dr_assets.core.stores.base import Store
 
-STALE_SECONDS = 6 * 3600
+PARTIAL_AGE_SECONDS = 3600  # leftovers of writes no running backup owns
 
 
 @dataclass
@@ -39,7 +42,8 @@ class SyncReport(RepairLog):
     backups_found: int = 0
     catalog_upserts: int = 0
     marked_deleted: list[str] = field(default_factory=list)
-    marked_failed: list[str] = field(default_factory=list)
+    marked_failed: list[str] = field(default_factory=list)  # dead backups
+    dead_runs_failed: int = 0  # dead backups, restores and drills marked failed
     partials_removed: int = 0
     unreadable: list[str] = field(default_factory=list)
     unreachable_stores: list[str] = field(default_factory=list)
@@ -67,17 +71,24 @@ class SyncReport(RepairLog):
 
 
 def sync_catalog(stores: list[Store], catalog: Catalog, repair: bool = True,
-                 instances_dir: Path | None = None, verify: bool = False) -> SyncReport:
+                 instances_dir: Path | None = None, verify: bool = False,
+                 config: DRConfig | None = None) -> SyncReport:
     """instances_dir: where drills start throwaway servers ([drills] in dr.toml). verify:
-    re-read every copy and check its SHA-256 (without it, copies are only listed)."""
+    re-read every copy and check its SHA-256 (without it, copies are only listed). config:
+    lets a dead drill's scratch database be dropped."""
     report = SyncReport(verified=verify)
+    settled = settle_dead_runs(catalog, stores, config=config, instances_dir=instances_dir)
+    report.marked_failed += settled.backups
+    report.dead_runs_failed = len(settled.failed)
+    report.partials_removed += settled.partials_removed
+    report.instances_removed += settled.instances_removed
     report.instances_removed += [str(root) for root in remove_orphans(instances_dir)]
-    stale = set(catalog.stale_running(STALE_SECONDS))
+    running = [backup_key_prefix(b) for b in catalog.running_backup_ids()]
     answering: list[Store] = []
     folders: set[str] = set()
     for store in stores:
         try:
-            report.partials_removed += store.cleanup_partials(older_than_seconds=3600)
+            report.partials_removed += store.cleanup_partials(PARTIAL_AGE_SECONDS, keep=running)
             folders.update(backup_folders(store))
             answering.append(store)
         except StoreError as exc:
@@ -87,15 +98,10 @@ def sync_catalog(stores: list[Store], catalog: Catalog, repair: bool = True,
         synced = _AppSync(app, answering, catalog, report, repair, verify)
         synced.run(listings)
         gone += synced.gone
-        stale -= synced.found
     if not report.unreachable_stores:
         for backup_id in gone:
             catalog.mark_deleted(backup_id, "no longer present in any store")
             report.marked_deleted.append(backup_id)
-    for backup_id in catalog.stale_running(STALE_SECONDS):
-        if backup_id in stale:  # stale before the listing and not found by it
-            catalog.fail_backup(backup_id, "interrupted: never completed", datetime.now(UTC))
-            report.marked_failed.append(backup_id)
     return report
 
 

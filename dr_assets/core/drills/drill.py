@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from dr_assets.core.catalog import Catalog
+from dr_assets.core.copies.dead_runs import settle_dead_runs
 from dr_assets.core.copies.locate import find_manifest
 from dr_assets.core.errors import BackupNotFound, ConfigError, DRError, ToolError
 from dr_assets.core.format.keys import Keyring
@@ -86,12 +87,25 @@ def run_drill(policy: AppPolicy, *, stores: list[Store], keyring: Keyring, catal
     """Restore the newest verified backup into a scratch database on the server the app's
     `drill_target` names, validate it, time the restore against the RTO and run the app's
     validation checks on it; a failed check fails the drill."""
+    # Earlier runs of the app killed mid-way are settled first (their rows failed, their
+    # throwaway servers removed), then this drill's row is running while this process is.
+    settle_dead_runs(catalog, stores, app=policy.name,
+                     instances_dir=(settings or DrillSettings()).instances_dir)
+    with catalog.alive() as alive_key:
+        return _run_drill(policy, stores=stores, keyring=keyring, catalog=catalog,
+                          settings=settings, run_id=run_id, now=now, alive_key=alive_key)
+
+
+def _run_drill(policy: AppPolicy, *, stores: list[Store], keyring: Keyring, catalog: Catalog,
+               settings: DrillSettings | None, run_id: str | None, now: datetime | None,
+               alive_key: int) -> DrillResult:
     settings = settings or DrillSettings()
     scratch = scratch_name(policy.name, now or datetime.now(UTC))
     rto_seconds = float(policy.rto_hours * 3600)
     newest = catalog.newest_verified(policy.name)
     drill_id = catalog.begin_drill(policy.name, newest.backup_id if newest else None, scratch,
-                                   rto_seconds, run_id, policy.drill_target)
+                                   rto_seconds, run_id, policy.drill_target,
+                                   alive_key=alive_key)
     seconds = tables = rows = None
     where: DrillServer | None = None
     error: str | None = None

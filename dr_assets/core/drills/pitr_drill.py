@@ -92,6 +92,14 @@ def run_pitr_drill(config: DRConfig, server: str, *, stores: list[Store], keyrin
     """Recover `server` to a random restore point inside its window (or the one named) in
     a throwaway instance and compare row counts; `apps` (default: every app on the server)
     each get a drill row."""
+    with catalog.alive() as alive_key:  # the rows are running exactly while this process is
+        return _run_pitr_drill(config, server, stores=stores, keyring=keyring, catalog=catalog,
+                               apps=apps, point=point, run_id=run_id, alive_key=alive_key)
+
+
+def _run_pitr_drill(config: DRConfig, server: str, *, stores: list[Store], keyring: Keyring,
+                    catalog: Catalog, apps: Sequence[str] | None, point: str | None,
+                    run_id: str | None, alive_key: int) -> PitrDrillResult:
     config.server(server)
     names = list(apps) if apps else config.apps_on(server)
     for app in names:
@@ -114,7 +122,7 @@ def run_pitr_drill(config: DRConfig, server: str, *, stores: list[Store], keyrin
         for app in names:
             drill_ids[app] = catalog.begin_drill(
                 app, None, config.app(app).database_name, rto[app], run_id,
-                DrillTarget.POINT_IN_TIME, recovery_target=chosen.name)
+                DrillTarget.POINT_IN_TIME, recovery_target=chosen.name, alive_key=alive_key)
         t0 = time.monotonic()
         target = RecoveryTarget.restore_point(chosen.name, chosen.created_at)
         with recovered_server(config, server, target, keyring=keyring, stores=stores) as rec:

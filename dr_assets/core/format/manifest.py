@@ -36,6 +36,11 @@ def _beside(backup_id: str, suffix: str) -> str:
     return object_key(backup_id)[: -len(OBJECT_SUFFIX)] + suffix
 
 
+def backup_key_prefix(backup_id: str) -> str:
+    """What every key of one backup (its dump, server objects and manifest) starts with."""
+    return _beside(backup_id, ".")
+
+
 def manifest_key(backup_id: str) -> str:
     return _beside(backup_id, MANIFEST_SUFFIX)
 

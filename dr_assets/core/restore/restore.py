@@ -155,17 +155,19 @@ def _recorded(catalog: Catalog | None, manifest: BackupManifest, target_db: str,
     if catalog is None:
         yield outcome
         return
-    restore_id = catalog.begin_restore(manifest.backup_id, manifest.app, target_db, mode,
-                                       requested_by, run_id)
-    t0 = time.monotonic()
-    try:
-        with catalog.backup_lease(manifest.backup_id):
-            yield outcome
-    except BaseException as exc:
-        catalog.finish_restore(restore_id, False, time.monotonic() - t0, None, False,
-                               str(exc) if isinstance(exc, DRError) else repr(exc))
-        raise
-    catalog.finish_restore(restore_id, True, time.monotonic() - t0, outcome.source, True, None)
+    with catalog.alive() as alive_key:  # the row is running exactly while this process is
+        restore_id = catalog.begin_restore(manifest.backup_id, manifest.app, target_db, mode,
+                                           requested_by, run_id, alive_key)
+        t0 = time.monotonic()
+        try:
+            with catalog.backup_lease(manifest.backup_id):
+                yield outcome
+        except BaseException as exc:
+            catalog.finish_restore(restore_id, False, time.monotonic() - t0, None, False,
+                                   str(exc) if isinstance(exc, DRError) else repr(exc))
+            raise
+        catalog.finish_restore(restore_id, True, time.monotonic() - t0, outcome.source, True,
+                               None)
 
 
 def _restore(manifest: BackupManifest, target_db: str, target: ConnInfo, stores: list[Store],

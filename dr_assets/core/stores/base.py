@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -64,8 +64,14 @@ class Store(Protocol):
 
     def delete(self, key: str) -> None: ...
 
-    def cleanup_partials(self, older_than_seconds: float) -> int:
-        """Remove leftovers of interrupted writes; returns how many."""
+    def cleanup_partials(self, older_than_seconds: float, keep: Collection[str] = ()) -> int:
+        """Remove leftovers of interrupted writes older than that, except those of keys
+        starting with one of `keep` (the writes of runs known alive); returns how many."""
+        ...
+
+    def remove_partials(self, key_prefix: str) -> int:
+        """Remove the leftovers of interrupted writes of the keys starting with
+        `key_prefix`, whatever their age (their writer is known dead); returns how many."""
         ...
 
     def locked_until(self, key: str) -> datetime | None:

@@ -7,7 +7,7 @@ import contextlib
 import os
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -18,6 +18,13 @@ from dr_assets.core.policy import DestinationConfig
 from dr_assets.core.stores.base import READ_BLOCK, ListedObject
 
 PARTIAL_MARK = ".partial-"
+
+
+def _partial_of(path: Path, start: Path) -> bool:
+    """Whether `path` is a partial file of a key whose path starts with `start` (a writer's
+    temporary file is `.<name>.partial-<hex>` beside it)."""
+    return (path.parent == start.parent and PARTIAL_MARK in path.name
+            and path.name.startswith(f".{start.name}"))
 
 
 def _fsync_dir(path: Path) -> None:
@@ -159,19 +166,34 @@ class LocalStore:
         except OSError as exc:
             raise StoreError(f"{self.describe(key)}: cannot delete: {exc.strerror}") from None
 
-    def cleanup_partials(self, older_than_seconds: float) -> int:
+    def cleanup_partials(self, older_than_seconds: float, keep: Collection[str] = ()) -> int:
         removed = 0
         base = self._base()
         if not base.exists():
             return 0
         cutoff = time.time() - older_than_seconds
+        kept = [self.path_of(k) for k in keep]
         for dirpath, _dirs, files in os.walk(base):
             for f in files:
                 p = Path(dirpath) / f
-                if PARTIAL_MARK in f and p.stat().st_mtime < cutoff:
+                if (PARTIAL_MARK in f and not any(_partial_of(p, k) for k in kept)
+                        and p.stat().st_mtime < cutoff):
                     p.unlink(missing_ok=True)
                     removed += 1
         return removed
+
+    def remove_partials(self, key_prefix: str) -> int:
+        start = self.path_of(key_prefix)
+        try:
+            found = [p for p in start.parent.iterdir() if _partial_of(p, start)]
+            for p in found:
+                p.unlink(missing_ok=True)
+        except FileNotFoundError:
+            return 0
+        except OSError as exc:
+            raise StoreError(f"{self.describe(key_prefix)}*: cannot remove partial files: "
+                             f"{exc.strerror}") from None
+        return len(found)
 
     def locked_until(self, key: str) -> datetime | None:
         return None  # a plain directory has no immutability of its own

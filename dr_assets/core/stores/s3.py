@@ -13,7 +13,7 @@ import io
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import IO, Any, cast
 
@@ -329,16 +329,29 @@ class S3Store:
     def delete(self, key: str) -> None:
         self._call("delete", key, self.client.delete_object, Key=self.full_key(key))
 
-    def cleanup_partials(self, older_than_seconds: float) -> int:
+    def cleanup_partials(self, older_than_seconds: float, keep: Collection[str] = ()) -> int:
         cutoff = time.time() - older_than_seconds
+        kept = tuple(self.full_key(k) for k in keep)
+        return self._abort_uploads(f"{self.prefix}/" if self.prefix else "", lambda up: (
+            up["Initiated"].timestamp() < cutoff and not up["Key"].startswith(kept)))
+
+    def remove_partials(self, key_prefix: str) -> int:
+        return self._abort_uploads(self.full_key(key_prefix), lambda up: True)
+
+    def _abort_uploads(self, prefix: str, chosen: Callable[[Any], bool]) -> int:
+        """Abort the multipart uploads under `prefix` that `chosen` picks, page by page."""
         removed = 0
-        resp = self._call("listing uploads", "", self.client.list_multipart_uploads,
-                          Prefix=f"{self.prefix}/" if self.prefix else "")
-        for up in resp.get("Uploads", []):
-            if up["Initiated"].timestamp() < cutoff:
-                self._call("abort", up["Key"], self.client.abort_multipart_upload,
-                           Key=up["Key"], UploadId=up["UploadId"])
-                removed += 1
+        try:
+            for page in self.client.get_paginator("list_multipart_uploads").paginate(
+                    Bucket=self.bucket, Prefix=prefix):
+                for up in page.get("Uploads", []):
+                    if chosen(up):
+                        self._call("abort", up["Key"], self.client.abort_multipart_upload,
+                                   Key=up["Key"], UploadId=up["UploadId"])
+                        removed += 1
+        except (BotoCoreError, ClientError) as exc:
+            raise StoreError(f"{self.describe_full(prefix)}: listing uploads failed: "
+                             f"{_reason(exc)}") from None
         return removed
 
     def locked_until(self, key: str) -> datetime | None:

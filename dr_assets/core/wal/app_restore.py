@@ -71,6 +71,21 @@ def restore_app_to(config: DRConfig, app: str, target: RecoveryTarget, target_db
                    parent: Path | None = None, requested_by: str | None = None,
                    run_id: str | None = None) -> PointInTimeRestore:
     """Restore APP's database as of `target` into the new database `target_db`."""
+    if catalog is None:
+        return _restore_app_to(config, app, target, target_db, target_url, keyring=keyring,
+                               stores=stores, catalog=None, options=options, parent=parent,
+                               requested_by=requested_by, run_id=run_id, alive_key=None)
+    with catalog.alive() as alive_key:  # the row is running exactly while this process is
+        return _restore_app_to(config, app, target, target_db, target_url, keyring=keyring,
+                               stores=stores, catalog=catalog, options=options, parent=parent,
+                               requested_by=requested_by, run_id=run_id, alive_key=alive_key)
+
+
+def _restore_app_to(config: DRConfig, app: str, target: RecoveryTarget, target_db: str,
+                    target_url: str | None, *, keyring: Keyring, stores: list[Store],
+                    catalog: Catalog | None, options: RestoreOptions | None,
+                    parent: Path | None, requested_by: str | None, run_id: str | None,
+                    alive_key: int | None) -> PointInTimeRestore:
     check_database_name(target_db)
     policy = config.app(app)
     if policy.server is None:
@@ -84,7 +99,7 @@ def restore_app_to(config: DRConfig, app: str, target: RecoveryTarget, target_db
     plan = plan_recovery(read_window(policy.server, stores, keyring), target)
     t0 = time.monotonic()
     restore_id = (catalog.begin_restore(plan.base.backup_id, app, target_db, MODE_POINT_IN_TIME,
-                                        requested_by, run_id) if catalog else None)
+                                        requested_by, run_id, alive_key) if catalog else None)
     try:
         with recovered_server(config, policy.server, target, keyring=keyring, stores=stores,
                               parent=parent, plan=plan) as recovered:

@@ -232,9 +232,9 @@ def test_a_drill_killed_mid_restore_leaves_an_orphan_the_next_sync_or_drill_remo
     assert_gone(root, port)
     assert list(instances_dir.iterdir()) == []
     assert databases_like("drill_shop") == set()
-    # The killed drills' rows say they never finished; the last one passed.
+    # The killed drills' rows were failed (by the sync, by the next drill); the last passed.
     statuses = [d.status for d in rt.catalog.list_drills(app="shop")]
-    assert statuses == ["passed", "running", "running"]
+    assert statuses == ["passed", "failed", "failed"]
 
 
 def test_isolated_drill_of_a_database_owned_by_app_roles_passes(
