@@ -14,6 +14,7 @@ import pytest
 
 from dr_assets.core.errors import ConfigError
 from dr_assets.core.policy import DRConfig, load_config
+from dr_assets.core.restore.requests import RestoreRefusal, check_restore_request
 from dr_assets.core.runs import RESTORE_JOB, restore_launch
 from dr_assets.definitions import build_definitions
 from tests.security.conftest import Estate, allow
@@ -45,8 +46,9 @@ def _forbidden(estate: Estate) -> dict[str, str]:
             "dagster": "Dagster's database", estate.other_db: "database of app other"}
 
 
-def _untouched(estate: Estate) -> None:
-    """other's rows are all there, nothing was swapped, kept or left as a scratch."""
+def _untouched(estate: Estate, *never_made: str) -> None:
+    """other's rows are all there, nothing was swapped, kept or left as a scratch, and none
+    of NEVER_MADE exists."""
     assert run_sql(estate.other_db, "SELECT count(*) FROM ledger") == [(50,)]
     made = run_sql("postgres", "SELECT datname FROM pg_database WHERE datname ~ "
                                "'_(pre_restore|restore|rolled_back)_[0-9]{14}$' "
@@ -55,14 +57,18 @@ def _untouched(estate: Estate) -> None:
                                f" OR datname LIKE '{estate.env.apps['shop']}%')")
     assert made == []
     assert estate.env.runtime().catalog.list_restores() == []
+    assert not [name for name in never_made if db_exists(name)]
 
 
-def _drop_left_behind(estate: Estate) -> None:
-    """On code without the rule a swap really happened: leave none of its databases behind."""
+def _drop_left_behind(estate: Estate, *names: str) -> None:
+    """On code without the rule a swap really happened (or NAMES were made): leave none of
+    those databases behind."""
     for (name,) in run_sql("postgres", "SELECT datname FROM pg_database WHERE datname LIKE "
                                        f"'{estate.other_db}_%' OR datname LIKE "
                                        f"'{estate.env.catalog_db}_%'"):
         drop_db(str(name))
+    for name in names:
+        drop_db(name)
 
 
 def test_the_rule_in_core_names_what_is_refused_and_the_fix(estate: Estate) -> None:
@@ -86,12 +92,16 @@ def test_the_rule_in_core_names_what_is_refused_and_the_fix(estate: Estate) -> N
     assert gone is not None and "not in dr.toml" in gone
 
     # The per-app allowlist opens exactly the databases it names, for that app only.
-    allow(estate.env.config_path, f'["{estate.other_db}"]')
+    allow(estate.env.config_path, f'["{estate.other_db}", "drt_no_such_db"]')
     allowed = load_config(estate.env.config_path)
-    assert allowed.apps["shop"].replace_allowed == (estate.other_db,)
+    assert allowed.apps["shop"].replace_allowed == (estate.other_db, "drt_no_such_db")
     assert restore_target_refusal(allowed, "shop", estate.other_db, "REPLACE") is None
     assert restore_target_refusal(allowed, "other", own, "REPLACE") is not None
     assert restore_target_refusal(allowed, "shop", "template1", "REPLACE") is not None
+    # An allowed name must still exist to be replaced (the API's check asks the server).
+    missing = check_restore_request(allowed, estate.env.runtime().catalog, estate.backup_id,
+                                    "drt_no_such_db", "REPLACE")
+    assert isinstance(missing, RestoreRefusal) and "does not exist" in missing.message
 
 
 @pytest.mark.parametrize(("value", "needle"), [
@@ -161,8 +171,7 @@ def test_the_api_refuses_forbidden_targets_typed_audited_and_changing_nothing(
         "app": "shop", "targetDatabase": "drill_shop_1", "toLatest": True}})
     out = body["data"]["restoreToPointInTime"]
     assert out["__typename"] == "InvalidInput" and "drill's scratch" in out["message"], out
-    _untouched(estate)
-    assert not db_exists("shop_pre_restore_20260101000000") and not db_exists("drill_shop_1")
+    _untouched(estate, "shop_pre_restore_20260101000000", "drill_shop_1")
 
 
 def test_the_restore_op_refuses_a_crafted_run_config_before_doing_anything(estate: Estate) -> None:
@@ -185,11 +194,9 @@ def test_the_restore_op_refuses_a_crafted_run_config_before_doing_anything(estat
             assert (row.actor, row.role, row.result) == ("dagster:forged-admin", "dagster",
                                                          "refused")
             assert row.arguments["target_database"] == target
-        _untouched(estate)
-        assert not db_exists("shop_pre_restore_20260101000000")
+        _untouched(estate, "shop_pre_restore_20260101000000")
     finally:
-        _drop_left_behind(estate)
-        drop_db("shop_pre_restore_20260101000000")
+        _drop_left_behind(estate, "shop_pre_restore_20260101000000")
 
 
 def test_drctl_refuses_forbidden_targets_audited(estate: Estate) -> None:
@@ -203,11 +210,9 @@ def test_drctl_refuses_forbidden_targets_audited(estate: Estate) -> None:
             assert "replace_allowed" in proc.stderr or "choose another name" in proc.stderr
             [row] = estate.env.runtime().catalog.audit_page(first=1, action="restore")
             assert row.result == "refused" and rule in (row.detail or "")
-        _untouched(estate)
-        assert not db_exists("shop_rolled_back_20260101000000")
+        _untouched(estate, "shop_rolled_back_20260101000000")
     finally:
-        _drop_left_behind(estate)
-        drop_db("shop_rolled_back_20260101000000")
+        _drop_left_behind(estate, "shop_rolled_back_20260101000000")
 
 
 def test_replace_allowed_lets_drctl_replace_the_named_database(estate: Estate) -> None:
