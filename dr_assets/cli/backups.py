@@ -21,6 +21,8 @@ from dr_assets.core.restore.in_place import rollback
 from dr_assets.core.restore.plan import RestoreOptions
 from dr_assets.core.restore.prepare import plan_of_backup
 from dr_assets.core.restore.restore import (
+    MODE_NEW,
+    MODE_REPLACE,
     RestoreResult,
     replaced_database,
     restore_backup,
@@ -28,6 +30,7 @@ from dr_assets.core.restore.restore import (
     target_server,
 )
 from dr_assets.core.restore.selection import NOT_IN_PLACE, Selection
+from dr_assets.core.restore.targets import RestoreTargetRefused, check_restore_target
 from dr_assets.core.runtime import DRRuntime
 from dr_assets.core.statuses import AuditResult, CopyStatus
 
@@ -186,6 +189,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         if not args.yes:
             raise DRError("--replace swaps the live database: add --yes to confirm")
         target_db = args.target_db or replaced_database(rt.config, manifest, args.target_url)
+        _check_target(rt, catalog is not None, manifest, target_db, MODE_REPLACE)
         replaced = restore_in_place(manifest, target_db=target_db, target=target,
                                     stores=rt.stores, keyring=rt.keyring, catalog=catalog,
                                     force_disconnect=args.force_disconnect, requested_by="drctl",
@@ -203,6 +207,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         return 0
     if not args.target_db:
         raise DRError("--target-db is required (or --replace --yes to restore in place)")
+    _check_target(rt, catalog is not None, manifest, args.target_db, MODE_NEW)
     result = restore_backup(manifest, target_db=args.target_db, target=target, stores=rt.stores,
                             keyring=rt.keyring, catalog=catalog, requested_by="drctl",
                             jobs=args.jobs, spool_dir=args.spool_dir, options=options,
@@ -213,6 +218,19 @@ def cmd_restore(args: argparse.Namespace) -> int:
                                **(selection.to_dict() if selection else {})}, AuditResult.OK)
     emit(args, {**result.to_dict(), "chosen": chosen}, lambda: _restored(result))
     return 0
+
+
+def _check_target(rt: DRRuntime, audited: bool, manifest: BackupManifest, target_db: str,
+                  mode: str) -> None:
+    """A target no restore may write (restore.targets) is refused before anything is read,
+    and the refusal audited when there is a catalog."""
+    try:
+        check_restore_target(rt.config, manifest.app, target_db, mode)
+    except RestoreTargetRefused as exc:
+        if audited:
+            _audit(rt, "restore", {"backup_id": manifest.backup_id, "target_database": target_db,
+                                   "mode": mode}, AuditResult.REFUSED, str(exc))
+        raise
 
 
 def _audit(rt: DRRuntime, action: str, arguments: dict[str, Any], result: str,

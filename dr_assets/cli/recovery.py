@@ -12,6 +12,8 @@ from dr_assets.cli.output import emit
 from dr_assets.core.errors import DRError
 from dr_assets.core.format.manifest import iso
 from dr_assets.core.restore.plan import RestoreOptions
+from dr_assets.core.restore.restore import MODE_NEW
+from dr_assets.core.restore.targets import check_restore_target
 from dr_assets.core.runtime import DRRuntime
 from dr_assets.core.wal.app_restore import restore_app_to
 from dr_assets.core.wal.planning import read_window
@@ -77,6 +79,7 @@ def cmd_restore_to_moment(args: argparse.Namespace) -> int:
                                    role_map=args.role_map, accept_loss=args.accept_loss)
     rt = DRRuntime.load(args.config)
     server = rt.config.app(args.backup_id).server
+    check_restore_target(rt.config, args.backup_id, args.target_db, MODE_NEW)
     target = target_of(args, rt, server) if server else RecoveryTarget.latest()
     result = restore_app_to(rt.config, args.backup_id, target, args.target_db, args.target_url,
                             keyring=rt.keyring, stores=rt.stores, catalog=rt.catalog,

@@ -8,10 +8,15 @@ from datetime import UTC, datetime
 
 from dr_assets.core.errors import InvalidName
 
-_APP = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
-_DB = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-_ROLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-_BACKUP_ID = re.compile(r"^(?P<app>[a-z][a-z0-9_]{0,40})-(?P<ts>\d{8}T\d{6}Z)-(?P<rand>[0-9a-f]{4,8})$")
+# ASCII only, matched whole (fullmatch: `$` alone would let a trailing newline through):
+# no control characters, no lookalike letters (a Cyrillic a) or digits (fullwidth ones).
+_APP = re.compile(r"[a-z][a-z0-9_]{0,40}")
+_DB = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+_ROLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+_BACKUP_ID = re.compile(r"(?P<app>[a-z][a-z0-9_]{0,40})-(?P<ts>[0-9]{8}T[0-9]{6}Z)-(?P<rand>[0-9a-f]{4,8})")
+
+# PostgreSQL's own databases: never a restore's target, in place or new.
+SYSTEM_DATABASES = frozenset({"postgres", "template0", "template1"})
 
 
 def _matching(pattern: re.Pattern[str], name: str, refusal: str) -> str:
@@ -50,7 +55,7 @@ def check_backup_id(backup_id: str) -> str:
 
 
 def time_of_backup_id(backup_id: str) -> datetime:
-    match = _BACKUP_ID.match(check_backup_id(backup_id))
+    match = _BACKUP_ID.fullmatch(check_backup_id(backup_id))
     assert match is not None
     return datetime.strptime(match.group("ts"), "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
 

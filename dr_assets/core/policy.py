@@ -11,14 +11,16 @@ from pathlib import Path
 from typing import Any, Final
 
 from dr_assets.core.errors import ConfigError, InvalidName
-from dr_assets.core.names import check_app_name
+from dr_assets.core.names import SYSTEM_DATABASES, check_app_name, check_database_name
 from dr_assets.core.pg.conninfo import ConnInfo
 from dr_assets.core.pg.queries import UnsafeQuery, refuse_unsafe
 
 DEFAULT_CONFIG = "dr.toml"
 _VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
-_CHECK_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_CHECK_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 _SLOT = re.compile(r"[a-z0-9_]{1,63}")
+_DESTINATION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+DEFAULT_DAGSTER_DATABASE = "dagster"
 COMPARE_BACKUP = "backup"
 DEFAULT_CHECK_TIMEOUT = 60.0
 MAX_CHECK_TIMEOUT = 3600.0
@@ -88,6 +90,9 @@ class AppPolicy:
     # from a hash of its name (dr_assets.core.scheduling.offsets), so a thousand apps of one
     # cadence do not all start at minute 0.
     start_offset_minutes: int | None = None
+    # Databases besides its own that an in-place restore (REPLACE) of this app's backups may
+    # replace; the app's own database is always allowed (dr_assets.core.restore.targets).
+    replace_allowed: tuple[str, ...] = ()
 
     @property
     def database_name(self) -> str:
@@ -240,6 +245,13 @@ class DRConfig:
     drills: DrillSettings = field(default_factory=DrillSettings)
     servers: Mapping[str, ServerPolicy] = field(default_factory=dict)
     concurrency: ConcurrencySettings = field(default_factory=ConcurrencySettings)
+    # The name of Dagster's own database (its runs and events), which no restore may write:
+    # [dagster] database, else $DAGSTER_PG_DB (what dagster.yaml reads), else dagster.
+    dagster_database: str = DEFAULT_DAGSTER_DATABASE
+
+    @property
+    def catalog_database(self) -> str:
+        return ConnInfo.parse(self.catalog_url).dbname
 
     def server(self, name: str) -> ServerPolicy:
         if name not in self.servers:
@@ -363,6 +375,7 @@ class _Loader:
             "drills": dict,
             "servers": dict,
             "concurrency": dict,
+            "dagster": dict,
         }
         self.take(raw, "(top level)", top, ("catalog", "encryption", "destinations", "apps"))
         catalog = self.take(
@@ -400,7 +413,16 @@ class _Loader:
         servers = self.servers(self.table(raw["servers"], "servers")) if "servers" in raw else {}
         concurrency = (self.concurrency(raw["concurrency"]) if "concurrency" in raw
                        else ConcurrencySettings())
+        dagster_database = self.dagster_database(raw.get("dagster", {}))
+        reserved = {ConnInfo.parse(catalog["database_url"]).dbname: "the catalog's database",
+                    dagster_database: "Dagster's database ([dagster] database)"}
         for name, app in apps.items():
+            for i, db in enumerate(app.replace_allowed):
+                what = "a system database" if db.lower() in SYSTEM_DATABASES else reserved.get(db)
+                if what is not None:
+                    raise self.fail(f"apps.{name}.replace_allowed[{i}]",
+                                    f"{db!r} is {what}, which no restore may replace",
+                                    "remove it: name only application databases")
             if app.server is not None and app.server not in servers:
                 known = ", ".join(sorted(servers)) or "none are defined"
                 raise self.fail(f"apps.{name}.server", f"unknown server {app.server!r}",
@@ -408,6 +430,7 @@ class _Loader:
         return DRConfig(
             servers=servers,
             concurrency=concurrency,
+            dagster_database=dagster_database,
             api=api,
             drills=drills,
             path=self.path,
@@ -419,6 +442,32 @@ class _Loader:
             storage_quota_bytes=quota,
             zstd_level=level,
         )
+
+    def dagster_database(self, raw: Any) -> str:
+        d = self.take(self.table(raw, "dagster"), "dagster", {"database": str}, ())
+        name = d.get("database", os.environ.get("DAGSTER_PG_DB") or DEFAULT_DAGSTER_DATABASE)
+        if not name or not name.isprintable() or len(name.encode()) > 63:
+            raise self.fail("dagster.database", f"{name!r} is not a database name",
+                            "write the name of Dagster's database (DAGSTER_PG_DB in the "
+                            "environment of dagster.yaml), such as \"dagster\"")
+        return str(name)
+
+    def replace_allowed(self, section: str, raw: Any) -> tuple[str, ...]:
+        key = f"{section}.replace_allowed"
+        if not isinstance(raw, list):
+            raise self.fail(key, "must be a list", 'write replace_allowed = ["db_a", "db_b"]')
+        out: list[str] = []
+        for i, db in enumerate(raw):
+            if not isinstance(db, str):
+                raise self.fail(f"{key}[{i}]", "must be a string", "write a database name")
+            try:
+                check_database_name(db)
+            except InvalidName as exc:
+                raise self.fail(f"{key}[{i}]", str(exc), "fix the name") from None
+            if db in out:
+                raise self.fail(f"{key}[{i}]", f"duplicate {db!r}", "name each database once")
+            out.append(db)
+        return tuple(out)
 
     def api(self, raw: Any) -> ApiConfig:
         a = self.take(
@@ -542,6 +591,10 @@ class _Loader:
                 ("name", "kind"),
             )
             name = d["name"]
+            if not _DESTINATION.fullmatch(name):
+                raise self.fail(f"{section}.name", f"{name!r} is not a destination name",
+                                "use letters, digits, _, . and - (at most 63, starting with a "
+                                "letter or digit), such as \"s3\"")
             if name in seen:
                 raise self.fail(f"{section}.name", f"duplicate destination {name!r}", "rename one")
             seen.add(name)
@@ -584,6 +637,7 @@ class _Loader:
                     "every_hours": int, "retention_days": int, "critical": bool,
                     "min_keep": int, "drill_cron": str, "validation": list,
                     "drill_target": str, "server": str, "start_offset_minutes": int,
+                    "replace_allowed": list,
                 },
                 ("database_url", "rto_hours", "rpo_hours", "every_hours", "retention_days"),
             )
@@ -608,6 +662,8 @@ class _Loader:
                                 'use "isolated" (an empty throwaway server, the default) or '
                                 '"same_server" (a scratch database beside the app\'s own)')
             checks = self.validation(section, a.pop("validation", []))
+            if "replace_allowed" in a:
+                a["replace_allowed"] = self.replace_allowed(section, a["replace_allowed"])
             out[name] = AppPolicy(name=name, critical=a.pop("critical", False), validation=checks,
                                   **a)
         return out
@@ -670,7 +726,7 @@ class _Loader:
             c = self.take(item, section,
                           {"name": str, "sql": str, "expect": str, "compare": str,
                            "timeout_seconds": (int, float)}, ("name", "sql"))
-            if not _CHECK_NAME.match(c["name"]):
+            if not _CHECK_NAME.fullmatch(c["name"]):
                 raise self.fail(f"{section}.name", f"{c['name']!r} is not an acceptable check name",
                                 "use lower-case letters, digits and underscores, starting with "
                                 "a letter, at most 63 characters")

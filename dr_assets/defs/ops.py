@@ -1,6 +1,6 @@
 """Operational jobs that are actions, not assets: restore, retention, catalog sync."""
 
-
+import contextlib
 from typing import Literal
 
 import dagster as dg
@@ -17,6 +17,7 @@ from dr_assets.core.restore.restore import (
     target_server,
 )
 from dr_assets.core.restore.selection import NOT_IN_PLACE, Selection
+from dr_assets.core.restore.targets import restore_target_refusal
 from dr_assets.core.retention.apply import apply_retention
 from dr_assets.core.runs import (
     CATALOG_SYNC_JOB,
@@ -31,6 +32,8 @@ from dr_assets.core.runs import (
     TAG_KIND,
     kind_tags,
 )
+from dr_assets.core.runtime import DRRuntime
+from dr_assets.core.statuses import AuditResult
 from dr_assets.core.wal.app_restore import restore_app_to
 from dr_assets.core.wal.restore_requests import requested_target
 from dr_assets.core.wal.retention import apply_server_retention
@@ -72,6 +75,7 @@ def restore_backup_op(context: dg.OpExecutionContext, config: RestoreConfig,
         raise dg.Failure(NOT_IN_PLACE)
     rt = dr.runtime()
     manifest = find_manifest(config.backup_id, rt.stores, rt.catalog)
+    _refuse_target(rt, config, manifest.app, config.mode)
     target = target_server(rt.config, manifest, config.target_url or None)
     options = RestoreOptions(accept_loss=config.accept_loss)
     if config.mode == MODE_REPLACE:
@@ -95,6 +99,21 @@ def restore_backup_op(context: dg.OpExecutionContext, config: RestoreConfig,
         "seconds": result.seconds, "source": result.source_destination, "rows": result.rows})
 
 
+def _refuse_target(rt: DRRuntime, config: RestoreConfig, app: str, mode: str) -> None:
+    """Whatever the run config says, a target no restore may write (restore.targets) fails
+    the run before anything is written, as the API refuses it before launching; the
+    refusal is audited (a catalog outage does not hide it: the run fails all the same)."""
+    refusal = restore_target_refusal(rt.config, app, config.target_database, mode)
+    if refusal is None:
+        return
+    with contextlib.suppress(DRError):
+        rt.catalog.audit(f"dagster:{config.requested_by}", "dagster", "restore",
+                         {"app": app, "backup_id": config.backup_id,
+                          "target_database": config.target_database, "mode": mode},
+                         AuditResult.REFUSED, refusal)
+    raise dg.Failure(refusal)
+
+
 def _restore_to_moment(context: dg.OpExecutionContext, config: RestoreConfig, dr: DRResource,
                        target: RecoveryTarget) -> dg.Output[dict[str, object]]:
     if config.backup_id or config.mode != MODE_NEW or config.tables or config.schemas:
@@ -104,6 +123,7 @@ def _restore_to_moment(context: dg.OpExecutionContext, config: RestoreConfig, dr
     if not config.app:
         raise dg.Failure("a point-in-time restore needs app: the app whose database to restore")
     rt = dr.runtime()
+    _refuse_target(rt, config, config.app, MODE_NEW)
     result = restore_app_to(rt.config, config.app, target, config.target_database,
                             config.target_url or None, keyring=rt.keyring, stores=rt.stores,
                             catalog=rt.catalog, options=RestoreOptions(accept_loss=config.accept_loss),

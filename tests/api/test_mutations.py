@@ -141,10 +141,11 @@ def test_admin_restores_in_place_through_dagster_keeping_the_original(stack: Sta
                                f"'{stack.app_db}_pre_restore_%'")
     assert len(kept) == 1 and run_sql(str(kept[0][0]), "SELECT count(*) FROM customers") == [(10,)]
     drop_db(str(kept[0][0]))
-    # REPLACE needs an existing target; a new-database restore refuses an existing one.
+    # REPLACE only over the app's own database (tests/security holds the rest of the rule);
+    # a new-database restore refuses an existing one.
     out = data(stack, RESTORE, {"input": {"backupId": backup_id, "targetDatabase": "no_such_db",
                                           "mode": "REPLACE"}}, admin)["restoreBackup"]
-    assert out["__typename"] == "InvalidInput" and "does not exist" in out["message"]
+    assert out["__typename"] == "InvalidInput" and "replace_allowed" in out["message"]
     out = data(stack, RESTORE, {"input": {"backupId": backup_id,
                                           "targetDatabase": stack.app_db}}, admin)["restoreBackup"]
     assert out["__typename"] == "InvalidInput" and "already exists" in out["message"]

@@ -33,6 +33,7 @@ from dr_assets.core.pg.sessions import server_version
 from dr_assets.core.policy import AppPolicy, DrillSettings, DrillTarget
 from dr_assets.core.restore.plan import RestoreOptions
 from dr_assets.core.restore.restore import restore_backup
+from dr_assets.core.restore.targets import DRILL_SCRATCH_PREFIX
 from dr_assets.core.stores.base import Store
 from dr_assets.core.validation.checks import CheckOutcome, refuse_failed, run_checks
 
@@ -78,7 +79,7 @@ class DrillServer:
 
 
 def scratch_name(app: str, at: datetime) -> str:
-    return f"drill_{app}_{at:%Y%m%d%H%M%S}_{secrets.token_hex(2)}"[:63]
+    return f"{DRILL_SCRATCH_PREFIX}{app}_{at:%Y%m%d%H%M%S}_{secrets.token_hex(2)}"[:63]
 
 
 def run_drill(policy: AppPolicy, *, stores: list[Store], keyring: Keyring, catalog: Catalog,

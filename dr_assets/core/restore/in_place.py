@@ -20,6 +20,10 @@ from dr_assets.core.pg.databases import database_exists, drop_database
 from dr_assets.core.pg.sessions import connection
 
 STAMP = "%Y%m%d%H%M%S"
+# What the names of the databases made here end in, before a STAMP (restore.targets keeps
+# new databases from passing for them).
+SCRATCH_SUFFIX, KEPT_SUFFIX, ROLLED_BACK_SUFFIX = "_restore_", "_pre_restore_", "_rolled_back_"
+DERIVED_SUFFIXES = (SCRATCH_SUFFIX, KEPT_SUFFIX, ROLLED_BACK_SUFFIX)
 
 
 @dataclass(frozen=True)
@@ -38,11 +42,11 @@ def derived_name(base: str, suffix: str) -> str:
 
 
 def scratch_for(target: str, at: datetime) -> str:
-    return derived_name(target, f"_restore_{at:{STAMP}}")
+    return derived_name(target, f"{SCRATCH_SUFFIX}{at:{STAMP}}")
 
 
 def pre_restore_name(target: str, at: datetime) -> str:
-    return derived_name(target, f"_pre_restore_{at:{STAMP}}")
+    return derived_name(target, f"{KEPT_SUFFIX}{at:{STAMP}}")
 
 
 def _other_sessions(cur: Any, db: str) -> int:
@@ -97,12 +101,12 @@ def swap_databases(server: ConnInfo, live: str, replacement: str, keep_as: str,
 
 def previous_versions(server: ConnInfo, target: str) -> list[str]:
     """Databases kept by earlier in-place restores of target, newest first."""
-    pattern = re.compile(re.escape(target[:63 - len("_pre_restore_") - 14]) +
-                         r"_pre_restore_\d{14}$")
+    pattern = re.compile(re.escape(target[:63 - len(KEPT_SUFFIX) - 14]) +
+                         re.escape(KEPT_SUFFIX) + r"[0-9]{14}")
     with connection(server.with_db("postgres")) as conn, conn.cursor() as cur:
         cur.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
                     (target[:40] + "%_pre_restore_%",))
-        names = [r[0] for r in cur.fetchall() if pattern.match(r[0])]
+        names = [r[0] for r in cur.fetchall() if pattern.fullmatch(r[0])]
     return sorted(names, reverse=True)
 
 
@@ -115,7 +119,7 @@ def rollback(server: ConnInfo, target: str, force_disconnect: bool,
         raise RestoreError(f"no previous version of {target} to roll back to "
                            f"(no {target}_pre_restore_* database)")
     return swap_databases(server, target, kept[0],
-                          derived_name(target, f"_rolled_back_{now:{STAMP}}"), force_disconnect)
+                          derived_name(target, f"{ROLLED_BACK_SUFFIX}{now:{STAMP}}"), force_disconnect)
 
 
 def drop_quietly(server: ConnInfo, name: str) -> None:

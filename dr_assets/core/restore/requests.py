@@ -2,8 +2,10 @@
 
 The checks run before a Dagster run is started, so a bad request is answered at once and
 changes nothing: a malformed id, database, table or schema name, a backup that is unknown,
-deleted, failed or without a copy that passed its checksum, a new-database target that
-exists, an in-place target that does not, or an in-place restore of a selection. The
+deleted, failed or without a copy that passed its checksum, a target the control plane
+keeps from every restore (restore.targets: a system, catalog or Dagster database, another
+app's database in place, a reserved name), a new-database target that exists, an in-place
+target that does not, or an in-place restore of a selection. The
 restore itself checks again when it runs (and only it can tell a name the archive lacks).
 """
 
@@ -21,6 +23,7 @@ from dr_assets.core.pg.databases import database_exists
 from dr_assets.core.policy import DRConfig
 from dr_assets.core.restore.restore import MODE_NEW, MODE_REPLACE
 from dr_assets.core.restore.selection import NOT_IN_PLACE, Selection
+from dr_assets.core.restore.targets import restore_target_refusal
 from dr_assets.core.statuses import VALID_STATUSES, BackupStatus, CopyStatus
 
 RefusalKind = Literal["invalid_input", "backup_not_found", "backup_not_restorable"]
@@ -64,6 +67,9 @@ def check_restore_request(config: DRConfig, catalog: Catalog, backup_id: str,
         return RestoreRefusal("backup_not_restorable",
                               f"backup {backup_id} has no copy that passed its checksum: "
                               "restore an older backup")
+    refused = restore_target_refusal(config, row.app, target_database, mode)
+    if refused is not None:
+        return RestoreRefusal("invalid_input", refused)
     if row.app in config.apps:
         exists = database_exists(ConnInfo.parse(config.apps[row.app].database_url),
                                  target_database)

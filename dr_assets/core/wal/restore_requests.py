@@ -3,7 +3,8 @@ be launched, and the target it names.
 
 A request names exactly one target (a time, an LSN, or the newest WAL). The checks run before
 a run is started, so a bad request is answered at once and changes nothing: a malformed
-database name or target, an app without a server, a target database that exists, or a target
+database name or target, a name no restore may write (restore.targets), an app without a
+server, a target database that exists, or a target
 outside the recoverable window the stores hold now. The restore checks again when it runs.
 """
 
@@ -18,6 +19,8 @@ from dr_assets.core.pg.conninfo import ConnInfo
 from dr_assets.core.pg.databases import database_exists
 from dr_assets.core.policy import DRConfig
 from dr_assets.core.restore.requests import RestoreRefusal
+from dr_assets.core.restore.restore import MODE_NEW
+from dr_assets.core.restore.targets import restore_target_refusal
 from dr_assets.core.stores.base import Store
 from dr_assets.core.wal.planning import plan_recovery, read_window
 from dr_assets.core.wal.targets import RecoveryTarget
@@ -60,6 +63,9 @@ def check_point_in_time_request(config: DRConfig, stores: list[Store], keyring: 
         return RestoreRefusal("invalid_input", str(exc))
     if target is None:
         return RestoreRefusal("invalid_input", f"no target given: {ONE_TARGET}")
+    refused = restore_target_refusal(config, app, target_database, MODE_NEW)
+    if refused is not None:
+        return RestoreRefusal("invalid_input", refused)
     policy = config.app(app)
     if policy.server is None:
         return RestoreRefusal("invalid_input", f"app {app} has no continuous protection (no "

@@ -27,7 +27,7 @@ def test_restore_requests_are_checked_before_anything_runs(dr_env: DREnv) -> Non
         (m.backup_id, "shop_copy", "MERGE", "invalid_input", "unknown mode"),
         ("shop-20990101T000000Z-beef", "shop_copy", "NEW_DATABASE", "backup_not_found", "not found"),
         (m.backup_id, app_db, "NEW_DATABASE", "invalid_input", "already exists"),
-        (m.backup_id, "shop_nowhere", "REPLACE", "invalid_input", "does not exist"),
+        (m.backup_id, "shop_nowhere", "REPLACE", "invalid_input", "replace_allowed"),
     ):
         refusal = check(backup_id, target, mode)
         assert isinstance(refusal, RestoreRefusal) and refusal.kind == kind, (backup_id, refusal)
