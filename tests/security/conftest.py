@@ -38,6 +38,7 @@ def estate(dr_env: DREnv, make_db: Callable[[str], str]) -> Estate:
     [backup] = verified_backups(env.runtime(), "shop")
     secret = "sec-" + secrets.token_hex(24)
     (env.root / "keys" / "jwt.secret").write_text(secret)
+    (env.root / "keys" / "jwt.secret").chmod(0o600)  # a key open to others is refused
     with env.config_path.open("a") as fh:
         fh.write(f'[api]\ndagster_url = "http://127.0.0.1:{free_port()}"\n'
                  'jwt_secret_env = "DR_SECURITY_TESTS_NO_SUCH_VARIABLE"\n'
