@@ -157,6 +157,9 @@ def write_security_toml(path: Path) -> None:
     path.chmod(0o600)
 
 
+PORT_ATTEMPTS = 3  # free ports we chose can be taken by another process before weed binds
+
+
 def start(data_dir: Path, *, base_port: int | None = None, s3_port: int | None = None,
           access_key: str = "drdemo", secret_key: str = "drdemo-secret-key",  # noqa: S107
           buckets: tuple[str, ...] = (), log_path: Path | None = None,
@@ -165,28 +168,40 @@ def start(data_dir: Path, *, base_port: int | None = None, s3_port: int | None =
     data_dir.chmod(0o700)  # the volumes hold the backups (encrypted), the keys in plain
     identity = data_dir / "s3-identity.json"
     write_identity(identity, access_key, secret_key)
-    base = base_port if base_port is not None else free_port_block()
-    ports = {flag: base + i for i, flag in enumerate(_PORT_FLAGS)}
-    if s3_port is not None:
-        ports["s3.port"] = s3_port
     write_security_toml(data_dir / "security.toml")  # weed reads it from its working dir
-    args = [weed_binary(), "mini", f"-dir={data_dir / 'data'}", "-ip=127.0.0.1",
-            "-ip.bind=127.0.0.1", f"-s3.config={identity}", "-master.telemetry=false",
-            f"-admin.password={secrets.token_urlsafe(24)}", *LOCKED_FLAGS]
-    args += [f"-{flag}={port}" for flag, port in ports.items()]
     (data_dir / "data").mkdir(exist_ok=True)
     log_file = log_path or data_dir / "weed.log"
-    log = open(log_file, "ab")  # noqa: SIM115
-    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                            cwd=data_dir, start_new_session=True)
-    log.close()
-    server = SeaweedServer(proc.pid, ports["s3.port"], data_dir, access_key, secret_key)
-    try:
-        wait_ready(server, buckets, timeout, proc, log_path=log_file)
-    except BaseException:
-        stop(proc.pid)  # never leave a half-started weed behind (timeout, Ctrl-C)
-        raise
-    return server
+    chosen = base_port is None and s3_port is None
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        base = base_port if base_port is not None else free_port_block()
+        ports = {flag: base + i for i, flag in enumerate(_PORT_FLAGS)}
+        if s3_port is not None:
+            ports["s3.port"] = s3_port
+        args = [weed_binary(), "mini", f"-dir={data_dir / 'data'}", "-ip=127.0.0.1",
+                "-ip.bind=127.0.0.1", f"-s3.config={identity}", "-master.telemetry=false",
+                f"-admin.password={secrets.token_urlsafe(24)}", *LOCKED_FLAGS]
+        args += [f"-{flag}={port}" for flag, port in ports.items()]
+        logged = log_file.stat().st_size if log_file.exists() else 0
+        log = open(log_file, "ab")  # noqa: SIM115
+        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=subprocess.STDOUT, cwd=data_dir, start_new_session=True)
+        log.close()
+        server = SeaweedServer(proc.pid, ports["s3.port"], data_dir, access_key, secret_key)
+        try:
+            wait_ready(server, buckets, timeout, proc, log_path=log_file)
+        except RuntimeError:
+            stop(proc.pid)
+            with log_file.open("rb") as fh:
+                fh.seek(logged)
+                lost_port = b"address already in use" in fh.read()
+            if chosen and lost_port and attempt < PORT_ATTEMPTS:
+                continue  # another process took one of the ports: new ones
+            raise
+        except BaseException:
+            stop(proc.pid)  # never leave a half-started weed behind (timeout, Ctrl-C)
+            raise
+        return server
+    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 def wait_ready(server: SeaweedServer, buckets: tuple[str, ...], timeout: float,
