@@ -69,3 +69,19 @@ def test_a_generated_history_is_a_catalog_like_any_other(
     assert list(config.apps) == [s.name for s in specs]
     status = estate_status(config, catalog, now + timedelta(minutes=1))
     assert len(status.health.apps) == 12 and status.facts[specs[0].name].backup_count > 0
+
+
+def test_the_dashboard_queries_are_measured_through_the_api(
+    catalog_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    history = _bench(monkeypatch, "catalog_history")
+    queries = _bench(monkeypatch, "dashboard_queries")
+    url = f"{PG_URL}/{catalog_db}"
+    history.build_history(url, apps=6, days=30)
+    config = history.write_config(tmp_path / "dr.toml", url, history.plan_apps(6))
+    figures = queries.measure(url, config, repeats=2, warmup=1)
+    assert set(figures) == {name for name, *_ in queries.QUERIES}
+    for f in figures.values():
+        assert f["uncached"]["n"] == 2 and f["cached"]["n"] + f["cached_misses"] == 2
+        assert f["answer_bytes"] > 0
+    assert figures["backupsPage20"]["answer_bytes"] > 0

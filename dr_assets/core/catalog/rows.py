@@ -114,6 +114,19 @@ class BackupRow(Row):
 
 
 @dataclass(frozen=True)
+class BackupHead(Row):
+    """A backup as a dashboard shows it at a glance: without its copies and manifest."""
+
+    backup_id: str
+    app: str
+    status: str  # BackupStatus
+    started_at: datetime
+    finished_at: datetime | None
+    stored_bytes: int | None
+    verified: bool
+
+
+@dataclass(frozen=True)
 class BackupCheckRow(Row):
     """A backup with what its copies' checksum verifications say."""
 
@@ -271,6 +284,14 @@ class AlertRow(Row):
 
 
 @dataclass(frozen=True)
+class AlertCounts(Row):
+    """Open alerts: all of them, and the critical ones."""
+
+    active: int
+    critical: int
+
+
+@dataclass(frozen=True)
 class AuditRow(Row):
     """A row of dr.audit_log."""
 
@@ -366,3 +387,7 @@ class AppFacts:
     # Protected apps: when the newest WAL byte any destination holds of the app's server
     # was received (None: no WAL recorded, or the app has no server).
     newest_wal_at: datetime | None = None
+    # What dashboards show of the app beside its health: its newest valid backup and its
+    # last finished drill (the row last_drill is made of).
+    newest_valid: BackupHead | None = None
+    drill: DrillRow | None = None

@@ -1,8 +1,42 @@
-"""Versioned DDL of the catalog schema `dr`; append, never edit, a migration."""
+"""Versioned DDL of the catalog schema `dr`; append, never edit, a migration.
+
+A migration is SQL run in one transaction, or an OnlineMigration, run in steps while the
+catalog is in use (for what cannot run in a transaction, CREATE INDEX CONCURRENTLY, or
+must not hold a lock for long, a backfill)."""
 
 from __future__ import annotations
 
-MIGRATIONS: list[str] = [
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class OnlineMigration:
+    """Steps run one after another, each safe to run again if an attempt was cut short:
+
+    - `setup`, in one transaction (DDL that locks briefly: new tables, triggers);
+    - `per_app`, in a transaction per app having backups (`%(app)s`), for backfills that
+      lock one app's writers for the milliseconds its rows take;
+    - `indexes` (name, definition after the name), each built with CREATE INDEX
+      CONCURRENTLY (reads and writes go on), outside any transaction; one a failed attempt
+      left invalid is dropped and built again;
+    - `drop_indexes`, dropped CONCURRENTLY once what replaces them is built.
+    """
+
+    setup: str = ""
+    per_app: str = ""
+    indexes: tuple[tuple[str, str], ...] = ()
+    drop_indexes: tuple[str, ...] = ()
+
+    def statements(self) -> list[str]:
+        """The same schema in plain statements, for a catalog nobody uses yet (no rows)."""
+        return ([self.setup] if self.setup else []) + [
+            f"CREATE INDEX IF NOT EXISTS {name} {definition}" for name, definition in self.indexes
+        ] + [f"DROP INDEX IF EXISTS dr.{name}" for name in self.drop_indexes]
+
+
+Migration = str | OnlineMigration
+
+MIGRATIONS: list[Migration] = [
     # 1: backups, their copies, verifications and restores
     """
     CREATE TABLE dr.backups (
@@ -299,3 +333,88 @@ MIGRATIONS.append(
         ON dr.synced_manifests FOR EACH STATEMENT EXECUTE FUNCTION dr.notify_change();
     """
 )
+
+# Keys of the per-app advisory locks between writers of dr.backups (shared) and the
+# backfill of dr.backup_totals (exclusive): pg_advisory_xact_lock(BACKUP_TOTALS_LOCK, hashtext(app)).
+BACKUP_TOTALS_LOCK = 1010
+
+
+# The two helpers below write migration 10: frozen with it.
+def _totals_branch(rows: str, sign: int) -> str:
+    return f"SELECT app, status, {sign} AS n, {sign} * coalesce(stored_bytes, 0) AS b FROM {rows}"
+
+
+def _totals_delta(*parts: str) -> str:
+    """Add what a statement changed (its transition tables) to the totals it touched."""
+    changed = " UNION ALL ".join(parts)
+    return f"""
+        PERFORM pg_advisory_xact_lock_shared({BACKUP_TOTALS_LOCK}, hashtext(c.app))
+            FROM (SELECT DISTINCT app FROM ({changed}) d ORDER BY app) c;
+        INSERT INTO dr.backup_totals AS t (app, status, backups, stored_bytes)
+            SELECT app, status, sum(n), sum(b) FROM ({changed}) d GROUP BY app, status
+            HAVING sum(n) <> 0 OR sum(b) <> 0 ORDER BY app, status
+        ON CONFLICT (app, status) DO UPDATE SET backups = t.backups + EXCLUDED.backups,
+            stored_bytes = t.stored_bytes + EXCLUDED.stored_bytes;"""
+
+
+MIGRATIONS.append(OnlineMigration(
+    # 10: the catalog at a year of history for a thousand apps (millions of backups).
+    # dr.backup_totals keeps, per app and status, how many backups and stored bytes there
+    # are (triggers add what each statement changed), so the dashboards' all-time counts and
+    # sums read a few rows instead of every backup; the indexes serve the rest of their
+    # reads: bounded windows (the last 7 days), the newest rows per app, a status's listing,
+    # the last drill per app, the deleted rows the purge removes.
+    setup=f"""
+    CREATE TABLE IF NOT EXISTS dr.backup_totals (
+        app          text NOT NULL,
+        status       text NOT NULL,
+        backups      bigint NOT NULL,
+        stored_bytes bigint NOT NULL,
+        PRIMARY KEY (app, status)
+    );
+    CREATE OR REPLACE FUNCTION dr.backup_totals_follow() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'TRUNCATE' THEN
+            DELETE FROM dr.backup_totals;
+        ELSIF TG_OP = 'INSERT' THEN {_totals_delta(_totals_branch("new_rows", 1))}
+        ELSIF TG_OP = 'DELETE' THEN {_totals_delta(_totals_branch("old_rows", -1))}
+        ELSE {_totals_delta(_totals_branch("new_rows", 1), _totals_branch("old_rows", -1))}
+        END IF;
+        RETURN NULL;
+    END $$;
+    """ + "".join(
+        f"""
+    DROP TRIGGER IF EXISTS backups_totals_{event.lower()} ON dr.backups;
+    CREATE TRIGGER backups_totals_{event.lower()} AFTER {event} ON dr.backups {referencing}
+        FOR EACH STATEMENT EXECUTE FUNCTION dr.backup_totals_follow();"""
+        for event, referencing in (
+            ("INSERT", "REFERENCING NEW TABLE AS new_rows"),
+            ("UPDATE", "REFERENCING NEW TABLE AS new_rows OLD TABLE AS old_rows"),
+            ("DELETE", "REFERENCING OLD TABLE AS old_rows"), ("TRUNCATE", ""))
+    ) + """
+    DROP TRIGGER IF EXISTS backup_totals_notify_change ON dr.backup_totals;
+    CREATE TRIGGER backup_totals_notify_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+        ON dr.backup_totals FOR EACH STATEMENT EXECUTE FUNCTION dr.notify_change();
+    """,
+    # Once the app's writers are held off (they take the lock shared in the trigger), its
+    # totals are counted afresh: whatever the trigger added before is replaced.
+    per_app=f"""
+    SELECT pg_advisory_xact_lock({BACKUP_TOTALS_LOCK}, hashtext(%(app)s));
+    DELETE FROM dr.backup_totals WHERE app = %(app)s;
+    INSERT INTO dr.backup_totals (app, status, backups, stored_bytes)
+        SELECT app, status, count(*), coalesce(sum(stored_bytes), 0) FROM dr.backups
+        WHERE app = %(app)s GROUP BY app, status;
+    """,
+    indexes=(
+        # windows of time over every app (the last 24 hours, 7 days), read from the index
+        ("backups_window", "ON dr.backups (started_at DESC) INCLUDE (app, status, duration_seconds)"),
+        ("backups_check_failed", "ON dr.backups (app) WHERE check_failed"
+                                 " AND status IN ('completed','degraded')"),
+        ("backups_status_listing", "ON dr.backups (status, started_at DESC, backup_id DESC)"
+                                   " WHERE status <> 'deleted'"),
+        ("backups_deleted", "ON dr.backups (deleted_at) WHERE status = 'deleted'"),
+        ("drills_app_finished", "ON dr.drills (app, finished_at DESC) WHERE status <> 'running'"),
+        ("wal_files_deleted", "ON dr.wal_files (deleted_at) WHERE deleted_at IS NOT NULL"),
+    ),
+    drop_indexes=("backups_started",),  # backups_window reads the same windows
+))
