@@ -11,18 +11,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from dr_assets.core.catalog.app_scan import apps_of
 from dr_assets.core.catalog.schema import MIGRATIONS, Migration, OnlineMigration
 
 LOCK_POLL_SECONDS = 0.2
-# Every app having rows in dr.backups, from the (app, ...) indexes: one probe per app.
-APPS_WITH_BACKUPS = """
-WITH RECURSIVE apps(app) AS (
-    SELECT min(app) FROM dr.backups
-    UNION ALL
-    SELECT (SELECT min(b.app) FROM dr.backups b WHERE b.app > apps.app) FROM apps
-    WHERE apps.app IS NOT NULL)
-SELECT app FROM apps WHERE app IS NOT NULL
-"""
+# Every app having rows in dr.backups.
+APPS_WITH_BACKUPS = (f"WITH RECURSIVE {apps_of('backups')}"
+                     " SELECT app FROM backups_apps WHERE app IS NOT NULL")
 
 
 def take_lock(cur: Any, key: int) -> None:
