@@ -18,6 +18,7 @@ from dr_assets.core.catalog import Catalog
 from dr_assets.core.format.manifest import BackupManifest
 from dr_assets.core.health.estate import estate_status
 from dr_assets.core.policy import load_config
+from tests.support.per_app import NEWEST_MISMATCH, TOTALS_MISMATCH
 from tests.support.pg import PG_URL, run_sql
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
@@ -55,6 +56,7 @@ def test_a_generated_history_is_a_catalog_like_any_other(
     fresh = make_db("fresh")
     Catalog(f"{PG_URL}/{fresh}").ensure()
     assert run_sql(catalog_db, SCHEMA) == run_sql(fresh, SCHEMA)  # nothing set aside is lost
+    assert run_sql(catalog_db, TOTALS_MISMATCH) == run_sql(catalog_db, NEWEST_MISMATCH) == []
 
     catalog = Catalog(url)
     assert catalog.verify_audit_chain().ok  # the compliance report verifies it

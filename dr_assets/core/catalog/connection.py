@@ -30,14 +30,13 @@ def lock_key(name: str) -> int:
     return zlib.crc32(name.encode()) - (1 << 31)
 
 
-def records(cur: psycopg2.extras.RealDictCursor, query: str,
-            args: Sequence[Any] | Mapping[str, Any] = ()) -> list[dict[str, Any]]:
-    """What a query returns as plain dicts, read in `cur`'s transaction through a tuple
-    cursor: for wide reads of many rows (RealDictCursor builds each row key by key)."""
+def tuples(cur: psycopg2.extras.RealDictCursor, query: str,
+           args: Sequence[Any] | Mapping[str, Any] = ()) -> list[tuple[Any, ...]]:
+    """What a query returns as tuples, read in `cur`'s transaction through a tuple cursor:
+    for wide reads of many rows (RealDictCursor builds each row key by key)."""
     with cur.connection.cursor() as plain:
         plain.execute(query, args)
-        names = [d.name for d in plain.description or ()]
-        return [dict(zip(names, row, strict=True)) for row in plain.fetchall()]
+        return plain.fetchall()
 
 
 class CatalogConnection:

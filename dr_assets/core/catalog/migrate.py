@@ -61,12 +61,6 @@ def _apply_online(cur: Any, m: OnlineMigration) -> None:
         cur.execute("BEGIN")
         cur.execute(m.setup)
         cur.execute("COMMIT")
-    if m.per_app:
-        cur.execute(APPS_WITH_BACKUPS)
-        for (app,) in cur.fetchall():
-            cur.execute("BEGIN")
-            cur.execute(m.per_app, {"app": app})
-            cur.execute("COMMIT")
     for name, definition in m.indexes:
         cur.execute("SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(%s)",
                     (f"dr.{name}",))
@@ -74,5 +68,11 @@ def _apply_online(cur: Any, m: OnlineMigration) -> None:
         if found and not found[0]:  # left invalid by an attempt that was cut short
             cur.execute(f"DROP INDEX CONCURRENTLY IF EXISTS dr.{name}")
         cur.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} {definition}")
+    if m.per_app:  # after the indexes, which its reads may use
+        cur.execute(APPS_WITH_BACKUPS)
+        for (app,) in cur.fetchall():
+            cur.execute("BEGIN")
+            cur.execute(m.per_app, {"app": app})
+            cur.execute("COMMIT")
     for name in m.drop_indexes:
         cur.execute(f"DROP INDEX CONCURRENTLY IF EXISTS dr.{name}")

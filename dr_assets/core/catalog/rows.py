@@ -213,6 +213,21 @@ class DrillRow(Row):
 
 
 @dataclass(frozen=True)
+class DrillHead(Row):
+    """A finished drill as a dashboard shows it beside its app."""
+
+    id: int
+    backup_id: str | None
+    status: str  # DrillStatus
+    finished_at: datetime
+    restore_seconds: float | None
+    rto_seconds: float
+    rto_met: bool | None
+    error: str | None
+    target: str  # DrillTarget
+
+
+@dataclass(frozen=True)
 class WalFileRow(Row):
     """A row of dr.wal_files: one WAL file a streamer put into the stores."""
 
@@ -390,4 +405,4 @@ class AppFacts:
     # What dashboards show of the app beside its health: its newest valid backup and its
     # last finished drill (the row last_drill is made of).
     newest_valid: BackupHead | None = None
-    drill: DrillRow | None = None
+    drill: DrillHead | None = None

@@ -14,11 +14,11 @@ class OnlineMigration:
     """Steps run one after another, each safe to run again if an attempt was cut short:
 
     - `setup`, in one transaction (DDL that locks briefly: new tables, triggers);
-    - `per_app`, in a transaction per app having backups (`%(app)s`), for backfills that
-      lock one app's writers for the milliseconds its rows take;
     - `indexes` (name, definition after the name), each built with CREATE INDEX
       CONCURRENTLY (reads and writes go on), outside any transaction; one a failed attempt
       left invalid is dropped and built again;
+    - `per_app`, in a transaction per app having backups (`%(app)s`), for backfills that
+      lock one app's writers for the milliseconds its rows take;
     - `drop_indexes`, dropped CONCURRENTLY once what replaces them is built.
     """
 
@@ -348,7 +348,8 @@ def _totals_delta(*parts: str) -> str:
     """Add what a statement changed (its transition tables) to the totals it touched."""
     changed = " UNION ALL ".join(parts)
     return f"""
-        PERFORM pg_advisory_xact_lock_shared({BACKUP_TOTALS_LOCK}, hashtext(c.app))
+        PERFORM pg_advisory_xact_lock_shared({BACKUP_TOTALS_LOCK}, hashtext(c.app)),
+                dr.refresh_newest_backups(c.app)
             FROM (SELECT DISTINCT app FROM ({changed}) d ORDER BY app) c;
         INSERT INTO dr.backup_totals AS t (app, status, backups, stored_bytes)
             SELECT app, status, sum(n), sum(b) FROM ({changed}) d GROUP BY app, status
@@ -360,10 +361,11 @@ def _totals_delta(*parts: str) -> str:
 MIGRATIONS.append(OnlineMigration(
     # 10: the catalog at a year of history for a thousand apps (millions of backups).
     # dr.backup_totals keeps, per app and status, how many backups and stored bytes there
-    # are (triggers add what each statement changed), so the dashboards' all-time counts and
-    # sums read a few rows instead of every backup; the indexes serve the rest of their
-    # reads: bounded windows (the last 7 days), the newest rows per app, a status's listing,
-    # the last drill per app, the deleted rows the purge removes.
+    # are (triggers add what each statement changed), and dr.newest_backups each app's newest
+    # backups as health reads them (computed again for every app a statement touched), so
+    # the dashboards read a row per app instead of every backup; the indexes serve the rest
+    # of their reads: bounded windows (the last 7 days), a status's listing, the last drill
+    # per app, the deleted rows the purge removes.
     setup=f"""
     CREATE TABLE IF NOT EXISTS dr.backup_totals (
         app          text NOT NULL,
@@ -376,6 +378,7 @@ MIGRATIONS.append(OnlineMigration(
     BEGIN
         IF TG_OP = 'TRUNCATE' THEN
             DELETE FROM dr.backup_totals;
+            DELETE FROM dr.newest_backups;
         ELSIF TG_OP = 'INSERT' THEN {_totals_delta(_totals_branch("new_rows", 1))}
         ELSIF TG_OP = 'DELETE' THEN {_totals_delta(_totals_branch("old_rows", -1))}
         ELSE {_totals_delta(_totals_branch("new_rows", 1), _totals_branch("old_rows", -1))}
@@ -392,9 +395,54 @@ MIGRATIONS.append(OnlineMigration(
             ("UPDATE", "REFERENCING NEW TABLE AS new_rows OLD TABLE AS old_rows"),
             ("DELETE", "REFERENCING OLD TABLE AS old_rows"), ("TRUNCATE", ""))
     ) + """
+    CREATE TABLE IF NOT EXISTS dr.newest_backups (
+        app                text PRIMARY KEY,
+        -- the newest valid backup
+        backup_id          text,
+        status             text,
+        started_at         timestamptz,
+        finished_at        timestamptz,
+        stored_bytes       bigint,
+        verified           boolean,
+        -- when the newest verified valid backup started; whether the newest checked valid
+        -- backup failed its check (null: none checked); the newest not deleted backup's
+        -- status; whether any valid backup failed its check
+        verified_at        timestamptz,
+        newest_check_failed boolean,
+        newest_status      text,
+        any_check_failed   boolean NOT NULL DEFAULT false
+    );
+    -- An app's row computed afresh from its backups, once its row is locked: a concurrent
+    -- writer of the app waits for this transaction, then computes it again seeing its rows.
+    CREATE OR REPLACE FUNCTION dr.refresh_newest_backups(one text) RETURNS void
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO dr.newest_backups (app) VALUES (one) ON CONFLICT (app) DO NOTHING;
+        PERFORM 1 FROM dr.newest_backups WHERE app = one FOR UPDATE;
+        UPDATE dr.newest_backups n SET
+            (backup_id, status, started_at, finished_at, stored_bytes, verified) = (
+                SELECT b.backup_id, b.status, b.started_at, b.finished_at, b.stored_bytes,
+                       b.verified FROM dr.backups b
+                WHERE b.app = one AND b.status IN ('completed','degraded')
+                ORDER BY b.started_at DESC LIMIT 1),
+            verified_at = (SELECT b.started_at FROM dr.backups b WHERE b.app = one
+                AND b.verified AND b.status IN ('completed','degraded')
+                ORDER BY b.started_at DESC LIMIT 1),
+            newest_check_failed = (SELECT b.check_failed FROM dr.backups b WHERE b.app = one
+                AND b.checks > 0 AND b.status IN ('completed','degraded')
+                ORDER BY b.started_at DESC LIMIT 1),
+            newest_status = (SELECT b.status FROM dr.backups b WHERE b.app = one
+                AND b.status <> 'deleted' ORDER BY b.started_at DESC LIMIT 1),
+            any_check_failed = EXISTS (SELECT FROM dr.backups b WHERE b.app = one
+                AND b.check_failed AND b.status IN ('completed','degraded'))
+        WHERE n.app = one;
+    END $$;
     DROP TRIGGER IF EXISTS backup_totals_notify_change ON dr.backup_totals;
     CREATE TRIGGER backup_totals_notify_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
         ON dr.backup_totals FOR EACH STATEMENT EXECUTE FUNCTION dr.notify_change();
+    DROP TRIGGER IF EXISTS newest_backups_notify_change ON dr.newest_backups;
+    CREATE TRIGGER newest_backups_notify_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+        ON dr.newest_backups FOR EACH STATEMENT EXECUTE FUNCTION dr.notify_change();
     """,
     # Once the app's writers are held off (they take the lock shared in the trigger), its
     # totals are counted afresh: whatever the trigger added before is replaced.
@@ -404,6 +452,7 @@ MIGRATIONS.append(OnlineMigration(
     INSERT INTO dr.backup_totals (app, status, backups, stored_bytes)
         SELECT app, status, count(*), coalesce(sum(stored_bytes), 0) FROM dr.backups
         WHERE app = %(app)s GROUP BY app, status;
+    SELECT dr.refresh_newest_backups(%(app)s);
     """,
     indexes=(
         # windows of time over every app (the last 24 hours, 7 days), read from the index

@@ -20,19 +20,12 @@ from dr_assets.core.catalog import Catalog
 from dr_assets.core.catalog.connection import lock_key
 from dr_assets.core.catalog.facts import APP_FACTS
 from dr_assets.core.catalog.schema import MIGRATIONS, OnlineMigration
+from tests.support.per_app import NEWEST_MISMATCH, TOTALS_MISMATCH
 from tests.support.pg import PG_URL, run_sql
 
 BENCH = Path(__file__).resolve().parents[3] / "bench"
 ONLINE = next(i for i, m in enumerate(MIGRATIONS, start=1) if isinstance(m, OnlineMigration)
               and any(name == "backups_window" for name, _ in m.indexes))
-TOTALS_MISMATCH = """
-SELECT app, status FROM dr.backup_totals t FULL JOIN (
-    SELECT app, status, count(*) AS n, coalesce(sum(stored_bytes), 0) AS b
-    FROM dr.backups GROUP BY app, status) c USING (app, status)
-WHERE coalesce(t.backups, 0) <> coalesce(c.n, 0)
-   OR coalesce(t.stored_bytes, 0) <> coalesce(c.b, 0)"""
-
-
 def _history(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     monkeypatch.syspath_prepend(str(BENCH))
     return importlib.import_module("catalog_history")
@@ -57,6 +50,7 @@ def test_the_online_migration_over_a_catalog_with_history(
     Catalog(url).ensure()
     assert run_sql(catalog_db, "SELECT max(version) FROM dr.schema_version") == [(len(MIGRATIONS),)]
     assert run_sql(catalog_db, TOTALS_MISMATCH) == []  # counted per app from the rows
+    assert run_sql(catalog_db, NEWEST_MISMATCH) == []
     indexes = dict(run_sql(catalog_db, "SELECT indexrelid::regclass::text, indisvalid"
                                        " FROM pg_index WHERE indrelid = 'dr.backups'::regclass"))
     assert indexes["dr.backups_window"] and indexes["dr.backups_status_listing"]
@@ -72,12 +66,13 @@ def test_the_online_migration_over_a_catalog_with_history(
             nodes = _plan_nodes(cur.fetchone()[0][0]["Plan"])
     finally:
         conn.close()
-    assert ("Seq Scan", "backups", None) not in nodes, nodes  # no read of every backup
-    assert ("Index Only Scan", "backups", "backups_window") in nodes  # the last 7 days
-    assert any(index == "backups_check_failed" for _, _, index in nodes)
+    # dr.backups only through the index of the last 7 days; the rest from per-app rows
+    assert [n for n in nodes if n[1] == "backups"] == [
+        ("Index Only Scan", "backups", "backups_window")], nodes
+    assert {"backup_totals", "newest_backups"} <= {table for _, table, _ in nodes}
 
 
-def test_the_totals_follow_every_kind_of_write(catalog_db: str) -> None:
+def test_the_per_app_rows_follow_every_kind_of_write(catalog_db: str) -> None:
     catalog = Catalog(f"{PG_URL}/{catalog_db}")
     catalog.ensure()
     start = datetime.now(UTC) - timedelta(hours=3)
@@ -87,17 +82,28 @@ def test_the_totals_follow_every_kind_of_write(catalog_db: str) -> None:
     run_sql(catalog_db, "UPDATE dr.backups SET status = 'completed', stored_bytes = 70"
                         " WHERE backup_id IN ('shop-20261', 'shop-20262')")
     catalog.mark_deleted("shop-20261", "retention: test")
+    run_sql(catalog_db, "INSERT INTO dr.backup_copies (backup_id, destination, status)"
+                        " VALUES ('shop-20262', 's3', 'ok')")
+    catalog.record_verification("shop-20262", "s3", False, "x", "y", "mismatch")
+    assert run_sql(catalog_db, NEWEST_MISMATCH) == []
     catalog.record_verification("shop-20262", "s3", True, "x", "x", None)  # status unchanged
+    assert run_sql(catalog_db, "SELECT backup_id, verified, newest_check_failed, newest_status,"
+                               " any_check_failed FROM dr.newest_backups") == [
+        ("shop-20262", True, False, "completed", False)]
     run_sql(catalog_db, "INSERT INTO dr.backups (backup_id, app, status, started_at)"
                         " VALUES ('shop-20262', 'shop', 'running', now()) ON CONFLICT (backup_id)"
                         " DO UPDATE SET stored_bytes = 90")  # an upsert that updates
     assert run_sql(catalog_db, "SELECT status, backups, stored_bytes FROM dr.backup_totals"
                                " WHERE backups <> 0 ORDER BY status") == [
         ("completed", 1, 90), ("deleted", 1, 70), ("failed", 1, 0)]
-    run_sql(catalog_db, "DELETE FROM dr.backups WHERE backup_id = 'shop-20260'")
+    assert run_sql(catalog_db, NEWEST_MISMATCH) == []
+    run_sql(catalog_db, "DELETE FROM dr.backups WHERE backup_id IN ('shop-20260', 'shop-20262')")
     assert run_sql(catalog_db, TOTALS_MISMATCH) == []
+    assert run_sql(catalog_db, "SELECT backup_id, newest_status FROM dr.newest_backups") == [
+        (None, None)]  # only a deleted backup is left
     run_sql(catalog_db, "TRUNCATE dr.backups CASCADE")
-    assert run_sql(catalog_db, "SELECT count(*) FROM dr.backup_totals") == [(0,)]
+    assert run_sql(catalog_db, "SELECT (SELECT count(*) FROM dr.backup_totals),"
+                               " (SELECT count(*) FROM dr.newest_backups)") == [(0, 0)]
     assert catalog.page_backups(None, None, None, 10, None) == ([], 0)
 
 
@@ -142,3 +148,35 @@ def test_waiting_for_another_migration_holds_no_snapshot(catalog_db: str) -> Non
         holder.close()  # releases the lock
     waiting.join(10)
     assert done.is_set()
+
+
+def test_concurrent_writers_of_one_app_leave_its_newest_row_right(catalog_db: str) -> None:
+    """A writer computes the app's row again only once the other's is committed: without
+    that, the one that commits last would write what its snapshot saw, missing the other."""
+    url = f"{PG_URL}/{catalog_db}"
+    Catalog(url).ensure()
+    run_sql(catalog_db, "INSERT INTO dr.backups (backup_id, app, status, started_at, checks)"
+                        " VALUES ('shop-old', 'shop', 'completed', now() - interval '1 day', 1)")
+    first, second = psycopg2.connect(url), psycopg2.connect(url)
+    try:
+        with first.cursor() as cur:  # a new backup starts, not committed yet
+            cur.execute("INSERT INTO dr.backups (backup_id, app, status, started_at)"
+                        " VALUES ('shop-new', 'shop', 'running', now())")
+
+        def verify_the_old_one() -> None:
+            with second.cursor() as cur:
+                cur.execute("UPDATE dr.backups SET verified = true WHERE backup_id = 'shop-old'")
+            second.commit()
+
+        waiting = threading.Thread(target=verify_the_old_one)
+        waiting.start()
+        time.sleep(0.3)
+        assert waiting.is_alive(), "the second writer did not wait for the first"
+        first.commit()
+        waiting.join(10)
+    finally:
+        first.close()
+        second.close()
+    assert run_sql(catalog_db, "SELECT backup_id, newest_status, verified_at IS NOT NULL"
+                               " FROM dr.newest_backups") == [("shop-old", "running", True)]
+    assert run_sql(catalog_db, NEWEST_MISMATCH) == []
