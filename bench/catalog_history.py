@@ -36,7 +36,7 @@ import secrets
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -421,24 +421,29 @@ def draw_audit_entry(rng: random.Random, at: datetime, app: str, alerts: int) ->
     return AuditEntry(at, actor, role, action, args, result, detail)
 
 
+AUDIT_CHUNK = 20_000  # entries per COPY
+
+
 def audit_rows(names: Sequence[str], count: int, start: datetime, end: datetime,
-               rng: random.Random) -> io.StringIO:
-    """COPY text of `count` audit entries between start and end, chained from GENESIS."""
+               rng: random.Random) -> Iterator[io.StringIO]:
+    """COPY text of `count` audit entries between start and end, chained from GENESIS, in
+    chunks of AUDIT_CHUNK entries."""
     span = int((end - start).total_seconds() * 1e6) - 1
     stamps = sorted(rng.randrange(span) for _ in range(count))
-    out = io.StringIO()
     prev = GENESIS
-    for micros in stamps:
-        e = draw_audit_entry(rng, start + timedelta(microseconds=micros),
-                             names[rng.randrange(len(names))], alerts=20 * len(names))
-        digest = entry_hash(e, prev)
-        out.write("\t".join((e.at.isoformat(), e.actor, e.role, e.action,
-                             _copy_text(json.dumps(e.arguments)), e.result,
-                             r"\N" if e.detail is None else _copy_text(e.detail), prev,
-                             digest)) + "\n")
-        prev = digest
-    out.seek(0)
-    return out
+    for first in range(0, count, AUDIT_CHUNK):
+        out = io.StringIO()
+        for micros in stamps[first:first + AUDIT_CHUNK]:
+            e = draw_audit_entry(rng, start + timedelta(microseconds=micros),
+                                 names[rng.randrange(len(names))], alerts=20 * len(names))
+            digest = entry_hash(e, prev)
+            out.write("\t".join((e.at.isoformat(), e.actor, e.role, e.action,
+                                 _copy_text(json.dumps(e.arguments)), e.result,
+                                 r"\N" if e.detail is None else _copy_text(e.detail), prev,
+                                 digest)) + "\n")
+            prev = digest
+        out.seek(0)
+        yield out
 
 
 def _copy_text(value: str) -> str:
@@ -673,9 +678,9 @@ def _load_audit(conn: Any, names: Sequence[str], count: int, start: datetime, en
                 seed: int, timings: dict[str, float]) -> None:
     t = time.perf_counter()
     with conn.cursor() as cur:
-        cur.copy_expert("COPY dr.audit_log (at, actor, role, action, arguments, result, detail,"
-                        " prev_hash, hash) FROM STDIN",
-                        audit_rows(names, count, start, end, random.Random(seed)))
+        for chunk in audit_rows(names, count, start, end, random.Random(seed)):
+            cur.copy_expert("COPY dr.audit_log (at, actor, role, action, arguments, result,"
+                            " detail, prev_hash, hash) FROM STDIN", chunk)
     timings["audit"] = round(time.perf_counter() - t, 2)
 
 

@@ -44,6 +44,7 @@ def test_a_generated_history_is_a_catalog_like_any_other(
     history = _bench(monkeypatch, "catalog_history")
     url = f"{PG_URL}/{catalog_db}"
     now = datetime.now(UTC).replace(microsecond=0)
+    monkeypatch.setattr(history, "AUDIT_CHUNK", 100)  # the chain goes on across COPY chunks
     built = history.build_history(url, apps=12, days=40, now=now)
     specs = history.plan_apps(12)
     scheduled = sum(40 * 24 // s.every_hours for s in specs)
