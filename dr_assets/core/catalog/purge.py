@@ -98,8 +98,10 @@ class PurgedRows:
             self.first_deleted, self.last_deleted = min(seen), max(seen)
 
     def describe(self) -> str:
-        parts = [f"the rows of {sum(self.backups.values())} backups ({self.copies} copies, "
-                 f"{self.verifications} checksum verifications) of {len(self.backups)} apps"]
+        children = (f" ({self.copies} copies, {self.verifications} checksum verifications)"
+                    if self.copies or self.verifications else "")  # a preview counts no children
+        parts = [f"the rows of {sum(self.backups.values())} backups{children} of "
+                 f"{len(self.backups)} apps"]
         if self.base_backups:
             parts.append(f"{sum(self.base_backups.values())} base backups")
         if self.wal_files:
@@ -114,7 +116,7 @@ class PurgedRows:
 class PurgeRecords(CatalogConnection):
     def purgeable(self, apps: Sequence[str], servers: Sequence[str], before: datetime
                   ) -> PurgedRows:
-        """What purge_deleted would remove now (without copies and checks counted)."""
+        """What purge_deleted would remove now (the backups' copies and checks not counted)."""
         out = PurgedRows()
         with self.cursor() as cur:
             cur.execute(COUNT_PURGEABLE, {"apps": list(apps), "servers": list(servers),
