@@ -50,9 +50,10 @@ ROOT = HERE.parent
 WORK = HERE / ".cache" / "api_load"
 sys.path.insert(0, str(ROOT))
 
+from catalog_history import draw_audit_entry  # noqa: E402
 from pgserver import Server  # noqa: E402
 
-from dr_assets.core.access.audit_chain import GENESIS, AuditEntry, entry_hash  # noqa: E402
+from dr_assets.core.access.audit_chain import GENESIS, entry_hash  # noqa: E402
 from dr_assets.core.access.tokens import mint_token  # noqa: E402
 from dr_assets.core.catalog import Catalog  # noqa: E402
 from dr_assets.core.catalog.schema import MIGRATIONS  # noqa: E402
@@ -334,49 +335,17 @@ def add_alerts(h: History, now: datetime, rng: random.Random) -> None:
                      "webhook https://hooks.example.com/dr: HTTP 502"))
 
 
-AUDIT_ACTIONS = (
-    # (action, actor, role, weight, results)
-    ("createBackup", "ops-bot", "operator", 30, ("RunLaunched",) * 19 + ("DagsterUnavailable",)),
-    ("scheduleDrill", "ops-bot", "operator", 6, ("RunLaunched",)),
-    ("applyRetention", "retention-bot", "admin", 10, ("RetentionPreview", "RunLaunched")),
-    ("restoreBackup", "alice@example.com", "admin", 1,
-     ("RunLaunched", "BackupNotRestorable", "InvalidInput")),
-    ("acknowledgeAlert", "oncall@example.com", "admin", 2, ("AlertAcknowledged", "AlertNotFound")),
-    ("createBackup", "dashboard-viewer", "viewer", 2, ("NotAllowed",)),
-    ("authenticate", "unauthenticated", "none", 3, ("refused",)),
-)
-
-
 def add_audit(h: History, now: datetime, rng: random.Random) -> None:
     """AUDIT_ROWS entries over the year, chained exactly as Catalog.audit chains them."""
     start = now - timedelta(days=DAYS)
     times = sorted(start + timedelta(microseconds=rng.randrange(DAYS * 86400 * 10**6 - 10**9))
                    for _ in range(AUDIT_ROWS))
-    weights = [a[3] for a in AUDIT_ACTIONS]
     prev = GENESIS
     for at in times:
-        action, actor, role, _, results = rng.choices(AUDIT_ACTIONS, weights=weights)[0]
-        result = rng.choice(results)
-        app = rng.choice(APPS).name
-        detail = None
-        if action == "authenticate":
-            args: dict[str, Any] = {"path": "/graphql"}
-            detail = rng.choice(("token expired: get a new one (drctl token)",
-                                 "invalid token: Signature verification failed"))
-        elif action == "restoreBackup":
-            args = {"input": {"backupId": f"{app}-{at:%Y%m%dT%H%M%SZ}-{rng.getrandbits(16):04x}",
-                              "targetDatabase": f"{app}_restored", "mode": "NEW_DATABASE"}}
-        elif action == "acknowledgeAlert":
-            args = {"id": str(rng.randint(1, 200))}
-        elif action == "applyRetention":
-            args = {"app": app, "dryRun": result == "RetentionPreview"}
-        else:
-            args = {"app": app}
-        if result in ("NotAllowed", "DagsterUnavailable", "BackupNotRestorable", "InvalidInput",
-                      "AlertNotFound"):
-            detail = f"{action}: {result}"
-        digest = entry_hash(AuditEntry(at, actor, role, action, args, result, detail), prev)
-        h.audit.append((at, actor, role, action, json.dumps(args), result, detail, prev, digest))
+        e = draw_audit_entry(rng, at, rng.choice(APPS).name, alerts=200)
+        digest = entry_hash(e, prev)
+        h.audit.append((at, e.actor, e.role, e.action, json.dumps(e.arguments), e.result,
+                        e.detail, prev, digest))
         prev = digest
 
 

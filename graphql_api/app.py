@@ -7,6 +7,7 @@ live in the lifespan's ApiState, never in module globals.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -111,6 +112,11 @@ def create_app(config_path: str | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.api = ApiState.load(config_path).open()
+        # What is loaded by now lives as long as the process: out of the collector's way,
+        # a full collection walks only what requests make (not ~160,000 objects, ~100 ms
+        # that a request would wait for).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

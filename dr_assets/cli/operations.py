@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 from pathlib import Path
 
 from dr_assets.cli.output import emit, human, table
@@ -15,6 +16,7 @@ from dr_assets.core.health.estate import estate_status
 from dr_assets.core.pg.conninfo import ConnInfo
 from dr_assets.core.policy import DrillTarget, drill_kind
 from dr_assets.core.retention.apply import apply_retention
+from dr_assets.core.retention.purge import purge_deleted_rows
 from dr_assets.core.runtime import DRRuntime
 from dr_assets.core.statuses import CheckStatus
 from dr_assets.core.validation.checks import CheckOutcome
@@ -144,6 +146,10 @@ def cmd_retention(args: argparse.Namespace) -> int:
                 for p in apps]
     server_outcomes = [apply_server_retention(s, stores=rt.stores, catalog=rt.catalog,
                                               dry_run=not args.apply) for s in servers]
+    purge = purge_deleted_rows(rt.catalog, rt.config.keep_deleted_days,
+                               apps=[p.name for p in apps], servers=[s.name for s in servers],
+                               dry_run=not args.apply, actor=f"drctl:{getpass.getuser()}",
+                               role="cli")
 
     def text() -> str:
         lines = []
@@ -158,11 +164,13 @@ def cmd_retention(args: argparse.Namespace) -> int:
         if server_outcomes:
             lines.append("servers: base backups, and the WAL the kept ones need")
             lines.extend(f"  {line}" for o in server_outcomes for line in server_lines(o))
+        lines.append(purge.summary())
         if not args.apply:
             lines.append("dry run: nothing was deleted; add --apply to delete")
         return "\n".join(lines)
 
-    emit(args, [*(o.to_dict() for o in outcomes), *(o.to_dict() for o in server_outcomes)],
+    emit(args, [*({**o.to_dict(), **purge.of_app(o.plan.app)} for o in outcomes),
+                *({**o.to_dict(), **purge.of_server(o.plan.server)} for o in server_outcomes)],
          text)
     return 0
 

@@ -23,6 +23,12 @@ _DESTINATION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 DEFAULT_DAGSTER_DATABASE = "dagster"
 COMPARE_BACKUP = "backup"
 DEFAULT_CHECK_TIMEOUT = 60.0
+# [catalog] keep_deleted_days: how long the rows of deleted backups stay in the catalog. A
+# compliance report reads them as evidence of the period they covered and of their deletion
+# (a report covers up to 366 days), and the monthly report is built on the 1st for the month
+# just ended: 400 keeps every report of the past year whole, 32 at least that month's.
+DEFAULT_KEEP_DELETED_DAYS = 400
+MIN_KEEP_DELETED_DAYS = 32
 MAX_CHECK_TIMEOUT = 3600.0
 
 
@@ -252,6 +258,7 @@ class DRConfig:
     @property
     def catalog_database(self) -> str:
         return ConnInfo.parse(self.catalog_url).dbname
+    keep_deleted_days: int = DEFAULT_KEEP_DELETED_DAYS  # 0: never purged
 
     def server(self, name: str) -> ServerPolicy:
         if name not in self.servers:
@@ -379,8 +386,16 @@ class _Loader:
         }
         self.take(raw, "(top level)", top, ("catalog", "encryption", "destinations", "apps"))
         catalog = self.take(
-            self.table(raw["catalog"], "catalog"), "catalog", {"database_url": str}, ("database_url",)
+            self.table(raw["catalog"], "catalog"), "catalog",
+            {"database_url": str, "keep_deleted_days": int}, ("database_url",)
         )
+        keep_deleted = catalog.get("keep_deleted_days", DEFAULT_KEEP_DELETED_DAYS)
+        if keep_deleted != 0 and not MIN_KEEP_DELETED_DAYS <= keep_deleted <= 36500:
+            raise self.fail(
+                "catalog.keep_deleted_days", f"{keep_deleted} is out of range",
+                f"write a number of days from {MIN_KEEP_DELETED_DAYS} (the monthly compliance "
+                "report reads a month's deleted backups on the 1st after it) to 36500, or 0 to "
+                "never purge the rows of deleted backups")
         encryption = self.encryption(self.table(raw["encryption"], "encryption"))
         destinations = self.destinations(raw["destinations"])
         apps = self.apps(self.table(raw["apps"], "apps"))
@@ -435,6 +450,7 @@ class _Loader:
             drills=drills,
             path=self.path,
             catalog_url=catalog["database_url"],
+            keep_deleted_days=keep_deleted,
             encryption=encryption,
             destinations=destinations,
             apps=apps,

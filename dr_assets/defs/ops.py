@@ -19,6 +19,7 @@ from dr_assets.core.restore.restore import (
 from dr_assets.core.restore.selection import NOT_IN_PLACE, Selection
 from dr_assets.core.restore.targets import restore_target_refusal
 from dr_assets.core.retention.apply import apply_retention
+from dr_assets.core.retention.purge import purge_deleted_rows
 from dr_assets.core.runs import (
     CATALOG_SYNC_JOB,
     CATALOG_SYNC_OP,
@@ -159,13 +160,20 @@ def retention_op(context: dg.OpExecutionContext, config: RetentionConfig,
     for o in outcomes:
         gone = o.get("would_delete" if config.dry_run else "deleted", [])
         context.log.info(f"{o['app']}: {verb} {len(gone)} backup(s)")
+    server_outcomes = []
     for s in servers:
         server = apply_server_retention(s, stores=rt.stores, catalog=rt.catalog,
                                         dry_run=config.dry_run)
         context.log.info(f"server {s.name}: {verb} {len(server.backups_gone)} base backup(s) "
                          f"and {len(server.wal_gone)} WAL file(s)")
-        outcomes.append(server.to_dict())
-    return dg.Output(outcomes)
+        server_outcomes.append(server.to_dict())
+    purge = purge_deleted_rows(rt.catalog, rt.config.keep_deleted_days,
+                               apps=[p.name for p in apps], servers=[s.name for s in servers],
+                               dry_run=config.dry_run, actor=f"dagster:{context.run.run_id}",
+                               role="job")
+    context.log.info(purge.summary())
+    return dg.Output([*({**o, **purge.of_app(o["app"])} for o in outcomes),
+                      *({**o, **purge.of_server(o["server"])} for o in server_outcomes)])
 
 
 class CatalogSyncConfig(dg.Config):

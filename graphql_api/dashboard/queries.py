@@ -22,21 +22,22 @@ class DashboardQueries:
     @strawberry.field(permission_classes=[IsViewer])
     def executive_summary(self, info: Info) -> ExecutiveSummary:
         ctx = info.context
-        apps = app_statuses(ctx)
-        g = ctx.state.estate().health
-        at_risk = [a for a in apps if not (a.rpo_met and a.rto_met) or a.health_score < 80]
+        estate = ctx.state.estate()
+        g = estate.health
+        apps = g.apps
+        at_risk = [a.app for a in apps if not (a.rpo_met and a.rto_met) or a.score < 80]
         n = len(apps) or 1
-        counts = ctx.catalog.dashboard_counts(ctx.now)
         headline = (f"All {len(apps)} applications are backed up, verified and restorable "
                     "within their RTO" if not at_risk else
                     f"{len(at_risk)} of {len(apps)} applications need attention: "
-                    + ", ".join(a.name for a in at_risk))
+                    + ", ".join(at_risk))
         return ExecutiveSummary(
             health_score=g.score, status=g.status, headline=headline, apps_total=len(apps),
             rpo_compliance_pct=round(100 * sum(a.rpo_met for a in apps) / n, 1),
             rto_compliance_pct=round(100 * sum(a.rto_met for a in apps) / n, 1),
-            apps_at_risk=at_risk, storage_bytes=sum(a.storage_bytes for a in apps),
-            open_critical_alerts=counts.critical_alerts, generated_at=ctx.now,
+            apps_at_risk=app_statuses(ctx, only=at_risk),
+            storage_bytes=sum(estate.facts[a.app].stored_bytes for a in apps),
+            open_critical_alerts=ctx.catalog.alert_counts().critical, generated_at=ctx.now,
         )
 
     @strawberry.field(permission_classes=[IsViewer])

@@ -92,5 +92,6 @@ def test_drill_status_retention_and_alerts_commands(dr_env: DREnv) -> None:
     assert status["health_score"] == 100.0 and status["status"] == "HEALTHY"
     [plan] = json.loads(dr_env.drctl("retention", "shop", "--json").stdout)
     assert plan["dry_run"] is True and plan["would_delete"] == []
+    assert plan["would_purge"] == {"backups": 0}  # no row of a backup deleted 400 days ago
     assert "newest verified" in plan["decisions"][0]["reason"] or "within" in plan["decisions"][0]["reason"]
     assert json.loads(dr_env.drctl("alerts", "--json").stdout) == []

@@ -105,6 +105,10 @@ def test_environment_variables_are_expanded(tmp_path: Path, monkeypatch: pytest.
          r"api.health_timeout_seconds: must be above 0 and at most 30"),
         (lambda t: t + "\n[api]\nhealth_keep_seconds = -1",
          r"api.health_keep_seconds: must be between 0 and 300"),
+        (lambda t: t.replace("dr_control\"", "dr_control\"\nkeep_deleted_days = 7"),
+         r"catalog.keep_deleted_days: 7 is out of range: write a number of days from 32"),
+        (lambda t: t.replace("dr_control\"", "dr_control\"\nkeep_deleted_days = true"),
+         r"catalog.keep_deleted_days: must be a number"),
     ],
 )
 def test_bad_config_names_file_key_and_fix(
@@ -224,3 +228,13 @@ def test_offsets_and_dump_limits_are_read(tmp_path: Path, monkeypatch: pytest.Mo
     from dr_assets.core.scheduling.sources import dump_limits
     # The app lives on the protected server (same host and port): the server's limit holds.
     assert dump_limits(cfg) == {"dr-dumps/db.internal:5432": 1}
+
+
+def test_rows_of_deleted_backups_are_kept_400_days_unless_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SCHOLARSHIP_URL", "postgresql://postgres@127.0.0.1/x")
+    assert load_config(_write(tmp_path, GOOD)).keep_deleted_days == 400
+    for days in (0, 32, 90):
+        text = GOOD.replace('dr_control"', f'dr_control"\nkeep_deleted_days = {days}')
+        assert load_config(_write(tmp_path, text)).keep_deleted_days == days

@@ -232,3 +232,15 @@ def test_retention_job_deletes_exactly_what_the_rules_say(dr_env: DREnv) -> None
         row = rt.catalog.get_backup(backup_id)
         assert row is not None and row.status == "deleted" and "retention" in (row.error or "")
     assert {r.backup_id for r in rt.catalog.list_backups(app="shop")} == set(ids[2:])
+
+    # A deletion older than keep_deleted_days (400 by default): the next run purges its row.
+    run_sql(dr_env.catalog_db, "UPDATE dr.backups SET deleted_at = now() - interval '401 days'"
+                               f" WHERE backup_id = '{ids[0]}'")
+    purged = job.execute_in_process(
+        run_config={"ops": {RETENTION_OP: {"config": {"app": "shop"}}}},
+        instance=loc.instance)
+    [outcome] = purged.output_for_node(RETENTION_OP)
+    assert outcome["purged"] == {"backups": 1}
+    assert rt.catalog.get_backup(ids[0]) is None and rt.catalog.get_backup(ids[1]) is not None
+    [entry] = rt.catalog.audit_page(action="purgeDeletedRows")
+    assert entry.actor == f"dagster:{purged.run_id}" and "the rows of 1 backups" in (entry.detail or "")

@@ -12,6 +12,7 @@ from dr_assets.core.catalog.drills import DrillRecords
 from dr_assets.core.catalog.evidence import EvidenceRecords
 from dr_assets.core.catalog.facts import HealthFacts
 from dr_assets.core.catalog.liveness import RunLiveness
+from dr_assets.core.catalog.purge import PurgeRecords
 from dr_assets.core.catalog.reports import Reports
 from dr_assets.core.catalog.restores import RestoreRecords
 from dr_assets.core.catalog.rows import BackupRow
@@ -22,7 +23,7 @@ from dr_assets.core.catalog.wal import WalRecords
 
 class Catalog(BackupRecords, RestoreRecords, DrillRecords, AlertRecords, AuditRecords,
               HealthFacts, Reports, EvidenceRecords, BackupTimelineRecords, WalRecords,
-              SyncedManifestRecords, RunLiveness):
+              SyncedManifestRecords, RunLiveness, PurgeRecords):
     """One object for the whole catalog; each record family lives in its own module."""
 
 

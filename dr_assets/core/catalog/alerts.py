@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dr_assets.core.catalog.connection import CatalogConnection
-from dr_assets.core.catalog.rows import AlertRow
+from dr_assets.core.catalog.rows import AlertCounts, AlertRow
 from dr_assets.core.statuses import AlertStatus
 
 OPEN = f"'{AlertStatus.OPEN}'"  # as the partial indexes alerts_one_open and alerts_open have it
@@ -12,6 +12,12 @@ OPEN = f"'{AlertStatus.OPEN}'"  # as the partial indexes alerts_one_open and ale
 class AlertRecords(CatalogConnection):
     def open_alerts(self) -> list[AlertRow]:
         return self.list_alerts(active=True)
+
+    def alert_counts(self) -> AlertCounts:
+        """Open alerts, and how many of them are critical (from the open alerts' index)."""
+        rows = self.fetch(AlertCounts, "SELECT count(*) AS active, count(*) FILTER (WHERE"
+                          f" severity = 'critical') AS critical FROM dr.alerts WHERE status = {OPEN}")
+        return rows[0]
 
     def list_alerts(self, active: bool | None = None, limit: int = 200) -> list[AlertRow]:
         return self.fetch(

@@ -201,7 +201,12 @@ class BackupRecords(CatalogConnection):
         """Keyset pagination, newest first; returns one extra row to tell if more follow."""
         where = backup_filter(app, [status] if status else None, since=since)
         with self.cursor() as cur:
-            cur.execute(f"SELECT count(*) AS n FROM dr.backups b WHERE {where[0]}", where[1])
+            if since is None:  # the per-app totals hold the count (dr.backups holds the rows)
+                totals = backup_filter(app, [status] if status else None)
+                cur.execute("SELECT coalesce(sum(b.backups), 0) AS n FROM dr.backup_totals b"
+                            f" WHERE {totals[0]}", totals[1])
+            else:
+                cur.execute(f"SELECT count(*) AS n FROM dr.backups b WHERE {where[0]}", where[1])
             row = cur.fetchone()
             total = int(row["n"]) if row else 0
             return read_backups(cur, BACKUP_LISTING, where, after=after, limit=first + 1), total

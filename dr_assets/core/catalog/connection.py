@@ -17,8 +17,8 @@ import psycopg2.extras
 import psycopg2.pool
 from psycopg2 import sql
 
+from dr_assets.core.catalog.migrate import apply_migrations, take_lock
 from dr_assets.core.catalog.rows import Row
-from dr_assets.core.catalog.schema import MIGRATIONS
 from dr_assets.core.errors import CatalogError, LockBusy, ToolError
 from dr_assets.core.pg.conninfo import ConnInfo
 from dr_assets.core.pg.sessions import connect, connection
@@ -43,6 +43,13 @@ def new_alive_key() -> int:
     """A random advisory-lock key of one run: at or above 2**32, so it never equals a
     lock_key() (those fit in 32 bits, signed), and below 2**63."""
     return (1 << 32) + secrets.randbits(62)
+def tuples(cur: psycopg2.extras.RealDictCursor, query: str,
+           args: Sequence[Any] | Mapping[str, Any] = ()) -> list[tuple[Any, ...]]:
+    """What a query returns as tuples, read in `cur`'s transaction through a tuple cursor:
+    for wide reads of many rows (RealDictCursor builds each row key by key)."""
+    with cur.connection.cursor() as plain:
+        plain.execute(query, args)
+        return plain.fetchall()
 
 
 class CatalogConnection:
@@ -81,21 +88,8 @@ class CatalogConnection:
             conn = connect(self.info)
         try:
             with conn.cursor() as cur:
-                cur.execute("SELECT pg_advisory_lock(%s)", (lock_key("dr-catalog-migrate"),))
-                cur.execute("CREATE SCHEMA IF NOT EXISTS dr")
-                cur.execute(
-                    "CREATE TABLE IF NOT EXISTS dr.schema_version ("
-                    " version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-                )
-                cur.execute("SELECT coalesce(max(version), 0) FROM dr.schema_version")
-                row = cur.fetchone()
-                current = int(row[0]) if row else 0
-                for version, ddl in enumerate(MIGRATIONS, start=1):
-                    if version > current:
-                        cur.execute("BEGIN")
-                        cur.execute(ddl)
-                        cur.execute("INSERT INTO dr.schema_version (version) VALUES (%s)", (version,))
-                        cur.execute("COMMIT")
+                take_lock(cur, lock_key("dr-catalog-migrate"))
+                apply_migrations(cur)
                 cur.execute("SELECT pg_advisory_unlock(%s)", (lock_key("dr-catalog-migrate"),))
         finally:
             conn.close()

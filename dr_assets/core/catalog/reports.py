@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from dr_assets.core.catalog.backups import BACKUP_LISTING
 from dr_assets.core.catalog.connection import CatalogConnection
 from dr_assets.core.catalog.rows import (
     ActivityRow,
+    BackupHead,
     BackupOutcomes,
-    BackupRow,
     DashboardCounts,
     DrillRow,
     StorageRow,
@@ -20,21 +19,26 @@ from dr_assets.core.statuses import AlertStatus, BackupStatus, CopyStatus, Drill
 
 
 class Reports(CatalogConnection):
-    def latest_backups(self, apps: Sequence[str]) -> dict[str, BackupRow]:
+    def latest_backups(self, apps: Sequence[str]) -> dict[str, BackupHead]:
+        """Each app's newest valid backup, one index probe per app."""
         with self.cursor() as cur:
             cur.execute(
                 f"""SELECT n.* FROM unnest(%s::text[]) AS a(app), LATERAL (
-                        {BACKUP_LISTING} WHERE b.app = a.app AND b.status IN {VALID}
+                        SELECT b.backup_id, b.app, b.status, b.started_at, b.finished_at,
+                               b.stored_bytes, b.verified
+                        FROM dr.backups b WHERE b.app = a.app AND b.status IN {VALID}
                         ORDER BY b.started_at DESC LIMIT 1) n""",
                 (list(apps),),
             )
-            return {r["app"]: BackupRow.from_record(r) for r in cur.fetchall()}
+            return {r["app"]: BackupHead.from_record(r) for r in cur.fetchall()}
 
     def latest_drills(self, apps: Sequence[str]) -> dict[str, DrillRow]:
         with self.cursor() as cur:
             cur.execute(
-                "SELECT DISTINCT ON (app) * FROM dr.drills WHERE app = ANY(%s)"
-                f" AND status <> '{DrillStatus.RUNNING}' ORDER BY app, finished_at DESC",
+                f"""SELECT n.* FROM unnest(%s::text[]) AS a(app), LATERAL (
+                        SELECT * FROM dr.drills d WHERE d.app = a.app
+                        AND d.status <> '{DrillStatus.RUNNING}'
+                        ORDER BY d.finished_at DESC LIMIT 1) n""",
                 (list(apps),),
             )
             return {r["app"]: DrillRow.from_record(r) for r in cur.fetchall()}
@@ -90,7 +94,8 @@ class Reports(CatalogConnection):
             cur.execute(
                 f"""
                 SELECT
-                  (SELECT count(*) FROM dr.backups WHERE status IN {VALID}) AS total_backups,
+                  (SELECT coalesce(sum(backups), 0) FROM dr.backup_totals
+                      WHERE status IN {VALID}) AS total_backups,
                   (SELECT count(*) FROM dr.backups WHERE status IN {VALID}
                       AND started_at > %(now)s - interval '7 days') AS succeeded_7d,
                   (SELECT count(*) FROM dr.backups WHERE status <> '{BackupStatus.RUNNING}'

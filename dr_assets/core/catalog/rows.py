@@ -114,6 +114,19 @@ class BackupRow(Row):
 
 
 @dataclass(frozen=True)
+class BackupHead(Row):
+    """A backup as a dashboard shows it at a glance: without its copies and manifest."""
+
+    backup_id: str
+    app: str
+    status: str  # BackupStatus
+    started_at: datetime
+    finished_at: datetime | None
+    stored_bytes: int | None
+    verified: bool
+
+
+@dataclass(frozen=True)
 class BackupCheckRow(Row):
     """A backup with what its copies' checksum verifications say."""
 
@@ -200,6 +213,21 @@ class DrillRow(Row):
 
 
 @dataclass(frozen=True)
+class DrillHead(Row):
+    """A finished drill as a dashboard shows it beside its app."""
+
+    id: int
+    backup_id: str | None
+    status: str  # DrillStatus
+    finished_at: datetime
+    restore_seconds: float | None
+    rto_seconds: float
+    rto_met: bool | None
+    error: str | None
+    target: str  # DrillTarget
+
+
+@dataclass(frozen=True)
 class WalFileRow(Row):
     """A row of dr.wal_files: one WAL file a streamer put into the stores."""
 
@@ -268,6 +296,14 @@ class AlertRow(Row):
     acknowledged_by: str | None
     delivered_at: datetime | None
     delivery_error: str | None
+
+
+@dataclass(frozen=True)
+class AlertCounts(Row):
+    """Open alerts: all of them, and the critical ones."""
+
+    active: int
+    critical: int
 
 
 @dataclass(frozen=True)
@@ -366,3 +402,7 @@ class AppFacts:
     # Protected apps: when the newest WAL byte any destination holds of the app's server
     # was received (None: no WAL recorded, or the app has no server).
     newest_wal_at: datetime | None = None
+    # What dashboards show of the app beside its health: its newest valid backup and its
+    # last finished drill (the row last_drill is made of).
+    newest_valid: BackupHead | None = None
+    drill: DrillHead | None = None

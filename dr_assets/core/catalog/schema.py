@@ -1,8 +1,42 @@
-"""Versioned DDL of the catalog schema `dr`; append, never edit, a migration."""
+"""Versioned DDL of the catalog schema `dr`; append, never edit, a migration.
+
+A migration is SQL run in one transaction, or an OnlineMigration, run in steps while the
+catalog is in use (for what cannot run in a transaction, CREATE INDEX CONCURRENTLY, or
+must not hold a lock for long, a backfill)."""
 
 from __future__ import annotations
 
-MIGRATIONS: list[str] = [
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class OnlineMigration:
+    """Steps run one after another, each safe to run again if an attempt was cut short:
+
+    - `setup`, in one transaction (DDL that locks briefly: new tables, triggers);
+    - `indexes` (name, definition after the name), each built with CREATE INDEX
+      CONCURRENTLY (reads and writes go on), outside any transaction; one a failed attempt
+      left invalid is dropped and built again;
+    - `per_app`, in a transaction per app having backups (`%(app)s`), for backfills that
+      lock one app's writers for the milliseconds its rows take;
+    - `drop_indexes`, dropped CONCURRENTLY once what replaces them is built.
+    """
+
+    setup: str = ""
+    per_app: str = ""
+    indexes: tuple[tuple[str, str], ...] = ()
+    drop_indexes: tuple[str, ...] = ()
+
+    def statements(self) -> list[str]:
+        """The same schema in plain statements, for a catalog nobody uses yet (no rows)."""
+        return ([self.setup] if self.setup else []) + [
+            f"CREATE INDEX IF NOT EXISTS {name} {definition}" for name, definition in self.indexes
+        ] + [f"DROP INDEX IF EXISTS dr.{name}" for name in self.drop_indexes]
+
+
+Migration = str | OnlineMigration
+
+MIGRATIONS: list[Migration] = [
     # 1: backups, their copies, verifications and restores
     """
     CREATE TABLE dr.backups (
@@ -300,17 +334,154 @@ MIGRATIONS.append(
     """
 )
 
-MIGRATIONS.append(
-    # 10: liveness of running work. A backup, restore or drill records the advisory-lock key
+# Keys of the per-app advisory locks between writers of dr.backups (shared) and the
+# backfill of dr.backup_totals (exclusive): pg_advisory_xact_lock(BACKUP_TOTALS_LOCK, hashtext(app)).
+BACKUP_TOTALS_LOCK = 1010
+
+
+# The two helpers below write migration 10: frozen with it.
+def _totals_branch(rows: str, sign: int) -> str:
+    return f"SELECT app, status, {sign} AS n, {sign} * coalesce(stored_bytes, 0) AS b FROM {rows}"
+
+
+def _totals_delta(*parts: str) -> str:
+    """Add what a statement changed (its transition tables) to the totals it touched."""
+    changed = " UNION ALL ".join(parts)
+    return f"""
+        PERFORM pg_advisory_xact_lock_shared({BACKUP_TOTALS_LOCK}, hashtext(c.app)),
+                dr.refresh_newest_backups(c.app)
+            FROM (SELECT DISTINCT app FROM ({changed}) d ORDER BY app) c;
+        INSERT INTO dr.backup_totals AS t (app, status, backups, stored_bytes)
+            SELECT app, status, sum(n), sum(b) FROM ({changed}) d GROUP BY app, status
+            HAVING sum(n) <> 0 OR sum(b) <> 0 ORDER BY app, status
+        ON CONFLICT (app, status) DO UPDATE SET backups = t.backups + EXCLUDED.backups,
+            stored_bytes = t.stored_bytes + EXCLUDED.stored_bytes;"""
+
+
+MIGRATIONS.append(OnlineMigration(
+    # 10: the catalog at a year of history for a thousand apps (millions of backups).
+    # dr.backup_totals keeps, per app and status, how many backups and stored bytes there
+    # are (triggers add what each statement changed), and dr.newest_backups each app's newest
+    # backups as health reads them (computed again for every app a statement touched), so
+    # the dashboards read a row per app instead of every backup; the indexes serve the rest
+    # of their reads: bounded windows (the last 7 days), a status's listing, the last drill
+    # per app, the deleted rows the purge removes.
+    setup=f"""
+    CREATE TABLE IF NOT EXISTS dr.backup_totals (
+        app          text NOT NULL,
+        status       text NOT NULL,
+        backups      bigint NOT NULL,
+        stored_bytes bigint NOT NULL,
+        PRIMARY KEY (app, status)
+    );
+    CREATE OR REPLACE FUNCTION dr.backup_totals_follow() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'TRUNCATE' THEN
+            DELETE FROM dr.backup_totals;
+            DELETE FROM dr.newest_backups;
+        ELSIF TG_OP = 'INSERT' THEN {_totals_delta(_totals_branch("new_rows", 1))}
+        ELSIF TG_OP = 'DELETE' THEN {_totals_delta(_totals_branch("old_rows", -1))}
+        ELSE {_totals_delta(_totals_branch("new_rows", 1), _totals_branch("old_rows", -1))}
+        END IF;
+        RETURN NULL;
+    END $$;
+    """ + "".join(
+        f"""
+    DROP TRIGGER IF EXISTS backups_totals_{event.lower()} ON dr.backups;
+    CREATE TRIGGER backups_totals_{event.lower()} AFTER {event} ON dr.backups {referencing}
+        FOR EACH STATEMENT EXECUTE FUNCTION dr.backup_totals_follow();"""
+        for event, referencing in (
+            ("INSERT", "REFERENCING NEW TABLE AS new_rows"),
+            ("UPDATE", "REFERENCING NEW TABLE AS new_rows OLD TABLE AS old_rows"),
+            ("DELETE", "REFERENCING OLD TABLE AS old_rows"), ("TRUNCATE", ""))
+    ) + """
+    CREATE TABLE IF NOT EXISTS dr.newest_backups (
+        app                text PRIMARY KEY,
+        -- the newest valid backup
+        backup_id          text,
+        status             text,
+        started_at         timestamptz,
+        finished_at        timestamptz,
+        stored_bytes       bigint,
+        verified           boolean,
+        -- when the newest verified valid backup started; whether the newest checked valid
+        -- backup failed its check (null: none checked); the newest not deleted backup's
+        -- status; whether any valid backup failed its check
+        verified_at        timestamptz,
+        newest_check_failed boolean,
+        newest_status      text,
+        any_check_failed   boolean NOT NULL DEFAULT false
+    );
+    -- An app's row computed afresh from its backups, once its row is locked: a concurrent
+    -- writer of the app waits for this transaction, then computes it again seeing its rows.
+    CREATE OR REPLACE FUNCTION dr.refresh_newest_backups(one text) RETURNS void
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        INSERT INTO dr.newest_backups (app) VALUES (one) ON CONFLICT (app) DO NOTHING;
+        PERFORM 1 FROM dr.newest_backups WHERE app = one FOR UPDATE;
+        UPDATE dr.newest_backups n SET
+            (backup_id, status, started_at, finished_at, stored_bytes, verified) = (
+                SELECT b.backup_id, b.status, b.started_at, b.finished_at, b.stored_bytes,
+                       b.verified FROM dr.backups b
+                WHERE b.app = one AND b.status IN ('completed','degraded')
+                ORDER BY b.started_at DESC LIMIT 1),
+            verified_at = (SELECT b.started_at FROM dr.backups b WHERE b.app = one
+                AND b.verified AND b.status IN ('completed','degraded')
+                ORDER BY b.started_at DESC LIMIT 1),
+            newest_check_failed = (SELECT b.check_failed FROM dr.backups b WHERE b.app = one
+                AND b.checks > 0 AND b.status IN ('completed','degraded')
+                ORDER BY b.started_at DESC LIMIT 1),
+            newest_status = (SELECT b.status FROM dr.backups b WHERE b.app = one
+                AND b.status <> 'deleted' ORDER BY b.started_at DESC LIMIT 1),
+            any_check_failed = EXISTS (SELECT FROM dr.backups b WHERE b.app = one
+                AND b.check_failed AND b.status IN ('completed','degraded'))
+        WHERE n.app = one;
+    END $$;
+    DROP TRIGGER IF EXISTS backup_totals_notify_change ON dr.backup_totals;
+    CREATE TRIGGER backup_totals_notify_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+        ON dr.backup_totals FOR EACH STATEMENT EXECUTE FUNCTION dr.notify_change();
+    DROP TRIGGER IF EXISTS newest_backups_notify_change ON dr.newest_backups;
+    CREATE TRIGGER newest_backups_notify_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+        ON dr.newest_backups FOR EACH STATEMENT EXECUTE FUNCTION dr.notify_change();
+    """,
+    # Once the app's writers are held off (they take the lock shared in the trigger), its
+    # totals are counted afresh: whatever the trigger added before is replaced.
+    per_app=f"""
+    SELECT pg_advisory_xact_lock({BACKUP_TOTALS_LOCK}, hashtext(%(app)s));
+    DELETE FROM dr.backup_totals WHERE app = %(app)s;
+    INSERT INTO dr.backup_totals (app, status, backups, stored_bytes)
+        SELECT app, status, count(*), coalesce(sum(stored_bytes), 0) FROM dr.backups
+        WHERE app = %(app)s GROUP BY app, status;
+    SELECT dr.refresh_newest_backups(%(app)s);
+    """,
+    indexes=(
+        # windows of time over every app (the last 24 hours, 7 days), read from the index
+        ("backups_window", "ON dr.backups (started_at DESC) INCLUDE (app, status, duration_seconds)"),
+        ("backups_check_failed", "ON dr.backups (app) WHERE check_failed"
+                                 " AND status IN ('completed','degraded')"),
+        ("backups_status_listing", "ON dr.backups (status, started_at DESC, backup_id DESC)"
+                                   " WHERE status <> 'deleted'"),
+        ("backups_deleted", "ON dr.backups (deleted_at) WHERE status = 'deleted'"),
+        ("drills_app_finished", "ON dr.drills (app, finished_at DESC) WHERE status <> 'running'"),
+        ("wal_files_deleted", "ON dr.wal_files (deleted_at) WHERE deleted_at IS NOT NULL"),
+    ),
+    drop_indexes=("backups_started",),  # backups_window reads the same windows
+))
+
+MIGRATIONS.append(OnlineMigration(
+    # 11: liveness of running work. A backup, restore or drill records the advisory-lock key
     # its process holds on a catalog session while it runs (NULL on rows written before this
     # migration, which keep the age rule); a running row whose key nobody holds is dead
-    # (catalog/liveness.py). The partial indexes keep that question a few index entries long.
-    """
+    # (catalog/liveness.py). The partial indexes keep that question a few index entries long;
+    # they are built CONCURRENTLY (a column without a default is a change of the catalog only).
+    setup="""
     ALTER TABLE dr.backups ADD COLUMN IF NOT EXISTS alive_key bigint;
     ALTER TABLE dr.restores ADD COLUMN IF NOT EXISTS alive_key bigint;
     ALTER TABLE dr.drills ADD COLUMN IF NOT EXISTS alive_key bigint;
-    CREATE INDEX IF NOT EXISTS backups_running ON dr.backups (app) WHERE status = 'running';
-    CREATE INDEX IF NOT EXISTS restores_running ON dr.restores (app) WHERE status = 'running';
-    CREATE INDEX IF NOT EXISTS drills_running ON dr.drills (app) WHERE status = 'running';
-    """
-)
+    """,
+    indexes=(
+        ("backups_running", "ON dr.backups (app) WHERE status = 'running'"),
+        ("restores_running", "ON dr.restores (app) WHERE status = 'running'"),
+        ("drills_running", "ON dr.drills (app) WHERE status = 'running'"),
+    ),
+))

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from psycopg2.extras import Json, execute_values
 
+from dr_assets.core.catalog.app_scan import apps_of
 from dr_assets.core.catalog.connection import CatalogConnection
 from dr_assets.core.catalog.rows import Row
 from dr_assets.core.catalog.status_sql import VALID
@@ -36,23 +37,12 @@ class SeenBackup(Row):
     synced: SyncedManifest | None
 
 
-def _apps_of(table: str) -> str:
-    """A recursive CTE `<table>_apps` of the apps of a table, one index probe per app (a
-    loose index scan) instead of a pass over every row: the table has an index leading
-    with app."""
-    return f"""{table}_apps AS (
-        (SELECT app FROM dr.{table} ORDER BY app LIMIT 1)
-        UNION ALL
-        SELECT (SELECT t.app FROM dr.{table} t WHERE t.app > a.app ORDER BY t.app LIMIT 1)
-        FROM {table}_apps a WHERE a.app IS NOT NULL)"""
-
-
 class SyncedManifestRecords(CatalogConnection):
     def synced_apps(self) -> set[str]:
         """Every app with a backup row or a synced row: where a sync must look even when no
         store holds a folder of it any more."""
         with self.cursor() as cur:
-            cur.execute(f"WITH RECURSIVE {_apps_of('backups')}, {_apps_of('synced_manifests')}"
+            cur.execute(f"WITH RECURSIVE {apps_of('backups')}, {apps_of('synced_manifests')}"
                         " SELECT app FROM backups_apps WHERE app IS NOT NULL"
                         " UNION SELECT app FROM synced_manifests_apps WHERE app IS NOT NULL")
             return {r["app"] for r in cur.fetchall()}
