@@ -13,12 +13,17 @@ Then the growth exponent of each figure between sizes (1.0 = linear), and the ta
 <= 15 s and <= 600 MB at 1,000 apps, <= 60 s at 5,000, run overhead <= 5 s at 1,000.
 Load is also given in CPU seconds: on this noisy 2-core machine they move less than wall.
 
-And, at 1,000 apps, the hourly `catalog sync` (bench/sync_cost.py's measure: 2,000 backups
-of 1,000 apps in two stores beside a WAL archive): seconds and copies read, steady and with
-one new backup.
+And, at 1,000 apps:
+- the dashboard queries (globalStatus, apps, executiveSummary, the backups page) on a year
+  of history (bench/catalog_history.py: about 2 M backups, 12,000 drills, 500,000 audit
+  rows), uncached and cached p50 and p99 through the API (bench/dashboard_queries.py), with
+  their target (uncached p99 <= 100 ms); at every size also on a month of history, whose
+  worst p99s give the queries' growth;
+- the hourly `catalog sync` (bench/sync_cost.py's measure: 2,000 backups of 1,000 apps in
+  two stores beside a WAL archive): seconds and copies read, steady and with one new backup.
 
 Usage: .venv/bin/python bench/scale.py [--sizes 100,1000,5000] [--repeats 3] [--json]
-                                       [--no-sync]
+                                       [--no-history] [--no-sync]
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ CATALOG_DB = "dr_bench_scale"
 SOURCE_DB = "dr_bench_scale_source"
 BIN = Path(sys.executable).parent
 TARGETS = {"load_seconds_1000": 15.0, "load_mb_1000": 600.0, "load_seconds_5000": 60.0,
-           "run_overhead_seconds_1000": 5.0}
+           "run_overhead_seconds_1000": 5.0, "dashboard_uncached_p99_ms_1000": 100.0}
 
 
 def admin(statement: str, db: str = "postgres") -> list[tuple[Any, ...]]:
@@ -162,6 +167,26 @@ def run_overhead(config: Path, repeats: int) -> float:
     return statistics.median(figures)
 
 
+HISTORY_DB = "dr_bench_scale_history"
+DASHBOARD_TARGET_MS = 100.0
+
+
+def dashboard_figures(apps: int, days: int, repeats: int) -> dict[str, Any]:
+    """DAYS of history for APPS apps, then the dashboard queries' p50 and p99 on it."""
+    from catalog_history import build_history, plan_apps, write_config
+    from dashboard_queries import measure
+
+    url = f"{PG}/{HISTORY_DB}"
+    built = build_history(url, apps=apps, days=days, replace=True)
+    with tempfile.TemporaryDirectory(prefix="dr-bench-history-") as tmp:
+        config = write_config(Path(tmp) / "dr.toml", url, plan_apps(apps))
+        queries = measure(url, config, repeats=repeats)
+    admin(f'DROP DATABASE IF EXISTS "{HISTORY_DB}" WITH (FORCE)')
+    return {"backups": sum(built["backups_by_status"].values()), "queries": queries,
+            "uncached_p99_pass": all(q["uncached"]["p99_ms"] <= DASHBOARD_TARGET_MS
+                                     for q in queries.values())}
+
+
 def growth(sizes: list[int], values: list[float]) -> list[float]:
     return [round(math.log(b / a) / math.log(m / n), 2)
             for (n, a), (m, b) in zip(zip(sizes, values, strict=True),
@@ -174,6 +199,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--no-sync", action="store_true", help="skip the catalog sync figures")
+    ap.add_argument("--no-history", action="store_true",
+                    help="skip the year of history and the dashboard queries")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
 
@@ -191,17 +218,31 @@ def main() -> None:
             repeats = args.repeats if n <= 1000 else 1
             figures = load_figures(config, repeats)
             figures["run_overhead_seconds"] = run_overhead(config, repeats)
+            if not args.no_history:  # a month of history at every size: the growth
+                month = dashboard_figures(n, 30, repeats=20)["queries"]
+                figures["dashboard_uncached_p99_ms"] = max(
+                    q["uncached"]["p99_ms"] for q in month.values())
+                figures["dashboard_cached_p99_ms"] = max(
+                    q["cached"]["p99_ms"] for q in month.values())
             results[n] = figures
             if not args.json:
                 print(f"{n:>6} apps: load {figures['load_seconds']:6.1f} s "
                       f"({figures['load_cpu_seconds']:.1f} CPU s), "
                       f"{figures['load_mb']:6.0f} MB peak; backup run overhead "
-                      f"{figures['run_overhead_seconds']:5.2f} s", flush=True)
+                      f"{figures['run_overhead_seconds']:5.2f} s"
+                      + (f"; dashboard p99 on a month of history, uncached "
+                         f"{figures['dashboard_uncached_p99_ms']:.0f} ms, cached "
+                         f"{figures['dashboard_cached_p99_ms']:.1f} ms"
+                         if "dashboard_uncached_p99_ms" in figures else ""), flush=True)
     admin(f'DROP DATABASE IF EXISTS "{SOURCE_DB}" WITH (FORCE)')
     admin(f'DROP DATABASE IF EXISTS "{CATALOG_DB}" WITH (FORCE)')
     report: dict[str, Any] = {"sizes": results, "growth": {
         k: growth(sizes, [results[n][k] for n in sizes])
-        for k in ("load_seconds", "load_cpu_seconds", "load_mb", "run_overhead_seconds")}}
+        for k in ("load_seconds", "load_cpu_seconds", "load_mb", "run_overhead_seconds",
+                  "dashboard_uncached_p99_ms", "dashboard_cached_p99_ms")
+        if all(k in results[n] for n in sizes)}}
+    if not args.no_history:  # and the year the issue sizes the catalog for
+        report["dashboard_1000_apps"] = dashboard_figures(1000, 365, repeats=50)
     if not args.no_sync:
         from sync_cost import measure as sync_cost
 
@@ -216,6 +257,10 @@ def main() -> None:
         checks["run_overhead_seconds_1000"] = results[1000]["run_overhead_seconds"]
     if 5000 in results:
         checks["load_seconds_5000"] = results[5000]["load_seconds"]
+    if "dashboard_1000_apps" in report:
+        worst = max(q["uncached"]["p99_ms"] for q in report["dashboard_1000_apps"][
+            "queries"].values())
+        checks["dashboard_uncached_p99_ms_1000"] = worst
     report["targets"] = {k: {"value": round(v, 2), "target": TARGETS[k],
                              "pass": v <= TARGETS[k]} for k, v in checks.items()}
     if args.json:
@@ -223,6 +268,12 @@ def main() -> None:
         return
     print("growth exponents between sizes (1.0 = linear): " + ", ".join(
         f"{k} {v}" for k, v in report["growth"].items()))
+    if "dashboard_1000_apps" in report:
+        from dashboard_queries import print_report
+
+        print_report(report["dashboard_1000_apps"]["queries"],
+                     f"dashboard queries at 1,000 apps, "
+                     f"{report['dashboard_1000_apps']['backups']:,} backups")
     for k, v in report.get("sync_1000_apps", {}).items():
         print(f"catalog sync at 1,000 apps, {k}: {v['seconds']} s, {v['objects_read']} "
               "copies read")
