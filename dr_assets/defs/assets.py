@@ -20,6 +20,7 @@ from dr_assets.core.policy import AppPolicy, ServerPolicy, drill_kind
 from dr_assets.core.scheduling.sources import BackupGroup, dump_pool, dump_source
 from dr_assets.core.statuses import BackupStatus
 from dr_assets.core.wal.base_backup import run_base_backup
+from dr_assets.defs.checks import severity_of
 from dr_assets.defs.keys import RTO_MET, backup_key, base_backup_key, database_key, drill_key
 from dr_assets.defs.partitions import base_backup_partitions, cadence_partitions
 from dr_assets.defs.resources import DRResource
@@ -137,7 +138,7 @@ def drill_metadata(result: DrillResult) -> "dict[str, dg.RawMetadataValue]":
 def rto_result(policy: AppPolicy, result: DrillResult) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         asset_key=drill_key(policy.name), check_name=RTO_MET, passed=result.rto_met,
-        severity=dg.AssetCheckSeverity.ERROR if policy.critical else dg.AssetCheckSeverity.WARN,
+        severity=severity_of(policy),
         metadata={"restore_seconds": result.restore_seconds or 0.0,
                   "rto_seconds": result.rto_seconds},
         description=f"restored in {result.restore_seconds or 0:.1f} s against an RTO of "
