@@ -10,7 +10,8 @@ tests/core/test_rooms.py):
     2  catalog/                         the SQL index and its typed rows
     3  copies/                          stored copies: find, verify, publish, sync
     4  backup/, restore/, drills/,      the operations, health and compliance evidence,
-       retention/, health/,             what a restored database must match, and a
-       compliance/, validation/, wal/   server's WAL: streaming, base backups, recovery
+       retention/, health/,             what a restored database must match, a server's
+       compliance/, validation/, wal/,  WAL (streaming, base backups, recovery), and what
+       anomalies/                       a backup holds against its app's history
     5  runtime                          wires a config to its keyring, stores and catalog
 """

@@ -65,3 +65,7 @@ class WalError(DRError):
 
 class WalMissing(WalError):
     """No store holds a good copy of a WAL file."""
+
+
+class HoldError(DRError):
+    """A held backup cannot be released as asked (not held, unknown, no reason given)."""

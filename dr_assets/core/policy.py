@@ -6,7 +6,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -77,6 +77,46 @@ def drill_kind(target: str, server_version: str | None = None) -> str:
 
 
 @dataclass(frozen=True)
+class AnomalyThresholds:
+    """When a new backup's contents look like data loss or tampering, against the app's
+    recent verified backups (dr_assets.core.anomalies.rules): `[anomalies]` for the estate,
+    `[apps.NAME.anomalies]` per app, key by key."""
+
+    enabled: bool = True
+    # A table lost more than this share of its rows AND more than rows_drop_min rows since
+    # the previous verified backup.
+    rows_drop_fraction: float = 0.5
+    rows_drop_min: int = 1000
+    # A table of the previous verified backup that is gone, when it held at least this many
+    # rows there (0: even an empty one).
+    vanished_min_rows: int = 1
+    # The dump (its size before compression) below this share of the median of the last
+    # `history` verified backups, once there are at least `min_history` of them.
+    size_drop_fraction: float = 0.5
+    history: int = 10
+    min_history: int = 3
+    # The compression ratio (stored bytes / dump bytes) at least ratio_min AND at least
+    # ratio_rise above the median ratio of the same backups: text became random-looking
+    # bytes (encrypted data, the ransomware signature).
+    ratio_rise: float = 0.2
+    ratio_min: float = 0.45
+
+
+# [anomalies] keys: (whole number?, lowest, highest, what to write). Shares and ratios are
+# above their lowest (0); counts may equal it. Shares (*_fraction) are below 1.
+ANOMALY_KEYS: Final[dict[str, tuple[bool, float, float, str]]] = {
+    "rows_drop_fraction": (False, 0, 1, "a share above 0 and below 1, such as 0.5"),
+    "rows_drop_min": (True, 0, 10**12, "a number of rows, 0 or more, such as 1000"),
+    "vanished_min_rows": (True, 0, 10**12, "a number of rows, 0 or more, such as 1"),
+    "size_drop_fraction": (False, 0, 1, "a share above 0 and below 1, such as 0.5"),
+    "history": (True, 1, 100, "a number of backups from 1 to 100, such as 10"),
+    "min_history": (True, 1, 100, "a number of backups from 1 to `history`, such as 3"),
+    "ratio_rise": (False, 0, 1, "a rise above 0 and at most 1, such as 0.2"),
+    "ratio_min": (False, 0, 1, "a ratio above 0 and at most 1, such as 0.45"),
+}
+
+
+@dataclass(frozen=True)
 class AppPolicy:
     name: str
     database_url: str
@@ -99,6 +139,7 @@ class AppPolicy:
     # Databases besides its own that an in-place restore (REPLACE) of this app's backups may
     # replace; the app's own database is always allowed (dr_assets.core.restore.targets).
     replace_allowed: tuple[str, ...] = ()
+    anomalies: AnomalyThresholds = field(default_factory=AnomalyThresholds)
 
     @property
     def database_name(self) -> str:
@@ -383,6 +424,7 @@ class _Loader:
             "servers": dict,
             "concurrency": dict,
             "dagster": dict,
+            "anomalies": dict,
         }
         self.take(raw, "(top level)", top, ("catalog", "encryption", "destinations", "apps"))
         catalog = self.take(
@@ -398,7 +440,9 @@ class _Loader:
                 "never purge the rows of deleted backups")
         encryption = self.encryption(self.table(raw["encryption"], "encryption"))
         destinations = self.destinations(raw["destinations"])
-        apps = self.apps(self.table(raw["apps"], "apps"))
+        estate_anomalies = self.anomalies(raw.get("anomalies", {}), "anomalies",
+                                          AnomalyThresholds())
+        apps = self.apps(self.table(raw["apps"], "apps"), estate_anomalies)
         webhooks: tuple[WebhookConfig, ...] = ()
         if "alerts" in raw:
             alerts = self.take(raw["alerts"], "alerts", {"webhooks": list}, ())
@@ -635,7 +679,30 @@ class _Loader:
             out.append(DestinationConfig(**d))
         return tuple(out)
 
-    def apps(self, raw: dict[str, Any]) -> dict[str, AppPolicy]:
+    def anomalies(self, raw: Any, section: str, base: AnomalyThresholds) -> AnomalyThresholds:
+        """An [anomalies] table over `base` (the defaults, or the estate's for an app)."""
+        allowed: dict[str, type | tuple[type, ...]] = {
+            name: int if whole else (int, float) for name, (whole, *_) in ANOMALY_KEYS.items()}
+        t = self.take(self.table(raw, section), section, {"enabled": bool, **allowed}, ())
+        for name, value in t.items():
+            if name == "enabled":
+                continue
+            whole, low, high, fix = ANOMALY_KEYS[name]
+            above_low = low <= value if whole else low < value
+            below_high = value < high if name.endswith("_fraction") else value <= high
+            if not (above_low and below_high):
+                raise self.fail(f"{section}.{name}", f"{value} is out of range", f"use {fix}")
+            t[name] = value if whole else float(value)
+        chosen = replace(base, **t)
+        if chosen.min_history > chosen.history:
+            key = "min_history" if "min_history" in t else "history"
+            raise self.fail(f"{section}.{key}", f"min_history {chosen.min_history} is above "
+                            f"history {chosen.history}",
+                            "make min_history at most history (the backups the median is "
+                            "taken over)")
+        return chosen
+
+    def apps(self, raw: dict[str, Any], anomalies: AnomalyThresholds) -> dict[str, AppPolicy]:
         if not raw:
             raise self.fail("apps", "no apps defined", "add an [apps.NAME] table")
         out = {}
@@ -653,7 +720,7 @@ class _Loader:
                     "every_hours": int, "retention_days": int, "critical": bool,
                     "min_keep": int, "drill_cron": str, "validation": list,
                     "drill_target": str, "server": str, "start_offset_minutes": int,
-                    "replace_allowed": list,
+                    "replace_allowed": list, "anomalies": dict,
                 },
                 ("database_url", "rto_hours", "rpo_hours", "every_hours", "retention_days"),
             )
@@ -678,6 +745,8 @@ class _Loader:
                                 'use "isolated" (an empty throwaway server, the default) or '
                                 '"same_server" (a scratch database beside the app\'s own)')
             checks = self.validation(section, a.pop("validation", []))
+            a["anomalies"] = (self.anomalies(a["anomalies"], f"{section}.anomalies", anomalies)
+                              if "anomalies" in a else anomalies)
             if "replace_allowed" in a:
                 a["replace_allowed"] = self.replace_allowed(section, a["replace_allowed"])
             out[name] = AppPolicy(name=name, critical=a.pop("critical", False), validation=checks,

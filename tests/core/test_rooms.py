@@ -15,7 +15,7 @@ FLOORS = {
     "catalog": 2,
     "copies": 3,
     "backup": 4, "restore": 4, "drills": 4, "retention": 4, "health": 4, "compliance": 4,
-    "validation": 4, "wal": 4,
+    "validation": 4, "wal": 4, "anomalies": 4,
     "runtime": 5,
 }
 SHELLS = ("dagster", "strawberry", "starlette", "graphql_api", "dr_assets.defs", "dr_assets.cli",

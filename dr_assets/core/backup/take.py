@@ -4,7 +4,8 @@ the validation checks' answers and the server objects (roles, database propertie
 extensions) read in the same snapshot, the server objects stored beside the dump.
 
 A backup becomes visible only when its manifest is written after its object; a failure
-before that leaves no manifest, no object and a catalog row marked failed.
+before that leaves no manifest, no object and a catalog row marked failed. Once cataloged,
+its contents are compared with the app's recent verified backups (core.anomalies).
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg2
 import psycopg2.extensions
 
+from dr_assets.core.anomalies.check import ContentsCheck, check_contents
 from dr_assets.core.backup.failures import recorded_failure
 from dr_assets.core.catalog import Catalog
 from dr_assets.core.copies.dead_runs import settle_dead_runs
@@ -62,6 +64,8 @@ Progress = Callable[[int, int, float], None]
 class BackupResult:
     manifest: BackupManifest
     duration_seconds: float
+    # The contents check against the app's recent backups (dr_assets.core.anomalies).
+    contents: ContentsCheck | None = None
 
     @property
     def backup_id(self) -> str:
@@ -88,6 +92,7 @@ class BackupResult:
             "destinations": {n: d.__dict__ for n, d in m.destinations.items()},
             "dagster_run_id": m.dagster_run_id,
             "dagster_partition": m.dagster_partition,
+            "contents": self.contents.to_dict() if self.contents else None,
         }
 
 
@@ -165,8 +170,12 @@ def run_backup(
         catalog.begin_backup(backup_id, app, started, run_id, partition, alive_key)
         with recorded_failure(lambda message, at: catalog.fail_backup(backup_id, message, at),
                               f"backup {backup_id} of {app}"):
-            return _take(config, app, backup_id, started, info, keyring, stores, catalog,
-                         run_id, partition, progress)
+            result = _take(config, app, backup_id, started, info, keyring, stores, catalog,
+                           run_id, partition, progress)
+        # Cataloged: what it holds is compared with the app's history while the app's lock
+        # still keeps its other backups out (a failure here leaves the backup as it is).
+        return replace(result, contents=check_contents(catalog, result.manifest,
+                                                       policy.anomalies))
 
 
 def _take(

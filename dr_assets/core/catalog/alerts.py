@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from dr_assets.core.catalog.connection import CatalogConnection
 from dr_assets.core.catalog.rows import AlertCounts, AlertRow
 from dr_assets.core.statuses import AlertStatus
 
 OPEN = f"'{AlertStatus.OPEN}'"  # as the partial indexes alerts_one_open and alerts_open have it
+RESOLVE = f"UPDATE dr.alerts SET status = '{AlertStatus.RESOLVED}', resolved_at = now()"
+
+
+def insert_alert(cur: Any, app: str, kind: str, severity: str, message: str) -> int | None:
+    """Open the alert in `cur`'s transaction unless one is already open for (app, kind);
+    returns the new id."""
+    cur.execute(
+        "INSERT INTO dr.alerts (app, kind, severity, status, message)"
+        f" VALUES (%s, %s, %s, {OPEN}, %s)"
+        f" ON CONFLICT (app, kind) WHERE status = {OPEN} DO NOTHING RETURNING id",
+        (app, kind, severity, message),
+    )
+    row = cur.fetchone()
+    return int(row["id"]) if row else None
 
 
 class AlertRecords(CatalogConnection):
@@ -30,22 +46,11 @@ class AlertRecords(CatalogConnection):
     def open_alert(self, app: str, kind: str, severity: str, message: str) -> int | None:
         """Opens the alert unless one is already open for (app, kind); returns the new id."""
         with self.cursor() as cur:
-            cur.execute(
-                "INSERT INTO dr.alerts (app, kind, severity, status, message)"
-                f" VALUES (%s, %s, %s, {OPEN}, %s)"
-                f" ON CONFLICT (app, kind) WHERE status = {OPEN} DO NOTHING RETURNING id",
-                (app, kind, severity, message),
-            )
-            row = cur.fetchone()
-            return int(row["id"]) if row else None
+            return insert_alert(cur, app, kind, severity, message)
 
     def resolve_alert(self, alert_id: int) -> None:
         with self.cursor() as cur:
-            cur.execute(
-                f"UPDATE dr.alerts SET status = '{AlertStatus.RESOLVED}', resolved_at = now()"
-                f" WHERE id = %s AND status = {OPEN}",
-                (alert_id,),
-            )
+            cur.execute(f"{RESOLVE} WHERE id = %s AND status = {OPEN}", (alert_id,))
 
     def acknowledge_alert(self, alert_id: int, who: str) -> AlertRow | None:
         with self.cursor() as cur:

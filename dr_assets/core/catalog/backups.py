@@ -23,7 +23,7 @@ def backup_select(with_manifest: bool) -> str:
     return f"""
     SELECT b.backup_id, b.app, b.status, b.started_at, b.finished_at, b.duration_seconds,
            b.raw_bytes, b.stored_bytes, b.sha256, b.key_id, b.dagster_run_id, b.partition_key,
-           b.error, b.verified,
+           b.error, b.verified, b.held, b.held_reason,
            b.manifest #>> '{{source,server_version}}' AS server_version,
            b.manifest #>> '{{source,pg_dump_version}}' AS pg_dump_version, {manifest},
            coalesce((SELECT jsonb_object_agg(bc.destination,
@@ -235,7 +235,8 @@ class BackupRecords(CatalogConnection):
         return self.fetch(
             BackupCheckRow,
             "SELECT backup_id, app, status, started_at, stored_bytes, error, verified,"
-            f" check_failed FROM dr.backups WHERE app = %s AND status IN {VALID}"
+            " check_failed, held, held_reason FROM dr.backups WHERE app = %s"
+            f" AND status IN {VALID}"
             " ORDER BY started_at DESC",
             (app,),
         )

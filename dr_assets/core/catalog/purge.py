@@ -1,6 +1,8 @@
 """Purging the rows of what retention deleted long ago: backups (with their copies and
 checksum verifications), base backups and WAL files deleted before a moment leave the
-catalog, in batches; each batch is recorded in the audit log in its own transaction."""
+catalog, in batches; each batch is recorded in the audit log in its own transaction. The
+row of a held backup is never purged (retention never deletes one; sync may find one gone
+from every store, and its row then stays as the evidence of the hold)."""
 
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ DELETED = f"'{BackupStatus.DELETED}'"  # as the partial index backups_deleted ha
 PURGE_BACKUPS = f"""
 WITH gone AS (
     SELECT backup_id FROM dr.backups
-    WHERE status = {DELETED} AND deleted_at < %(before)s AND app = ANY(%(apps)s)
+    WHERE status = {DELETED} AND deleted_at < %(before)s AND app = ANY(%(apps)s) AND NOT held
     ORDER BY deleted_at LIMIT %(batch)s FOR UPDATE SKIP LOCKED
 ), copies AS (  -- removed with their backup (ON DELETE CASCADE): counted first
     SELECT count(*) AS n FROM dr.backup_copies WHERE backup_id IN (SELECT backup_id FROM gone)
@@ -57,7 +59,8 @@ RETURNING w.server, w.deleted_at
 """
 COUNT_PURGEABLE = f"""
 SELECT 'backup' AS kind, app AS owner, count(*) AS n FROM dr.backups
-    WHERE status = {DELETED} AND deleted_at < %(before)s AND app = ANY(%(apps)s) GROUP BY app
+    WHERE status = {DELETED} AND deleted_at < %(before)s AND app = ANY(%(apps)s) AND NOT held
+    GROUP BY app
 UNION ALL
 SELECT 'base_backup', server, count(*) FROM dr.base_backups
     WHERE status = {DELETED} AND deleted_at < %(before)s AND server = ANY(%(servers)s)

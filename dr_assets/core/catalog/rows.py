@@ -8,7 +8,7 @@ record a query returned, whose columns are named as the row's fields.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Self, cast
 
@@ -23,7 +23,9 @@ class Row:
 
     @classmethod
     def from_record(cls, record: Record) -> Self:
-        names = [f.name for f in fields(cast("type[DataclassInstance]", cls))]
+        """A field with a default may be left out of the record (a read that does not need it)."""
+        names = [f.name for f in fields(cast("type[DataclassInstance]", cls))
+                 if f.name in record or (f.default is MISSING and f.default_factory is MISSING)]
         return cls(**{name: record[name] for name in names})
 
     def to_dict(self) -> dict[str, Any]:
@@ -94,6 +96,8 @@ class BackupRow(Row):
     pg_dump_version: str | None
     manifest: dict[str, Any] | None
     copies: dict[str, CopyRow]  # by destination, in the catalog's order
+    held: bool = False  # retention keeps it until an admin releases it (catalog migration 13)
+    held_reason: str | None = None
 
     @classmethod
     def from_record(cls, record: Record) -> Self:
@@ -110,6 +114,7 @@ class BackupRow(Row):
             "stored_bytes": self.stored_bytes, "sha256": self.sha256,
             "dagster_run_id": self.dagster_run_id, "partition_key": self.partition_key,
             "error": self.error, "copies": {n: c.to_dict() for n, c in self.copies.items()},
+            "held": self.held, "held_reason": self.held_reason,
         }
 
 
@@ -138,6 +143,35 @@ class BackupCheckRow(Row):
     error: str | None
     verified: bool  # a copy passed, and the backup is (or was, until deleted) valid
     check_failed: bool  # a copy failed
+    held: bool = False
+    held_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ContentsRow(Row):
+    """A verified backup's contents as the anomaly rules read them."""
+
+    backup_id: str
+    started_at: datetime
+    raw_bytes: int | None
+    stored_bytes: int | None
+    row_counts: dict[str, int] | None
+
+
+@dataclass(frozen=True)
+class HoldRow(Row):
+    """A backup retention must keep, or kept until its release (catalog migration 13)."""
+
+    backup_id: str
+    app: str
+    started_at: datetime
+    held: bool
+    held_reason: str | None
+    held_at: datetime | None
+    held_by: str | None
+    released_at: datetime | None
+    released_by: str | None
+    release_reason: str | None
 
 
 @dataclass(frozen=True)

@@ -485,3 +485,28 @@ MIGRATIONS.append(OnlineMigration(
         ("drills_running", "ON dr.drills (app) WHERE status = 'running'"),
     ),
 ))
+
+MIGRATIONS.append(
+    # 12: reserved for issue 15 item 1 (launch tickets), merged from its own branch; this
+    # placeholder only keeps the numbering (replace it with that migration when merging).
+    "SELECT 1"
+)
+
+MIGRATIONS.append(OnlineMigration(
+    # 13: anomalies in what a backup contains and held backups. `anomalies`: the findings of
+    # the contents check on this backup (NULL: not checked, [] none); `held`: retention keeps
+    # the backup, whatever its age, until an admin releases it (held_* say why, when and who
+    # held it; released_* the last release). Columns with constant defaults change the
+    # catalog only; the partial index of held backups is built concurrently.
+    setup="""
+    ALTER TABLE dr.backups ADD COLUMN IF NOT EXISTS anomalies jsonb,
+                           ADD COLUMN IF NOT EXISTS held boolean NOT NULL DEFAULT false,
+                           ADD COLUMN IF NOT EXISTS held_reason text,
+                           ADD COLUMN IF NOT EXISTS held_at timestamptz,
+                           ADD COLUMN IF NOT EXISTS held_by text,
+                           ADD COLUMN IF NOT EXISTS released_at timestamptz,
+                           ADD COLUMN IF NOT EXISTS released_by text,
+                           ADD COLUMN IF NOT EXISTS release_reason text;
+    """,
+    indexes=(("backups_held", "ON dr.backups (app, started_at DESC) WHERE held"),),
+))

@@ -1,7 +1,8 @@
 """Apply a retention plan: delete every copy of each expired backup, then its catalog row.
 
 A backup being read by a restore or drill holds a shared lease in the catalog; retention
-takes the exclusive lease before deleting, so a backup in use is skipped, not deleted.
+takes the exclusive lease before deleting, so a backup in use is skipped, not deleted. A
+backup held since the plan was made (its app's contents check ran meanwhile) is skipped too.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ def build_plan(policy: AppPolicy, catalog: Catalog, now: datetime,
             backup_id=r.backup_id, started_at=r.started_at,
             verified=r.verified and not r.check_failed,
             stored_bytes=r.stored_bytes or 0, in_use=r.backup_id in in_use,
+            held_reason=(r.held_reason or "held") if r.held else None,
         )
         for r in rows
     ]
@@ -75,6 +77,9 @@ def apply_retention(policy: AppPolicy, *, stores: list[Store], catalog: Catalog,
         with catalog.backup_exclusive(backup_id) as got:
             if not got:
                 outcome.skipped[backup_id] = "in use by a restore or drill"
+                continue
+            if catalog.is_held(backup_id):  # held since the plan was made
+                outcome.skipped[backup_id] = "held since the plan was made"
                 continue
             try:
                 # Manifest first: a half-deleted backup is then invisible, never "valid".

@@ -1,7 +1,10 @@
 """Pure retention: which backups to delete, and why each one stays or goes.
 
-Rules: a backup older than retention_days goes, except the newest verified backup and
-the newest `min_keep` verified ones, a backup under S3 Object Lock, or one in use.
+Rules: a backup older than retention_days goes, except a held backup (the contents check
+held it as the last good one before an anomaly; only an admin's release lets it go), the
+newest verified backup and the newest `min_keep` verified ones, a backup under S3 Object
+Lock, or one in use. A backup is whole in itself (its dump, server objects and manifest go
+together), so keeping a held backup keeps everything it needs.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ class RetentionCandidate:
     stored_bytes: int = 0
     locked_until: datetime | None = None
     in_use: bool = False
+    held_reason: str | None = None  # held: kept until an admin releases it
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,9 @@ def plan_retention(
     for b in ordered:
         rank = verified_rank.get(b.backup_id)
         age_days = (now - b.started_at).total_seconds() / 86400
-        if b.started_at >= cutoff:
+        if b.held_reason is not None:
+            keep, reason = True, f"held until an admin releases it: {b.held_reason}"
+        elif b.started_at >= cutoff:
             keep, reason = True, f"within retention ({age_days:.1f} of {retention_days} days)"
         elif rank == 0:
             keep, reason = True, "newest verified backup: never deleted"

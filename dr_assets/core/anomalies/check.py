@@ -1,0 +1,158 @@
+"""The contents check every new backup gets, and the release of what it held.
+
+Right after a backup is cataloged (dr_assets.core.backup.take, for drctl, Dagster and the
+dev stack alike), its manifest's row counts and sizes are compared with the app's last
+`history` verified backups (rules.py). Findings are recorded on the new backup's row; the
+previous good backup (the newest of that history: the last one before the change) is held,
+so retention keeps it whatever its age; one `backup_anomaly` alert per app is opened
+(critical when a finding is, else warning), delivered by the next alert round. A further
+anomaly while it is open holds its own previous backup and leaves the alert as it is.
+
+The alert resolves when an admin releases the app's last held backup, never by itself: after
+data loss every later backup looks normal next to the one before it, so "the next backup is
+normal" would clear the alert while the loss stays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from dr_assets.core.anomalies.rules import CRITICAL, WARNING, BackupFacts, Finding, find_anomalies
+from dr_assets.core.catalog import Catalog
+from dr_assets.core.catalog.holds import AlertToOpen, Release
+from dr_assets.core.catalog.rows import ContentsRow
+from dr_assets.core.errors import HoldError
+from dr_assets.core.format.manifest import BackupManifest
+from dr_assets.core.health.alerting import deliver
+from dr_assets.core.names import check_backup_id
+from dr_assets.core.policy import AnomalyThresholds, WebhookConfig
+
+BACKUP_ANOMALY = "backup_anomaly"
+HELD_BY = "contents check"
+SHOWN = 5  # findings named in an alert; the rest are counted
+
+
+@dataclass(frozen=True)
+class ContentsCheck:
+    """What the contents check found in one backup, and what it did about it."""
+
+    backup_id: str
+    compared_with: int  # verified backups of the history
+    findings: tuple[Finding, ...] = ()
+    held_backup_id: str | None = None
+    alert_id: int | None = None  # opened by this check (None: none, or one was open)
+    skipped: str | None = None  # why the backup was not checked
+
+    @property
+    def normal(self) -> bool:
+        return not self.findings
+
+    @property
+    def severity(self) -> str | None:
+        if not self.findings:
+            return None
+        return CRITICAL if any(f.severity == CRITICAL for f in self.findings) else WARNING
+
+    def summary(self) -> str:
+        if self.skipped:
+            return f"contents not checked: {self.skipped}"
+        if not self.findings:
+            return (f"contents normal against the last {self.compared_with} verified backups"
+                    if self.compared_with else "contents not compared: no verified backup before")
+        return f"{len(self.findings)} anomal{'y' if len(self.findings) == 1 else 'ies'}: " + \
+            named(self.findings) + f"; backup {self.held_backup_id} is held"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"backup_id": self.backup_id, "normal": self.normal,
+                "compared_with": self.compared_with, "severity": self.severity,
+                "findings": [f.to_dict() for f in self.findings],
+                "held_backup_id": self.held_backup_id, "alert_id": self.alert_id,
+                "skipped": self.skipped}
+
+
+def named(findings: Sequence[Finding]) -> str:
+    more = len(findings) - SHOWN
+    return "; ".join(f.message for f in findings[:SHOWN]) + (f"; and {more} more" if more > 0
+                                                             else "")
+
+
+def facts_of_manifest(m: BackupManifest) -> BackupFacts:
+    return BackupFacts(m.backup_id, m.started, m.raw_bytes, m.stored_bytes, dict(m.row_counts))
+
+
+def facts_of_row(r: ContentsRow) -> BackupFacts:
+    return BackupFacts(r.backup_id, r.started_at, r.raw_bytes or 0, r.stored_bytes or 0,
+                       dict(r.row_counts or {}))
+
+
+def alert_message(app: str, check: ContentsCheck) -> str:
+    return (f"{app}: backup {check.backup_id} looks like data loss or tampering: "
+            f"{named(check.findings)}. Backup {check.held_backup_id} is held: retention keeps "
+            f"it until an admin releases it (drctl backup release {check.held_backup_id} "
+            "--reason ...)")
+
+
+def check_contents(catalog: Catalog, manifest: BackupManifest, thresholds: AnomalyThresholds
+                   ) -> ContentsCheck:
+    """Compare a cataloged backup with its app's history; record, hold and alert."""
+    if not thresholds.enabled:
+        return ContentsCheck(manifest.backup_id, 0, skipped="[anomalies] enabled = false")
+    rows = catalog.contents_history(manifest.app, manifest.started, manifest.backup_id,
+                                    thresholds.history)
+    history = [facts_of_row(r) for r in rows]
+    findings = tuple(find_anomalies(facts_of_manifest(manifest), history, thresholds))
+    check = ContentsCheck(manifest.backup_id, len(history), findings,
+                          held_backup_id=history[0].backup_id if findings else None)
+    if not findings:
+        catalog.flag_contents(manifest.backup_id, [])
+        return check
+    assert check.severity is not None and check.held_backup_id is not None
+    reason = f"anomalies in the next backup, {manifest.backup_id}: {named(findings)}"
+    alert_id = catalog.flag_contents(
+        manifest.backup_id, [f.to_dict() for f in findings],
+        hold=(check.held_backup_id, reason, HELD_BY),
+        alert=AlertToOpen(manifest.app, BACKUP_ANOMALY, check.severity,
+                          alert_message(manifest.app, check)))
+    return ContentsCheck(check.backup_id, check.compared_with, findings, check.held_backup_id,
+                         alert_id)
+
+
+@dataclass(frozen=True)
+class Released:
+    """An admin's release of a held backup."""
+
+    release: Release
+    delivery_error: str | None = None
+
+    @property
+    def message(self) -> str:
+        h = self.release.hold
+        text = f"backup {h.backup_id} of {h.app} released: retention may delete it again"
+        if self.release.resolved_alert is not None:
+            text += f"; alert {self.release.resolved_alert.id} ({BACKUP_ANOMALY}) resolved"
+        elif self.release.holds_left:
+            text += (f"; {self.release.holds_left} more backup(s) of {h.app} still held, its "
+                     f"{BACKUP_ANOMALY} alert stays open until the last is released")
+        return text
+
+
+def release_backup(catalog: Catalog, backup_id: str, by: str, reason: str,
+                   webhooks: Sequence[WebhookConfig] = ()) -> Released:
+    """Release a held backup; the app's last release resolves its alert (delivered as
+    resolved to the webhooks). Raises HoldError when there is nothing to release."""
+    check_backup_id(backup_id)
+    why = reason.strip()
+    if not why:
+        raise HoldError("a release needs a reason (--reason / reason: say why the data change "
+                        "was expected, e.g. \"archived orders purged on purpose\")")
+    release = catalog.release_hold(backup_id, by, why, BACKUP_ANOMALY)
+    if release is None:
+        row = catalog.get_backup(backup_id)
+        raise HoldError(f"backup {backup_id} does not exist" if row is None else
+                        f"backup {backup_id} is not held: nothing to release")
+    error = None
+    if release.resolved_alert is not None:
+        error = deliver(webhooks, release.resolved_alert.to_dict(), "resolved")
+    return Released(release, error)
