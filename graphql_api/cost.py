@@ -69,7 +69,7 @@ WEIGHTS: Mapping[str, float] = {
     "AppStatus.recoveryWindow": 2,  # the server's stores, listed
     "Mutation.createBackup": 2, "Mutation.scheduleDrill": 2, "Mutation.restoreBackup": 2,
     "Mutation.restoreToPointInTime": 4, "Mutation.applyRetention": 2,
-    "Mutation.acknowledgeAlert": 1,
+    "Mutation.acknowledgeAlert": 1, "Mutation.releaseBackupHold": 1,
 }
 
 

@@ -1,5 +1,7 @@
-"""Backup checks that re-read stored data: checksum_verified, then rpo_fresh; base backup
-checks: checksum_verified, then wal_continuous (no gap in the WAL from its start on).
+"""Backup checks that re-read stored data: checksum_verified, then rpo_fresh, and
+contents_normal (what the contents check found in the backup against its app's history);
+base backup checks: checksum_verified, then wal_continuous (no gap in the WAL from its
+start on).
 
 Each is one multi-check, so the second is judged after this run's verification.
 """
@@ -9,6 +11,8 @@ from collections.abc import Iterator, Mapping
 
 import dagster as dg
 
+from dr_assets.core.anomalies.check import named
+from dr_assets.core.anomalies.rules import CRITICAL, Finding
 from dr_assets.core.copies.locate import find_manifest
 from dr_assets.core.copies.verify import VerifyResult, verify_backup
 from dr_assets.core.health.estate import estate_status
@@ -21,6 +25,7 @@ from dr_assets.core.wal.base_backup import newest_base_backup, verify_base_backu
 from dr_assets.core.wal.continuity import wal_continuity
 from dr_assets.defs.keys import (
     CHECKSUM_VERIFIED,
+    CONTENTS_NORMAL,
     RPO_FRESH,
     WAL_CONTINUOUS,
     backup_key,
@@ -58,6 +63,9 @@ def backup_check_specs(policy: AppPolicy) -> list[dg.AssetCheckSpec]:
                                        if policy.server else
                                        f"Newest verified backup at most "
                                        f"{policy.rpo_hours:g} h old")),
+        dg.AssetCheckSpec(CONTENTS_NORMAL, asset=key,
+                          description="No table lost most of its rows or vanished, no dump much "
+                                      "smaller or much less compressible than the recent ones"),
     ]
 
 
@@ -65,21 +73,51 @@ def severity_of(policy: AppPolicy) -> dg.AssetCheckSeverity:
     return dg.AssetCheckSeverity.ERROR if policy.critical else dg.AssetCheckSeverity.WARN
 
 
+def run_backup_id(rt: DRRuntime, app: str, run_id: str) -> str | None:
+    """This run's backup of the app, else its newest valid one."""
+    rows = rt.catalog.list_backups(app=app, statuses=VALID_STATUSES, with_manifests=False,
+                                   limit=BACKUPS_LOOKED_AT)
+    candidates = [r for r in rows if r.dagster_run_id == run_id] or rows
+    return candidates[0].backup_id if candidates else None
+
+
 def checksum_check(rt: DRRuntime, policy: AppPolicy, run_id: str,
                    severity: dg.AssetCheckSeverity) -> dg.AssetCheckResult:
     """This run's backup of the app (else its newest valid one), every copy re-read."""
     app = policy.name
-    rows = rt.catalog.list_backups(app=app, statuses=VALID_STATUSES, with_manifests=False,
-                                   limit=BACKUPS_LOOKED_AT)
-    this_run = [r for r in rows if r.dagster_run_id == run_id]
-    candidates = this_run or rows
-    if not candidates:
+    backup_id = run_backup_id(rt, app, run_id)
+    if backup_id is None:
         return dg.AssetCheckResult(asset_key=backup_key(app), check_name=CHECKSUM_VERIFIED,
                                    passed=False, severity=severity,
                                    description=f"{app} has no backup to verify")
-    manifest = find_manifest(candidates[0].backup_id, rt.stores, rt.catalog)
+    manifest = find_manifest(backup_id, rt.stores, rt.catalog)
     result = verify_backup(manifest, rt.stores, rt.catalog)
     return checksum_result(result, manifest.sha256, severity, backup_key(app))
+
+
+def contents_check(rt: DRRuntime, policy: AppPolicy, run_id: str) -> dg.AssetCheckResult:
+    """What the contents check found in this run's backup (recorded when it was cataloged):
+    failed on any finding, an error when one is critical, else a warning."""
+    app = policy.name
+    backup_id = run_backup_id(rt, app, run_id)
+    found = rt.catalog.backup_findings(backup_id) if backup_id else None
+    findings = [Finding.from_dict(f) for f in found or []]
+    critical = any(f.severity == CRITICAL for f in findings)
+    if backup_id is None or found is None:
+        why = (f"{app} has no backup" if backup_id is None else
+               f"backup {backup_id} was not checked ([apps.{app}.anomalies] enabled = false)")
+        return dg.AssetCheckResult(asset_key=backup_key(app), check_name=CONTENTS_NORMAL,
+                                   passed=backup_id is not None, description=why,
+                                   severity=dg.AssetCheckSeverity.WARN)
+    return dg.AssetCheckResult(
+        asset_key=backup_key(app), check_name=CONTENTS_NORMAL, passed=not findings,
+        severity=dg.AssetCheckSeverity.ERROR if critical else dg.AssetCheckSeverity.WARN,
+        description=named(findings) if findings else
+                    f"backup {backup_id}: contents in line with the app's recent backups",
+        metadata={"backup_id": backup_id,
+                  "findings": dg.MetadataValue.json([f.to_dict() for f in findings]),
+                  "held_backup_id": findings[0].previous_backup_id if findings else ""},
+    )
 
 
 def rpo_check(policy: AppPolicy, health: AppHealth, severity: dg.AssetCheckSeverity
@@ -99,8 +137,8 @@ def rpo_check(policy: AppPolicy, health: AppHealth, severity: dg.AssetCheckSever
 
 def backup_checks(group: BackupGroup, policies: Mapping[str, AppPolicy]
                   ) -> dg.AssetChecksDefinition:
-    """checksum_verified and rpo_fresh of every backup asset of a group, as one multi-check
-    that runs the checks a run selects (a backup run: its app's two)."""
+    """checksum_verified, rpo_fresh and contents_normal of every backup asset of a group, as
+    one multi-check that runs the checks a run selects (a backup run: its app's three)."""
 
     @dg.multi_asset_check(
         specs=[spec for app in group.apps for spec in backup_check_specs(policies[app])],
@@ -114,6 +152,8 @@ def backup_checks(group: BackupGroup, policies: Mapping[str, AppPolicy]
         for policy in policies:
             if dg.AssetCheckKey(backup_key(policy.name), CHECKSUM_VERIFIED) in selected:
                 yield checksum_check(rt, policy, context.run.run_id, severity_of(policy))
+            if dg.AssetCheckKey(backup_key(policy.name), CONTENTS_NORMAL) in selected:
+                yield contents_check(rt, policy, context.run.run_id)
         fresh = [p for p in policies if dg.AssetCheckKey(backup_key(p.name), RPO_FRESH) in selected]
         if fresh:  # judged after this run's verification, which makes its backup count
             health = {a.app: a for a in estate_status(rt.config, rt.catalog).health.apps}

@@ -7,6 +7,7 @@ import dagster as dg
 
 CHECKSUM_VERIFIED = "checksum_verified"
 RPO_FRESH = "rpo_fresh"
+CONTENTS_NORMAL = "contents_normal"
 RTO_MET = "rto_met"
 WAL_CONTINUOUS = "wal_continuous"
 

@@ -42,6 +42,11 @@ class Backup:
     server_version: str | None
     pg_dump_version: str | None
     copies: list[BackupCopy]
+    held: bool = strawberry.field(
+        description="Retention keeps this backup, whatever its age, until an admin releases "
+                    "it (releaseBackupHold): the contents check held it as the last good "
+                    "backup before an anomaly.")
+    held_reason: str | None = strawberry.field(description="Why the backup is held.")
 
     @strawberry.field(description="Rows per table counted in the backup's snapshot.")
     async def row_counts(self, info: Info) -> JSON | None:
@@ -57,6 +62,7 @@ class Backup:
             verified=r.verified, server_version=r.server_version,
             pg_dump_version=r.pg_dump_version,
             copies=[BackupCopy.from_row(r.copies[name]) for name in sorted(r.copies)],
+            held=r.held, held_reason=r.held_reason,
         )
 
 

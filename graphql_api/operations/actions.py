@@ -8,7 +8,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from dr_assets.core.errors import InvalidName
+from dr_assets.core.anomalies.check import release_backup
+from dr_assets.core.errors import BackupNotFound as NoSuchBackup
+from dr_assets.core.errors import HoldError, InvalidName
 from dr_assets.core.names import check_app_name
 from dr_assets.core.restore.requests import RestoreRefusal, check_restore_request
 from dr_assets.core.retention.apply import build_plan
@@ -27,6 +29,7 @@ from graphql_api.context import Context
 from graphql_api.operations.types import (
     AlertAcknowledged,
     AlertNotFound,
+    BackupHoldReleased,
     BackupNotFound,
     BackupNotRestorable,
     DagsterUnavailable,
@@ -172,3 +175,21 @@ def acknowledge_alert(ctx: Context, alert_id: int) -> Result:
         result = (AlertAcknowledged.from_row(row) if row else
                   AlertNotFound(message=f"alert {alert_id} does not exist"))
     return _audited(ctx, "acknowledgeAlert", args, result)
+
+
+def release_backup_hold(ctx: Context, backup_id: str, reason: str) -> Result:
+    args = {"backup_id": backup_id, "reason": reason}
+    result: Result = _refused(ctx, "releaseBackupHold", "admin")
+    if result is None:
+        try:
+            done = release_backup(ctx.catalog, backup_id, ctx.principal.subject, reason,
+                                  ctx.config.webhooks)
+        except NoSuchBackup as exc:
+            result = BackupNotFound(message=str(exc))
+        except (HoldError, InvalidName) as exc:
+            result = InvalidInput(message=str(exc))
+        else:
+            result = BackupHoldReleased(
+                backup_id=backup_id, app=done.release.hold.app,
+                alert_resolved=done.release.resolved_alert is not None, message=done.message)
+    return _audited(ctx, "releaseBackupHold", args, result)

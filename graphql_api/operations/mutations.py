@@ -15,6 +15,7 @@ from graphql_api.operations.types import (
     NotAllowed,
     PointInTimeRestoreInput,
     PointInTimeRestoreResult,
+    ReleaseBackupHoldResult,
     RestoreBackupResult,
     RestoreInput,
     RunResult,
@@ -58,6 +59,14 @@ class Mutation:
     @strawberry.mutation(description="Acknowledge an alert (admin).")
     def acknowledge_alert(self, info: Info, id: int) -> AcknowledgeAlertResult:
         return actions.acknowledge_alert(info.context, id)  # type: ignore[no-any-return]
+
+    @strawberry.mutation(
+        description="Release a backup the contents check held, so retention may delete it "
+                    "again; the reason is recorded. The app's last release resolves its "
+                    "backup_anomaly alert (admin).")
+    def release_backup_hold(self, info: Info, backup_id: str, reason: str
+                            ) -> ReleaseBackupHoldResult:
+        return actions.release_backup_hold(info.context, backup_id, reason)  # type: ignore[no-any-return]
 
 
 def run_status(info: Info, run_id: str) -> RunResult:

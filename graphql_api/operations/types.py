@@ -83,6 +83,15 @@ class AlertAcknowledged:
                    message=f"alert {row.id} acknowledged")
 
 
+@strawberry.type
+class BackupHoldReleased:
+    backup_id: str
+    app: str
+    alert_resolved: bool = strawberry.field(
+        description="The app's backup_anomaly alert was resolved: no backup of it is held now.")
+    message: str
+
+
 @strawberry.enum
 class RestoreMode(Enum):
     NEW_DATABASE = "NEW_DATABASE"
@@ -148,5 +157,9 @@ ApplyRetentionResult = Annotated[
 AcknowledgeAlertResult = Annotated[
     AlertAcknowledged | AlertNotFound | NotAllowed,
     strawberry.union("AcknowledgeAlertResult"),
+]
+ReleaseBackupHoldResult = Annotated[
+    BackupHoldReleased | BackupNotFound | InvalidInput | NotAllowed,
+    strawberry.union("ReleaseBackupHoldResult"),
 ]
 RunResult = Annotated[RunStatus | NotAllowed | DagsterUnavailable, strawberry.union("RunResult")]

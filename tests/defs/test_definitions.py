@@ -31,7 +31,7 @@ def test_every_app_has_its_assets_and_checks(repo: dg.RepositoryDefinition) -> N
     for app in CADENCE:
         assert {f"{app}/database", f"{app}/backup", f"{app}/restore_drill"} <= keys
         assert {f"{app}/backup:checksum_verified", f"{app}/backup:rpo_fresh",
-                f"{app}/restore_drill:rto_met"} <= checks
+                f"{app}/backup:contents_normal", f"{app}/restore_drill:rto_met"} <= checks
         # Lineage: database -> backup -> restore_drill, each in the app's own group.
         node = repo.asset_graph.get(dg.AssetKey([app, "backup"]))
         assert dg.AssetKey([app, "database"]) in node.parent_keys

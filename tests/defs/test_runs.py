@@ -90,7 +90,8 @@ def test_backup_partition_records_run_and_partition_and_checks_pass(dr_env: DREn
     loc = Location(dr_env)
     result = loc.backup("shop")
     assert result.success
-    assert checks_of(result) == {"checksum_verified": True, "rpo_fresh": True}
+    assert checks_of(result) == {"checksum_verified": True, "rpo_fresh": True,
+                                 "contents_normal": True}
     mat = materialization(result, "shop", "backup")
     meta = {k: v.value for k, v in mat.metadata.items()}
     assert meta["status"] == "completed" and meta["degraded"] is False

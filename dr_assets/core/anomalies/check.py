@@ -2,11 +2,13 @@
 
 Right after a backup is cataloged (dr_assets.core.backup.take, for drctl, Dagster and the
 dev stack alike), its manifest's row counts and sizes are compared with the app's last
-`history` verified backups (rules.py). Findings are recorded on the new backup's row; the
-previous good backup (the newest of that history: the last one before the change) is held,
-so retention keeps it whatever its age; one `backup_anomaly` alert per app is opened
-(critical when a finding is, else warning), delivered by the next alert round. A further
-anomaly while it is open holds its own previous backup and leaves the alert as it is.
+`history` verified backups (rules.py). Findings are recorded on the new backup's row; for a
+finding the previous backup did not have already (a change that goes on, such as a ratio
+above a median still catching up, held and alerted once, at its start), the previous good
+backup (the newest of that history: the last one before the change) is held, so retention
+keeps it whatever its age, and one `backup_anomaly` alert per app is opened (critical when
+a finding is, else warning), delivered by the next alert round. A further anomaly while it
+is open holds its own previous backup and leaves the alert as it is.
 
 The alert resolves when an admin releases the app's last held backup, never by itself: after
 data loss every later backup looks normal next to the one before it, so "the next backup is
@@ -16,14 +18,21 @@ normal" would clear the alert while the loss stays.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from dr_assets.core.anomalies.rules import CRITICAL, WARNING, BackupFacts, Finding, find_anomalies
+from dr_assets.core.anomalies.rules import (
+    CRITICAL,
+    WARNING,
+    BackupFacts,
+    Finding,
+    find_anomalies,
+    fresh,
+)
 from dr_assets.core.catalog import Catalog
 from dr_assets.core.catalog.holds import AlertToOpen, Release
 from dr_assets.core.catalog.rows import ContentsRow
-from dr_assets.core.errors import HoldError
+from dr_assets.core.errors import BackupNotFound, HoldError
 from dr_assets.core.format.manifest import BackupManifest
 from dr_assets.core.health.alerting import deliver
 from dr_assets.core.names import check_backup_id
@@ -32,6 +41,7 @@ from dr_assets.core.policy import AnomalyThresholds, WebhookConfig
 BACKUP_ANOMALY = "backup_anomaly"
 HELD_BY = "contents check"
 SHOWN = 5  # findings named in an alert; the rest are counted
+MAX_REASON = 1000
 
 
 @dataclass(frozen=True)
@@ -41,7 +51,9 @@ class ContentsCheck:
     backup_id: str
     compared_with: int  # verified backups of the history
     findings: tuple[Finding, ...] = ()
-    held_backup_id: str | None = None
+    # Those the previous backup had too: a change already held and alerted, going on.
+    continuing: tuple[Finding, ...] = ()
+    held_backup_id: str | None = None  # held by this check
     alert_id: int | None = None  # opened by this check (None: none, or one was open)
     skipped: str | None = None  # why the backup was not checked
 
@@ -50,10 +62,12 @@ class ContentsCheck:
         return not self.findings
 
     @property
+    def new_findings(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f not in self.continuing)
+
+    @property
     def severity(self) -> str | None:
-        if not self.findings:
-            return None
-        return CRITICAL if any(f.severity == CRITICAL for f in self.findings) else WARNING
+        return severity_of(self.findings)
 
     def summary(self) -> str:
         if self.skipped:
@@ -61,15 +75,31 @@ class ContentsCheck:
         if not self.findings:
             return (f"contents normal against the last {self.compared_with} verified backups"
                     if self.compared_with else "contents not compared: no verified backup before")
-        return f"{len(self.findings)} anomal{'y' if len(self.findings) == 1 else 'ies'}: " + \
-            named(self.findings) + f"; backup {self.held_backup_id} is held"
+        n = len(self.findings)
+        text = f"{n} anomal{'y' if n == 1 else 'ies'}: {named(self.findings)}"
+        if self.held_backup_id:
+            text += f"; backup {self.held_backup_id} is held"
+        if self.continuing:
+            text += f"; {len(self.continuing)} going on since an earlier backup (held then)"
+        return text
 
     def to_dict(self) -> dict[str, Any]:
         return {"backup_id": self.backup_id, "normal": self.normal,
                 "compared_with": self.compared_with, "severity": self.severity,
-                "findings": [f.to_dict() for f in self.findings],
+                "findings": [recorded(f, f in self.continuing) for f in self.findings],
                 "held_backup_id": self.held_backup_id, "alert_id": self.alert_id,
                 "skipped": self.skipped}
+
+
+def severity_of(findings: Sequence[Finding]) -> str | None:
+    if not findings:
+        return None
+    return CRITICAL if any(f.severity == CRITICAL for f in findings) else WARNING
+
+
+def recorded(f: Finding, continuing: bool) -> dict[str, Any]:
+    """A finding as the backup's row keeps it."""
+    return {**f.to_dict(), "continuing": continuing}
 
 
 def named(findings: Sequence[Finding]) -> str:
@@ -87,11 +117,10 @@ def facts_of_row(r: ContentsRow) -> BackupFacts:
                        dict(r.row_counts or {}))
 
 
-def alert_message(app: str, check: ContentsCheck) -> str:
-    return (f"{app}: backup {check.backup_id} looks like data loss or tampering: "
-            f"{named(check.findings)}. Backup {check.held_backup_id} is held: retention keeps "
-            f"it until an admin releases it (drctl backup release {check.held_backup_id} "
-            "--reason ...)")
+def alert_message(app: str, backup_id: str, findings: Sequence[Finding], held: str) -> str:
+    return (f"{app}: backup {backup_id} looks like data loss or tampering: {named(findings)}. "
+            f"Backup {held} is held: retention keeps it until an admin releases it "
+            f"(drctl backup release {held} --reason ...)")
 
 
 def check_contents(catalog: Catalog, manifest: BackupManifest, thresholds: AnomalyThresholds
@@ -102,21 +131,25 @@ def check_contents(catalog: Catalog, manifest: BackupManifest, thresholds: Anoma
     rows = catalog.contents_history(manifest.app, manifest.started, manifest.backup_id,
                                     thresholds.history)
     history = [facts_of_row(r) for r in rows]
-    findings = tuple(find_anomalies(facts_of_manifest(manifest), history, thresholds))
-    check = ContentsCheck(manifest.backup_id, len(history), findings,
-                          held_backup_id=history[0].backup_id if findings else None)
-    if not findings:
-        catalog.flag_contents(manifest.backup_id, [])
+    found = find_anomalies(facts_of_manifest(manifest), history, thresholds)
+    before = [Finding.from_dict(f) for f in (rows[0].anomalies or [])] if rows else []
+    new = fresh(found, before)
+    check = ContentsCheck(manifest.backup_id, len(history), tuple(found),
+                          tuple(f for f in found if f not in new))
+    body = [recorded(f, f in check.continuing) for f in found]
+    if not new:
+        catalog.flag_contents(manifest.backup_id, body)
         return check
-    assert check.severity is not None and check.held_backup_id is not None
-    reason = f"anomalies in the next backup, {manifest.backup_id}: {named(findings)}"
+    check = replace(check, held_backup_id=history[0].backup_id)
+    severity = severity_of(new)
+    assert severity is not None and check.held_backup_id is not None
+    reason = f"anomalies in the next backup, {manifest.backup_id}: {named(new)}"
     alert_id = catalog.flag_contents(
-        manifest.backup_id, [f.to_dict() for f in findings],
-        hold=(check.held_backup_id, reason, HELD_BY),
-        alert=AlertToOpen(manifest.app, BACKUP_ANOMALY, check.severity,
-                          alert_message(manifest.app, check)))
-    return ContentsCheck(check.backup_id, check.compared_with, findings, check.held_backup_id,
-                         alert_id)
+        manifest.backup_id, body, hold=(check.held_backup_id, reason, HELD_BY),
+        alert=AlertToOpen(manifest.app, BACKUP_ANOMALY, severity,
+                          alert_message(manifest.app, manifest.backup_id, new,
+                                        check.held_backup_id)))
+    return replace(check, alert_id=alert_id)
 
 
 @dataclass(frozen=True)
@@ -141,17 +174,20 @@ class Released:
 def release_backup(catalog: Catalog, backup_id: str, by: str, reason: str,
                    webhooks: Sequence[WebhookConfig] = ()) -> Released:
     """Release a held backup; the app's last release resolves its alert (delivered as
-    resolved to the webhooks). Raises HoldError when there is nothing to release."""
+    resolved to the webhooks). Raises InvalidName for a malformed id, BackupNotFound for an
+    unknown one, HoldError without a reason or when the backup is not held."""
     check_backup_id(backup_id)
     why = reason.strip()
+    if len(why) > MAX_REASON:
+        raise HoldError(f"a release reason is at most {MAX_REASON} characters: say it shorter")
     if not why:
         raise HoldError("a release needs a reason (--reason / reason: say why the data change "
                         "was expected, e.g. \"archived orders purged on purpose\")")
     release = catalog.release_hold(backup_id, by, why, BACKUP_ANOMALY)
     if release is None:
-        row = catalog.get_backup(backup_id)
-        raise HoldError(f"backup {backup_id} does not exist" if row is None else
-                        f"backup {backup_id} is not held: nothing to release")
+        if catalog.get_backup(backup_id) is None:
+            raise BackupNotFound(f"backup {backup_id} does not exist in the catalog")
+        raise HoldError(f"backup {backup_id} is not held: nothing to release")
     error = None
     if release.resolved_alert is not None:
         error = deliver(webhooks, release.resolved_alert.to_dict(), "resolved")

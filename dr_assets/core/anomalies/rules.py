@@ -15,7 +15,8 @@ recent verified backups (newest first), with the app's thresholds.
   ransomware leaves in a database) compresses to 0.45-0.75, truly random bytes to ~1.0.
 
 "The previous backup" is the newest of the history: the last good backup before the change,
-the one a finding asks retention to keep. A first backup (no history) has no finding.
+the one a finding asks retention to keep. A first backup (no history) has no finding. A
+finding the previous backup had too (`fresh`) continues a change already held and alerted.
 `scan` runs the same rules over a whole series, each backup against those before it.
 """
 
@@ -165,6 +166,14 @@ def find_anomalies(new: BackupFacts, history: Sequence[BackupFacts], t: AnomalyT
     previous = history[0]
     return [*tables_vanished(new, previous, t), *rows_dropped(new, previous, t),
             *ratio_jumped(new, history, t), *size_dropped(new, history, t)]
+
+
+def fresh(found: Sequence[Finding], previous: Sequence[Finding]) -> list[Finding]:
+    """The findings that the previous backup's own check did not have (by rule and table):
+    a change that goes on (a ratio still high while the median catches up over `history`
+    backups) is recorded on every backup, but only its start holds and alerts."""
+    seen = {(f.rule, f.table) for f in previous}
+    return [f for f in found if (f.rule, f.table) not in seen]
 
 
 def scan(series: Sequence[BackupFacts], t: AnomalyThresholds) -> dict[str, list[Finding]]:

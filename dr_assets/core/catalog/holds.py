@@ -19,7 +19,8 @@ from dr_assets.core.catalog.status_sql import VALID
 # An app's verified, valid backups before a moment, newest first: read newest first from
 # backups_app_started (app, started_at DESC), stopping after `limit` that qualify.
 CONTENTS_HISTORY = (
-    "SELECT backup_id, started_at, raw_bytes, stored_bytes, row_counts FROM dr.backups"
+    "SELECT backup_id, started_at, raw_bytes, stored_bytes, row_counts, anomalies"
+    " FROM dr.backups"
     f" WHERE app = %(app)s AND status IN {VALID} AND verified AND NOT check_failed"
     " AND started_at < %(before)s AND backup_id <> %(backup_id)s"
     " ORDER BY started_at DESC, backup_id DESC LIMIT %(limit)s"

@@ -156,6 +156,7 @@ class ContentsRow(Row):
     raw_bytes: int | None
     stored_bytes: int | None
     row_counts: dict[str, int] | None
+    anomalies: list[dict[str, Any]] | None  # its own check's findings (None: not checked)
 
 
 @dataclass(frozen=True)

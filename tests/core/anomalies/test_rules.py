@@ -15,6 +15,7 @@ from dr_assets.core.anomalies.rules import (
     Finding,
     Rule,
     find_anomalies,
+    fresh,
     scan,
 )
 from dr_assets.core.policy import AnomalyThresholds
@@ -153,3 +154,13 @@ def test_findings_round_trip_and_scan_marks_each_backup_against_those_before() -
     [f] = marked[series[4].backup_id]
     assert f.previous_backup_id == series[3].backup_id
     assert Finding.from_dict(f.to_dict()) == f
+
+
+def test_a_finding_the_previous_backup_had_too_is_not_fresh() -> None:
+    past = history(5)
+    high = backup(5, stored=6_500_000)
+    [jump] = find_anomalies(high, past, DEFAULTS)
+    [again] = find_anomalies(backup(6, stored=6_500_000), [high, *past[:4]], DEFAULTS)
+    assert fresh([again], [jump]) == []
+    gone = find_anomalies(backup(6, rows={}, stored=6_500_000), [high, *past[:4]], DEFAULTS)
+    assert [f.rule for f in fresh(gone, [jump])] == [Rule.TABLE_VANISHED] * 2
