@@ -60,10 +60,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("apps", parents=[common], help="list apps and their policies").set_defaults(
         func=cmd_apps)
 
-    b = sub.add_parser("backup", parents=[common], help="back an app's database up now")
-    b.add_argument("app")
+    b = sub.add_parser("backup", parents=[common],
+                       help="back an app's database up now (its contents compared with its "
+                            "recent backups); `backup release BACKUP_ID --reason TEXT` "
+                            "releases a backup the contents check held")
+    b.add_argument("app", help="the app to back up; `release` to release a held backup")
+    b.add_argument("backup_id", nargs="?", help="with release: the held backup")
     b.add_argument("--no-verify", action="store_true",
                    help="skip re-reading every copy to check its SHA-256 afterwards")
+    b.add_argument("--reason", help="with release: why the change the check found was expected "
+                                    "(recorded with the release and in the audit log)")
     b.set_defaults(func=cmd_backup)
 
     bs = sub.add_parser("backups", parents=[common], help="list backups")

@@ -9,6 +9,7 @@ from typing import Any
 
 from dr_assets.cli.output import copies_lines, emit, human, progress_printer, table
 from dr_assets.cli.recovery import cmd_restore_to_moment, wants_a_moment
+from dr_assets.core.anomalies.check import release_backup
 from dr_assets.core.backup.take import run_backup
 from dr_assets.core.copies.locate import find_manifest, newest_at_or_before, scan_stores
 from dr_assets.core.copies.sync import sync_catalog
@@ -34,9 +35,16 @@ from dr_assets.core.restore.targets import RestoreTargetRefused, check_restore_t
 from dr_assets.core.runtime import DRRuntime
 from dr_assets.core.statuses import AuditResult, CopyStatus
 
+RELEASE = "release"
+
 
 def cmd_backup(args: argparse.Namespace) -> int:
     rt = DRRuntime.load(args.config)
+    if args.app == RELEASE and (args.backup_id or RELEASE not in rt.config.apps):
+        return cmd_release(rt, args)
+    if args.backup_id or args.reason:
+        raise DRError("drctl backup APP takes no backup id or --reason: to release a held "
+                      "backup, drctl backup release BACKUP_ID --reason TEXT")
     progress = progress_printer(args)
     result = run_backup(rt.config, args.app, keyring=rt.keyring, stores=rt.stores,
                         catalog=rt.catalog, progress=progress)
@@ -53,10 +61,32 @@ def cmd_backup(args: argparse.Namespace) -> int:
         lines = [f"backup {m.backup_id}: {m.status}",
                  f"  {human(m.raw_bytes)} dumped, {human(m.stored_bytes)} stored in "
                  f"{result.duration_seconds:.1f} s, sha256 {m.sha256}"]
+        if result.contents is not None:
+            lines.append(f"  {result.contents.summary()}")
         return "\n".join([*lines, *copies_lines(m.destinations, doc)])
 
     emit(args, doc, text)
     return 0 if doc.get("verified", True) else 1
+
+
+def cmd_release(rt: DRRuntime, args: argparse.Namespace) -> int:
+    """drctl backup release BACKUP_ID --reason TEXT: as the GraphQL releaseBackupHold, audited."""
+    if not args.backup_id:
+        raise DRError("name the held backup: drctl backup release BACKUP_ID --reason TEXT")
+    arguments = {"backup_id": args.backup_id, "reason": args.reason or ""}
+    try:
+        done = release_backup(rt.catalog, args.backup_id, f"drctl:{getpass.getuser()}",
+                              args.reason or "", rt.config.webhooks)
+    except DRError as exc:
+        _audit(rt, "releaseBackupHold", arguments, AuditResult.REFUSED, str(exc))
+        raise
+    _audit(rt, "releaseBackupHold", arguments, AuditResult.OK, done.message)
+    doc = {"backup_id": args.backup_id, "app": done.release.hold.app, "released": True,
+           "holds_left": done.release.holds_left,
+           "alert_resolved": done.release.resolved_alert is not None,
+           "delivery_error": done.delivery_error, "message": done.message}
+    emit(args, doc, lambda: done.message)
+    return 0
 
 
 def cmd_backups(args: argparse.Namespace) -> int:
@@ -82,7 +112,8 @@ def cmd_backups(args: argparse.Namespace) -> int:
             [("backup_id", "48"), ("status", "10"), ("stored", ">10"), (" where", "")],
             ([r["backup_id"], r["status"], human(r["stored_bytes"] or 0), " " + ",".join(
                 r.get("found_in") or sorted(n for n, c in r.get("copies", {}).items()
-                                            if c.get("status") == CopyStatus.OK))]
+                                            if c.get("status") == CopyStatus.OK))
+              + (f"  HELD: {r['held_reason']}" if r.get("held") else "")]
              for r in rows)))
 
     emit(args, rows, text)

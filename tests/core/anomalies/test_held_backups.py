@@ -182,3 +182,26 @@ def test_the_purge_never_removes_a_held_backups_row(catalog_db: str) -> None:
     assert out.rows.backups == {"shop": 1}
     assert [r[0] for r in run_sql(catalog_db, "SELECT backup_id FROM dr.backups")] == [
         "shop-20250101T000001Z-0001"]
+
+
+def test_drctl_shows_the_hold_and_releases_it_with_a_reason(dr_env: DREnv) -> None:
+    rt = dr_env.runtime()
+    [first] = verified_backups(rt, "shop")
+    run_sql(dr_env.apps["shop"], "DROP TABLE orders")
+    out = dr_env.drctl("backup", "shop").stdout
+    assert "1 anomaly: table public.orders (20,000 rows) is gone" in out, out
+    assert f"backup {first.backup_id} is held" in out
+    listing = dr_env.drctl("backups", "shop").stdout
+    [line] = [x for x in listing.splitlines() if x.startswith(first.backup_id)]
+    assert "HELD: anomalies in the next backup" in line
+
+    refused = dr_env.drctl("backup", "release", first.backup_id, check=False)
+    assert refused.returncode == 1 and "needs a reason" in refused.stderr
+    assert dr_env.drctl("backup", "shop", "--reason", "x", check=False).returncode == 1
+    done = dr_env.drctl("backup", "release", first.backup_id, "--reason", "table retired",
+                        "--json")
+    assert '"alert_resolved": true' in done.stdout
+    again = dr_env.drctl("backup", "release", first.backup_id, "--reason", "x", check=False)
+    assert again.returncode == 1 and "is not held" in again.stderr
+    audit = [(r.role, r.result) for r in rt.catalog.audit_page(10, action="releaseBackupHold")]
+    assert audit[::-1] == [("cli", "refused"), ("cli", "ok"), ("cli", "refused")]

@@ -147,8 +147,8 @@ def test_a_ratio_that_was_always_high_is_no_jump() -> None:
 
 
 def test_findings_round_trip_and_scan_marks_each_backup_against_those_before() -> None:
-    series = history(4)[::-1] + [backup(4, rows={"public.orders": 100, "public.customers": 3_000}),
-                                 backup(5, rows={"public.orders": 100, "public.customers": 3_000})]
+    fallen = {"public.orders": 100, "public.customers": 3_000}
+    series = [*history(4)[::-1], backup(4, rows=fallen), backup(5, rows=fallen)]
     marked = scan(list(reversed(series)), DEFAULTS)  # any order
     assert list(marked) == [series[4].backup_id]  # the one after is normal next to it
     [f] = marked[series[4].backup_id]
