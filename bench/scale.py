@@ -18,7 +18,8 @@ And, at 1,000 apps:
   of history (bench/catalog_history.py: about 2 M backups, 12,000 drills, 500,000 audit
   rows), uncached and cached p50 and p99 through the API (bench/dashboard_queries.py), with
   their target (uncached p99 <= 100 ms); at every size also on a month of history, whose
-  worst p99s give the queries' growth;
+  worst p99s give the queries' growth; on the same year, the contents check per new backup
+  (bench/anomalies.py: the history query and the rules, target p50 and p99 <= 10 ms);
 - the hourly `catalog sync` (bench/sync_cost.py's measure: 2,000 backups of 1,000 apps in
   two stores beside a WAL archive): seconds and copies read, steady and with one new backup.
 
@@ -59,7 +60,8 @@ CATALOG_DB = "dr_bench_scale"
 SOURCE_DB = "dr_bench_scale_source"
 BIN = Path(sys.executable).parent
 TARGETS = {"load_seconds_1000": 15.0, "load_mb_1000": 600.0, "load_seconds_5000": 60.0,
-           "run_overhead_seconds_1000": 5.0, "dashboard_uncached_p99_ms_1000": 100.0}
+           "run_overhead_seconds_1000": 5.0, "dashboard_uncached_p99_ms_1000": 100.0,
+           "anomaly_check_p99_ms_1000": 10.0}
 
 
 def admin(statement: str, db: str = "postgres") -> list[tuple[Any, ...]]:
@@ -181,8 +183,12 @@ def dashboard_figures(apps: int, days: int, repeats: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="dr-bench-history-") as tmp:
         config = write_config(Path(tmp) / "dr.toml", url, plan_apps(apps))
         queries = measure(url, config, repeats=repeats)
+    from anomalies import measure as anomaly_check  # the contents check on the same year
+
+    contents = anomaly_check(url)
     admin(f'DROP DATABASE IF EXISTS "{HISTORY_DB}" WITH (FORCE)')
     return {"backups": sum(built["backups_by_status"].values()), "queries": queries,
+            "anomaly_check": contents,
             "uncached_p99_pass": all(q["uncached"]["p99_ms"] <= DASHBOARD_TARGET_MS
                                      for q in queries.values())}
 
@@ -258,6 +264,8 @@ def main() -> None:
     if 5000 in results:
         checks["load_seconds_5000"] = results[5000]["load_seconds"]
     if "dashboard_1000_apps" in report:
+        contents = report["dashboard_1000_apps"]["anomaly_check"]["history_and_rules_ms"]
+        checks["anomaly_check_p99_ms_1000"] = max(contents["p50"], contents["p99"])
         worst = max(q["uncached"]["p99_ms"] for q in report["dashboard_1000_apps"][
             "queries"].values())
         checks["dashboard_uncached_p99_ms_1000"] = worst
@@ -274,6 +282,9 @@ def main() -> None:
         print_report(report["dashboard_1000_apps"]["queries"],
                      f"dashboard queries at 1,000 apps, "
                      f"{report['dashboard_1000_apps']['backups']:,} backups")
+        from anomalies import print_report as print_anomalies
+
+        print_anomalies(report["dashboard_1000_apps"]["anomaly_check"])
     for k, v in report.get("sync_1000_apps", {}).items():
         print(f"catalog sync at 1,000 apps, {k}: {v['seconds']} s, {v['objects_read']} "
               "copies read")

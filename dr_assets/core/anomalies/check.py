@@ -126,29 +126,39 @@ def alert_message(app: str, backup_id: str, findings: Sequence[Finding], held: s
 def check_contents(catalog: Catalog, manifest: BackupManifest, thresholds: AnomalyThresholds
                    ) -> ContentsCheck:
     """Compare a cataloged backup with its app's history; record, hold and alert."""
-    if not thresholds.enabled:
-        return ContentsCheck(manifest.backup_id, 0, skipped="[anomalies] enabled = false")
-    rows = catalog.contents_history(manifest.app, manifest.started, manifest.backup_id,
-                                    thresholds.history)
+    return check_facts(catalog, manifest.app, facts_of_manifest(manifest), thresholds)
+
+
+def judge(new: BackupFacts, rows: Sequence[ContentsRow], thresholds: AnomalyThresholds
+          ) -> ContentsCheck:
+    """The check's verdict on `new` against its history's rows (newest first), pure."""
     history = [facts_of_row(r) for r in rows]
-    found = find_anomalies(facts_of_manifest(manifest), history, thresholds)
+    found = find_anomalies(new, history, thresholds)
     before = [Finding.from_dict(f) for f in (rows[0].anomalies or [])] if rows else []
-    new = fresh(found, before)
-    check = ContentsCheck(manifest.backup_id, len(history), tuple(found),
-                          tuple(f for f in found if f not in new))
-    body = [recorded(f, f in check.continuing) for f in found]
-    if not new:
-        catalog.flag_contents(manifest.backup_id, body)
+    new_ones = fresh(found, before)
+    return ContentsCheck(new.backup_id, len(history), tuple(found),
+                         tuple(f for f in found if f not in new_ones),
+                         held_backup_id=history[0].backup_id if new_ones else None)
+
+
+def check_facts(catalog: Catalog, app: str, new: BackupFacts, thresholds: AnomalyThresholds
+                ) -> ContentsCheck:
+    if not thresholds.enabled:
+        return ContentsCheck(new.backup_id, 0, skipped="[anomalies] enabled = false")
+    rows = catalog.contents_history(app, new.started_at, new.backup_id, thresholds.history)
+    check = judge(new, rows, thresholds)
+    body = [recorded(f, f in check.continuing) for f in check.findings]
+    if check.held_backup_id is None:
+        catalog.flag_contents(new.backup_id, body)
         return check
-    check = replace(check, held_backup_id=history[0].backup_id)
-    severity = severity_of(new)
-    assert severity is not None and check.held_backup_id is not None
-    reason = f"anomalies in the next backup, {manifest.backup_id}: {named(new)}"
+    fresh_ones = check.new_findings
+    severity = severity_of(fresh_ones)
+    assert severity is not None
+    reason = f"anomalies in the next backup, {new.backup_id}: {named(fresh_ones)}"
     alert_id = catalog.flag_contents(
-        manifest.backup_id, body, hold=(check.held_backup_id, reason, HELD_BY),
-        alert=AlertToOpen(manifest.app, BACKUP_ANOMALY, severity,
-                          alert_message(manifest.app, manifest.backup_id, new,
-                                        check.held_backup_id)))
+        new.backup_id, body, hold=(check.held_backup_id, reason, HELD_BY),
+        alert=AlertToOpen(app, BACKUP_ANOMALY, severity,
+                          alert_message(app, new.backup_id, fresh_ones, check.held_backup_id)))
     return replace(check, alert_id=alert_id)
 
 
