@@ -190,6 +190,10 @@ def _check_like_drctl(where: str, args: argparse.Namespace) -> None:
         check_backup_id(args.backup_id)
     elif args.command == "rollback":
         assert args.yes, f"{where}: rollback without --yes is refused"
+    elif args.command == "backup" and args.app == "release":
+        check_backup_id(args.backup_id)
+        assert args.reason and args.reason.strip(), f"{where}: a release needs --reason"
+        return
     if args.command in ("backup", "drill", "rollback") or (
             args.command in ("backups", "retention") and args.app):
         assert args.app in apps, f"{where}: unknown app {args.app!r}"
