@@ -173,7 +173,8 @@ def run_backup(
             result = _take(config, app, backup_id, started, info, keyring, stores, catalog,
                            run_id, partition, progress)
         # Cataloged: what it holds is compared with the app's history while the app's lock
-        # still keeps its other backups out (a failure here leaves the backup as it is).
+        # still keeps its other backups out. A failure here is raised as it is; the backup
+        # stays cataloged as taken (only the failures above mark it failed).
         return replace(result, contents=check_contents(catalog, result.manifest,
                                                        policy.anomalies))
 
