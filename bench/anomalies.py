@@ -1,7 +1,7 @@
 """The anomaly check per new backup on a catalog with history (bench/catalog_history.py's).
 
 `measure(url)` brings the catalog to the current schema (timing the migrations it applies:
-on a catalog built before migration 13, adding the held-backup columns and building their
+on a catalog built before migration 12, adding the held-backup columns and building their
 index over every backup), then, for the newest valid backup of every app taken as a new
 backup:
 

@@ -1,5 +1,5 @@
 """bench/anomalies.py at a tiny size (real PostgreSQL): over a generated history built
-before migration 13 it applies the migration, times the check on every app's newest backup,
+before migration 12 it applies the migration, times the check on every app's newest backup,
 opens an alert for each backup it made anomalous, and leaves the catalog as it found it.
 No figure is judged here."""
 

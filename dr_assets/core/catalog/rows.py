@@ -96,7 +96,7 @@ class BackupRow(Row):
     pg_dump_version: str | None
     manifest: dict[str, Any] | None
     copies: dict[str, CopyRow]  # by destination, in the catalog's order
-    held: bool = False  # retention keeps it until an admin releases it (catalog migration 13)
+    held: bool = False  # retention keeps it until an admin releases it (catalog migration 12)
     held_reason: str | None = None
 
     @classmethod
@@ -161,7 +161,7 @@ class ContentsRow(Row):
 
 @dataclass(frozen=True)
 class HoldRow(Row):
-    """A backup retention must keep, or kept until its release (catalog migration 13)."""
+    """A backup retention must keep, or kept until its release (catalog migration 12)."""
 
     backup_id: str
     app: str

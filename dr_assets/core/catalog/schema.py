@@ -486,14 +486,8 @@ MIGRATIONS.append(OnlineMigration(
     ),
 ))
 
-MIGRATIONS.append(
-    # 12: reserved for issue 15 item 1 (launch tickets), merged from its own branch; this
-    # placeholder only keeps the numbering (replace it with that migration when merging).
-    "SELECT 1"
-)
-
 MIGRATIONS.append(OnlineMigration(
-    # 13: anomalies in what a backup contains and held backups. `anomalies`: the findings of
+    # 12: anomalies in what a backup contains and held backups. `anomalies`: the findings of
     # the contents check on this backup (NULL: not checked, [] none); `held`: retention keeps
     # the backup, whatever its age, until an admin releases it (held_* say why, when and who
     # held it; released_* the last release). Columns with constant defaults change the
