@@ -6,6 +6,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.extensions import (
+    MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
@@ -32,6 +33,13 @@ MAX_DEPTH = 6  # the deepest legitimate query (backups.edges.node.copies) is 4
 MAX_TOKENS = 2000
 MAX_ALIASES = 30
 DOCUMENT_CACHE_SIZE = 256  # parsed and validated documents kept (dashboards send a few)
+UNEXPECTED = ("internal error: the API logged it; this answer does not say more (an "
+              "unexpected error's text can name SQL, hosts or paths)")
+
+
+def unexpected(error: GraphQLError) -> bool:
+    """An error that is neither a refusal nor bad input: a bug or a failing dependency."""
+    return error.original_error is not None and not isinstance(error.original_error, EXPECTED)
 
 
 @strawberry.type
@@ -46,10 +54,9 @@ class DRSchema(strawberry.Schema):
 
     def process_errors(self, errors: list[GraphQLError],
                        execution_context: ExecutionContext | None = None) -> None:
-        unexpected = [e for e in errors if e.original_error is not None
-                      and not isinstance(e.original_error, EXPECTED)]
-        if unexpected:
-            super().process_errors(unexpected, execution_context)
+        logged = [e for e in errors if unexpected(e)]
+        if logged:
+            super().process_errors(logged, execution_context)
 
 
 off_the_loop(Query, Mutation)  # root fields wait on the catalog, stores or Dagster
@@ -64,5 +71,7 @@ schema = DRSchema(
         MaxTokensLimiter(max_token_count=MAX_TOKENS),  # type: ignore[list-item]
         MaxAliasesLimiter(max_alias_count=MAX_ALIASES),  # type: ignore[list-item]
         QueryCost,  # bounds of Int arguments, and the cost limit
+        # Last: the answer says an unexpected error happened, never its text (logged above).
+        MaskErrors(should_mask_error=unexpected, error_message=UNEXPECTED),  # type: ignore[list-item]
     ],
 )

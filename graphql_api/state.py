@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from dr_assets.core.access.refusals import RefusalSummary, RefusalTally
 from dr_assets.core.access.tokens import TokenVerifier
 from dr_assets.core.catalog.changes import ChangeFeed
 from dr_assets.core.health.estate import EstateStatus, estate_status
 from dr_assets.core.policy import load_config
 from dr_assets.core.runtime import DRRuntime
+from dr_assets.core.statuses import AuditResult
 from dr_assets.core.wal.planning import read_window
 from dr_assets.core.wal.window import RecoveryWindow
 from dr_assets.launcher import DagsterLauncher
@@ -36,6 +38,8 @@ class ApiState:
     # Per client address: requests without a token, and with a refused one (rate_limit.py).
     anonymous: ClientBuckets = field(default_factory=lambda: ClientBuckets(0, 1))
     refused: ClientBuckets = field(default_factory=lambda: ClientBuckets(0, 1))
+    # Refused tokens per source and minute: the first audited at once, the rest summarised.
+    refusals: RefusalTally = field(default_factory=RefusalTally)
 
     def estate(self) -> EstateStatus:
         """Estate health, computed at most once a second however many dashboards ask, and
@@ -76,10 +80,18 @@ class ApiState:
                    anonymous=ClientBuckets(api.anonymous_rate, api.anonymous_burst),
                    refused=ClientBuckets(api.refused_rate, api.refused_burst))
 
+    def audit_refusals(self, summaries: list[RefusalSummary]) -> None:
+        """One audit row per summary of a minute's refused tokens. Blocking."""
+        for summary in summaries:
+            self.runtime.catalog.audit("unauthenticated", "none", "authenticate",
+                                       summary.arguments(), AuditResult.REFUSED,
+                                       summary.detail())
+
     def open(self) -> ApiState:
         self.changes.start()
         return self
 
     def close(self) -> None:
+        self.audit_refusals(self.refusals.drain())
         self.changes.stop()
         self.runtime.catalog.close()

@@ -19,11 +19,22 @@ _BACKUP_ID = re.compile(r"(?P<app>[a-z][a-z0-9_]{0,40})-(?P<ts>[0-9]{8}T[0-9]{6}
 SYSTEM_DATABASES = frozenset({"postgres", "template0", "template1"})
 
 
+MAX_SHOWN = 80  # characters of a refused name an error message repeats
+
+
+def shown(name: str) -> str:
+    """`name` as an error message shows it: quoted, control characters escaped, and cut
+    (a refusal must not echo a 256 KB name back, nor into a log)."""
+    if len(name) <= MAX_SHOWN:
+        return repr(name)
+    return f"{name[:MAX_SHOWN]!r}… ({len(name)} characters)"
+
+
 def _matching(pattern: re.Pattern[str], name: str, refusal: str) -> str:
     """`name` when the whole of it matches (a trailing newline too is refused); else
     InvalidName: `'name' <refusal>`."""
     if not pattern.fullmatch(name):
-        raise InvalidName(f"{name!r} {refusal}")
+        raise InvalidName(f"{shown(name)} {refusal}")
     return name
 
 
@@ -45,7 +56,7 @@ def check_role_name(name: str, what: str = "role name") -> str:
     refusal = (f"is not an acceptable {what}: use letters, digits and underscores, starting "
                "with a letter or underscore, at most 63 characters, not pg_* or public")
     if name.lower().startswith("pg_") or name.lower() == "public":
-        raise InvalidName(f"{name!r} {refusal}")
+        raise InvalidName(f"{shown(name)} {refusal}")
     return _matching(_ROLE, name, refusal)
 
 

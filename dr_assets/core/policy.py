@@ -249,6 +249,9 @@ class ApiConfig:
     anonymous_burst: int = 60
     refused_rate: float = 2.0
     refused_burst: int = 10
+    # A request body (a GraphQL document with its variables, a REST POST) larger than this
+    # is answered 413 before it is read further.
+    max_body_bytes: int = 1_048_576
 
 
 @dataclass(frozen=True)
@@ -539,7 +542,7 @@ class _Loader:
              "health_timeout_seconds": (int, float), "health_keep_seconds": (int, float),
              "public_introspection": bool,
              "max_query_cost": int, "anonymous_rate": (int, float), "anonymous_burst": int,
-             "refused_rate": (int, float), "refused_burst": int},
+             "refused_rate": (int, float), "refused_burst": int, "max_body_bytes": int},
             (),
         )
         self.api_limits(a)
@@ -567,6 +570,9 @@ class _Loader:
         if not 1 <= a.get("max_page_size", 1) <= 1000:
             raise self.fail("api.max_page_size", f"{a['max_page_size']} is out of range",
                             "use 1..1000 (the largest `first` of a page)")
+        if not 4096 <= a.get("max_body_bytes", 4096) <= 64 * 1_048_576:
+            raise self.fail("api.max_body_bytes", f"{a['max_body_bytes']} is out of range",
+                            "use 4096..67108864 bytes (the default is 1048576, 1 MiB)")
         if not 100 <= a.get("max_query_cost", 100) <= 1_000_000:
             raise self.fail("api.max_query_cost", f"{a['max_query_cost']} is out of range",
                             "use 100..1000000 (the status page's query costs about 500)")

@@ -79,7 +79,7 @@ def test_refused_tokens_are_limited_before_they_are_audited(stack: Stack, limite
                                                             ) -> None:
     before = _refused_rows(stack)
     bad = {"Authorization": "Bearer not-a-token"}
-    with _client() as client:
+    with _client("127.0.3.1") as client:  # a source no other test refused a token from
         started = time.monotonic()
         codes = [client.get(f"{limited_api}{STATUS}", headers=bad).status_code
                  for _ in range(30)]
@@ -90,7 +90,10 @@ def test_refused_tokens_are_limited_before_they_are_audited(stack: Stack, limite
     refused = codes.count(401)
     assert codes[:REFUSED_BURST] == [401] * REFUSED_BURST and 429 in codes
     assert refused <= REFUSED_BURST + REFUSED_RATE * elapsed + 1
-    assert _refused_rows(stack) - before == refused  # a 429 writes no row
+    # A 429 writes no row, and refusals after the first of a minute from one source are
+    # summarised when the minute is over (test_audit_flood.py): one row, or two when the
+    # requests straddled a minute.
+    assert 1 <= _refused_rows(stack) - before <= 2
 
 
 def test_buckets_refill_at_their_rate_and_say_how_long_to_wait() -> None:

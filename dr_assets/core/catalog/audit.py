@@ -7,6 +7,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from dr_assets.core.access.audit_args import (
+    MAX_DETAIL,
+    MAX_NAME,
+    bounded_arguments,
+    storable_text,
+)
 from dr_assets.core.access.audit_chain import (
     GENESIS,
     AuditEntry,
@@ -29,7 +35,9 @@ def append_audit(cur: Any, actor: str, role: str, action: str, arguments: dict[s
     prev = last["hash"] if last else GENESIS
     at = datetime.now(UTC)
     # Round-trip through JSON so the hash covers exactly what jsonb gives back.
-    args = json.loads(json.dumps(scrub(arguments), default=str))
+    args = json.loads(json.dumps(bounded_arguments(scrub(arguments))))
+    actor, role, action = (storable_text(text, MAX_NAME) for text in (actor, role, action))
+    detail = None if detail is None else storable_text(detail, MAX_DETAIL)
     entry = AuditEntry(at, actor, role, action, args, result, detail)
     digest = entry_hash(entry, prev)
     cur.execute(
