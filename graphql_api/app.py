@@ -32,6 +32,7 @@ from graphql_api.auth import principal_from
 from graphql_api.context import Context, new_context
 from graphql_api.introspection import GRAPHIQL_OFF
 from graphql_api.metrics import metrics_text
+from graphql_api.openapi import openapi_json
 from graphql_api.rate_limit import retry_after
 from graphql_api.response_cache import CachingGraphQL, ResponseCache
 from graphql_api.rest import rest_routes
@@ -218,6 +219,7 @@ def create_app(config_path: str | None = None) -> Starlette:
         Route("/graphql", CachingGraphQL(graphql, _response_cache), methods=["GET", "POST"]),
         Route("/healthz", healthz),
         Route("/metrics", metrics),
+        Route("/openapi.json", openapi_json),
         *rest_routes(),
         *status_page_routes(),
     ]

@@ -4,6 +4,7 @@ the same question, so both share resolvers, rules and audit."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLUnionType
@@ -16,8 +17,27 @@ from graphql_api.params import BadParameter, whole_number
 from graphql_api.response_cache import Answer, ResponseCache, answer_key
 from graphql_api.schema import schema
 
+Handler = Callable[[Request], Awaitable[Response]]
 V1 = "/api/v1/disaster-recovery"
 DASH = "/api/v1/dashboard"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One REST route: how it is served and how /openapi.json describes it."""
+
+    method: str
+    path: str
+    handler: Handler
+    field: str  # the GraphQL field it answers with
+    summary: str
+    statuses: tuple[int, ...]  # every status it can answer (tests/api/test_openapi.py)
+    query: tuple[tuple[str, dict[str, Any]], ...] = ()  # query parameters, JSON schemas
+    body: dict[str, Any] | None = None  # the JSON body's schema, for POSTs that take one
+
+    @property
+    def operation(self) -> str:
+        return "mutation" if self.method == "POST" else "query"
 
 
 def selection(type_: Any, depth: int = 0) -> str:
@@ -29,16 +49,17 @@ def selection(type_: Any, depth: int = 0) -> str:
         return "{ __typename " + " ".join(parts) + " }"
     if not isinstance(type_, GraphQLObjectType):
         return ""
-    fields = []
-    for name, field in type_.fields.items():
-        if depth >= 4:
-            continue
-        inner = selection(field.type, depth + 1)
-        if field.args and any(isinstance(a.type, GraphQLNonNull) and a.default_value is None
-                              for a in field.args.values()):
-            continue
-        fields.append(f"{name} {inner}".strip())
+    fields = [f"{name} {selection(field.type, depth + 1)}".strip()
+              for name, field in type_.fields.items() if selection_depth_ok(field, depth)]
     return "{ " + " ".join(fields) + " }"
+
+
+def selection_depth_ok(field: Any, depth: int) -> bool:
+    """Whether a REST body holds this field of a type met at `depth`: not too deep, and no
+    field that needs an argument the route does not give."""
+    return depth < 4 and not (field.args and any(
+        isinstance(a.type, GraphQLNonNull) and a.default_value is None
+        for a in field.args.values()))
 
 
 def field_document(op: str, field: str, args: str = "", params: str = "") -> str:
@@ -176,20 +197,62 @@ def query_twin(field: str) -> Callable[[Request], Awaitable[Response]]:
     return endpoint
 
 
+PAGE_SIZE = {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50,
+             "description": "page size (at most [api] max_page_size)"}
+NAMES = {"type": "array", "items": {"type": "string"}}
+RESTORE_BODY = {"type": "object", "required": ["target_database"], "properties": {
+    "target_database": {"type": "string", "description": "a new database's name"},
+    "tables": {**NAMES, "description": "restore only these tables (schema.table)"},
+    "schemas": {**NAMES, "description": "restore only these schemas"}}}
+PITR_BODY = {"type": "object", "required": ["target_database"], "properties": {
+    "target_database": {"type": "string"},
+    "to_time": {"type": "string", "format": "date-time"},
+    "to_lsn": {"type": "string", "description": "e.g. 0/3000060"},
+    "to_latest": {"type": "boolean"}},
+    "description": "target_database and one of to_time, to_lsn, to_latest"}
+
+# What every route may answer, besides its own: a refused token (401), a body over
+# [api] max_body_bytes (413), a caller past its rate limit (429).
+COMMON = (401, 413, 429)
+PUBLIC = (200, *COMMON)  # a public field: every caller may read it
+VIEWER = (200, 403, *COMMON)  # 403: callers without a token may not
+# 202 launched, 403 the role may not, 404 no such app or backup, 503 Dagster is down.
+LAUNCH = (202, 403, 404, 503, *COMMON)
+LAUNCH_WITH_BODY = (*LAUNCH, 400, 422)  # 400 a body that does not parse, 422 refused
+
+ENDPOINTS: tuple[Endpoint, ...] = (
+    Endpoint("GET", f"{V1}/status/global", status_global, "globalStatus",
+             "Estate health: score, counts, last backups", PUBLIC),
+    Endpoint("GET", f"{V1}/status/{{app_name}}", status_app, "app",
+             "One app's status, policy and last backups", (*PUBLIC, 404)),
+    Endpoint("GET", f"{V1}/backups", backups, "backups", "Backups, newest first", (*VIEWER, 400),
+             query=(("app", {"type": "string"}), ("status", {"type": "string"}),
+                    ("limit", PAGE_SIZE))),
+    Endpoint("GET", f"{V1}/restores", query_twin("restores"), "restores",
+             "Restores and drills, newest first", VIEWER),
+    Endpoint("GET", f"{V1}/health-check", query_twin("healthCheck"), "healthCheck",
+             "Each component's probe: catalog, stores, Dagster", PUBLIC),
+    Endpoint("GET", f"{V1}/metrics/dashboard", query_twin("dashboardMetrics"),
+             "dashboardMetrics", "The dashboard's figures", VIEWER),
+    Endpoint("POST", f"{V1}/backup/{{app_name}}", post_backup, "createBackup",
+             "Launch a backup of the app (operator)", LAUNCH),
+    Endpoint("POST", f"{V1}/restore/{{backup_id}}", post_restore, "restoreBackup",
+             "Restore the backup into a new database (admin)", LAUNCH_WITH_BODY,
+             body=RESTORE_BODY),
+    Endpoint("POST", f"{V1}/test-restore/{{app_name}}", post_test_restore, "scheduleDrill",
+             "Launch a restore drill of the app (operator)", LAUNCH),
+    Endpoint("POST", f"{V1}/point-in-time-restore/{{app_name}}", post_point_in_time_restore,
+             "restoreToPointInTime", "Restore the app's server to a point in time (admin)",
+             LAUNCH_WITH_BODY, body=PITR_BODY),
+    Endpoint("GET", f"{DASH}/executive-summary", query_twin("executiveSummary"),
+             "executiveSummary", "The executive summary tile", VIEWER),
+    Endpoint("GET", f"{DASH}/disaster-recovery/status", query_twin("apps"), "apps",
+             "Every app's status", PUBLIC),
+    Endpoint("GET", f"{DASH}/health-overview", query_twin("healthOverview"), "healthOverview",
+             "Health per app and trend", VIEWER),
+)
+
+
 def rest_routes() -> list[Route]:
-    return [
-        Route(f"{V1}/status/global", status_global),
-        Route(f"{V1}/status/{{app_name}}", status_app),
-        Route(f"{V1}/backups", backups),
-        Route(f"{V1}/restores", query_twin("restores")),
-        Route(f"{V1}/health-check", query_twin("healthCheck")),
-        Route(f"{V1}/metrics/dashboard", query_twin("dashboardMetrics")),
-        Route(f"{V1}/backup/{{app_name}}", post_backup, methods=["POST"]),
-        Route(f"{V1}/restore/{{backup_id}}", post_restore, methods=["POST"]),
-        Route(f"{V1}/test-restore/{{app_name}}", post_test_restore, methods=["POST"]),
-        Route(f"{V1}/point-in-time-restore/{{app_name}}", post_point_in_time_restore,
-              methods=["POST"]),
-        Route(f"{DASH}/executive-summary", query_twin("executiveSummary")),
-        Route(f"{DASH}/disaster-recovery/status", query_twin("apps")),
-        Route(f"{DASH}/health-overview", query_twin("healthOverview")),
-    ]
+    """The routes, from ENDPOINTS (which /openapi.json describes too)."""
+    return [Route(e.path, e.handler, methods=[e.method]) for e in ENDPOINTS]
