@@ -269,6 +269,15 @@ class DrillSettings:
         return Path(self.server_bindir.replace(MAJOR_PLACEHOLDER, str(major)))
 
 
+@dataclass(frozen=True)
+class RestoreSettings:
+    """Servers, besides each app's own, that a restore launched through Dagster may write:
+    `host:port`, as the target URL names them. A run config is free text anyone reaching
+    Dagster can write; this list is not."""
+
+    allowed_servers: tuple[str, ...] = ()
+
+
 DEFAULT_MAX_CONCURRENT_DUMPS = 2
 MAX_CONCURRENT_DUMPS = 64
 
@@ -293,6 +302,7 @@ class DRConfig:
     zstd_level: int = 1
     api: ApiConfig = field(default_factory=ApiConfig)
     drills: DrillSettings = field(default_factory=DrillSettings)
+    restore: RestoreSettings = field(default_factory=RestoreSettings)
     servers: Mapping[str, ServerPolicy] = field(default_factory=dict)
     concurrency: ConcurrencySettings = field(default_factory=ConcurrencySettings)
     # The name of Dagster's own database (its runs and events), which no restore may write:
@@ -428,6 +438,7 @@ class _Loader:
             "concurrency": dict,
             "dagster": dict,
             "anomalies": dict,
+            "restore": dict,
         }
         self.take(raw, "(top level)", top, ("catalog", "encryption", "destinations", "apps"))
         catalog = self.take(
@@ -472,6 +483,7 @@ class _Loader:
                 raise self.fail("compression.zstd_level", f"{level} is out of range", "use 1..19")
         api = self.api(raw["api"]) if "api" in raw else ApiConfig()
         drills = self.drills(raw["drills"]) if "drills" in raw else DrillSettings()
+        restore = self.restore(raw["restore"]) if "restore" in raw else RestoreSettings()
         servers = self.servers(self.table(raw["servers"], "servers")) if "servers" in raw else {}
         concurrency = (self.concurrency(raw["concurrency"]) if "concurrency" in raw
                        else ConcurrencySettings())
@@ -495,6 +507,7 @@ class _Loader:
             dagster_database=dagster_database,
             api=api,
             drills=drills,
+            restore=restore,
             path=self.path,
             catalog_url=catalog["database_url"],
             keep_deleted_days=keep_deleted,
@@ -596,6 +609,19 @@ class _Loader:
         if "max_concurrent_dumps" in c:
             self.dump_limit("concurrency.max_concurrent_dumps", c["max_concurrent_dumps"])
         return ConcurrencySettings(**c)
+
+    def restore(self, raw: Any) -> RestoreSettings:
+        r = self.take(self.table(raw, "restore"), "restore", {"allowed_servers": list}, ())
+        servers = []
+        for i, server in enumerate(r.get("allowed_servers", [])):
+            host, _, port = server.rpartition(":") if isinstance(server, str) else ("", "", "")
+            if not (host and port.isascii() and port.isdigit() and 0 < int(port) < 65536
+                    and re.fullmatch(r"[A-Za-z0-9._-]+|\[[0-9A-Fa-f:]+\]", host)):
+                raise self.fail(f"restore.allowed_servers[{i}]", f"{server!r} is not host:port",
+                                'write a server as a restore\'s target URL names it, such as '
+                                '"10.0.4.7:5432"')
+            servers.append(f"{host.lower()}:{int(port)}")
+        return RestoreSettings(allowed_servers=tuple(servers))
 
     def drills(self, raw: Any) -> DrillSettings:
         d = self.take(self.table(raw, "drills"), "drills",

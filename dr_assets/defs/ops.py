@@ -8,6 +8,7 @@ import dagster as dg
 from dr_assets.core.copies.locate import find_manifest
 from dr_assets.core.copies.sync import sync_catalog
 from dr_assets.core.errors import DRError
+from dr_assets.core.pg.conninfo import redact
 from dr_assets.core.restore.plan import RestoreOptions
 from dr_assets.core.restore.restore import (
     MODE_NEW,
@@ -17,7 +18,7 @@ from dr_assets.core.restore.restore import (
     target_server,
 )
 from dr_assets.core.restore.selection import NOT_IN_PLACE, Selection
-from dr_assets.core.restore.targets import restore_target_refusal
+from dr_assets.core.restore.targets import restore_target_refusal, target_server_refusal
 from dr_assets.core.retention.apply import apply_retention
 from dr_assets.core.retention.purge import purge_deleted_rows
 from dr_assets.core.runs import (
@@ -101,16 +102,19 @@ def restore_backup_op(context: dg.OpExecutionContext, config: RestoreConfig,
 
 
 def _refuse_target(rt: DRRuntime, config: RestoreConfig, app: str, mode: str) -> None:
-    """Whatever the run config says, a target no restore may write (restore.targets) fails
+    """Whatever the run config says, a target no restore may write, a server or a database
+    (restore.targets), fails
     the run before anything is written, as the API refuses it before launching; the
     refusal is audited (a catalog outage does not hide it: the run fails all the same)."""
-    refusal = restore_target_refusal(rt.config, app, config.target_database, mode)
+    refusal = (target_server_refusal(rt.config, app, config.target_url or None)
+               or restore_target_refusal(rt.config, app, config.target_database, mode))
     if refusal is None:
         return
     with contextlib.suppress(DRError):
         rt.catalog.audit(f"dagster:{config.requested_by}", "dagster", "restore",
                          {"app": app, "backup_id": config.backup_id,
-                          "target_database": config.target_database, "mode": mode},
+                          "target_database": config.target_database, "mode": mode,
+                          "target_url": redact(config.target_url)},
                          AuditResult.REFUSED, refusal)
     raise dg.Failure(refusal)
 

@@ -13,13 +13,17 @@ import httpx
 import pytest
 
 from dr_assets.core.errors import ConfigError
+from dr_assets.core.pg.conninfo import ConnInfo
+from dr_assets.core.pg.databases import database_exists
+from dr_assets.core.pg.instance import throwaway_instance
+from dr_assets.core.pg.sessions import server_major
 from dr_assets.core.policy import DRConfig, load_config
 from dr_assets.core.restore.requests import RestoreRefusal, check_restore_request
-from dr_assets.core.runs import RESTORE_JOB, restore_launch
+from dr_assets.core.runs import RESTORE_JOB, RESTORE_OP, restore_launch
 from dr_assets.definitions import build_definitions
 from tests.security.conftest import Estate, allow
 from tests.support.api import ask
-from tests.support.pg import db_exists, drop_db, run_sql
+from tests.support.pg import PG_URL, db_exists, drop_db, run_sql
 
 RESTORE = """mutation($input: RestoreInput!) { restoreBackup(input: $input) { __typename
   ... on RunLaunched { runId } ... on InvalidInput { message } ... on BackupNotFound { message }
@@ -225,3 +229,43 @@ def test_replace_allowed_lets_drctl_replace_the_named_database(estate: Estate) -
         assert run_sql(estate.other_db, "SELECT count(*) FROM customers") == [(3000,)]
     finally:
         _drop_left_behind(estate)
+
+
+def test_the_restore_op_writes_no_server_dr_toml_does_not_allow(estate: Estate) -> None:
+    """Issue 15 item 1: a crafted run config's target_url would have the run decrypt the
+    backup and write it to any server. Refused (audited, the server untouched) until
+    `[restore] allowed_servers` lists it; then the same run config restores there."""
+    catalog = estate.env.runtime().catalog
+    request = restore_launch("shop", estate.backup_id, "stolen", "NEW_DATABASE",
+                             force_disconnect=False, requested_by="mallory")
+    with throwaway_instance(server_major(ConnInfo.parse(PG_URL))) as elsewhere:
+        url = f"postgresql://postgres@127.0.0.1:{elsewhere.port}"
+        run_config = dict(request.run_config)
+        run_config["ops"][RESTORE_OP]["config"]["target_url"] = url  # type: ignore[index]
+        refused = build_definitions(str(estate.env.config_path)).get_job_def(
+            RESTORE_JOB).execute_in_process(run_config=run_config,
+                                            instance=dg.DagsterInstance.ephemeral(),
+                                            raise_on_error=False)
+        assert not refused.success
+        [failure] = [e for e in refused.all_events if e.is_step_failure]
+        message = failure.step_failure_data.error.message  # type: ignore[union-attr]
+        assert f"127.0.0.1:{elsewhere.port} refused" in message and "allowed_servers" in message
+        [row] = catalog.audit_page(first=1, action="restore")
+        assert (row.actor, row.result) == ("dagster:mallory", "refused")
+        assert row.arguments["target_url"] == url
+        assert not database_exists(ConnInfo.parse(url), "stolen")
+
+        config = _config(estate, f'[restore]\nallowed_servers = ["127.0.0.1:{elsewhere.port}"]\n')
+        assert config.restore.allowed_servers == (f"127.0.0.1:{elsewhere.port}",)
+        allowed = build_definitions(str(estate.env.config_path)).get_job_def(
+            RESTORE_JOB).execute_in_process(run_config=run_config,
+                                            instance=dg.DagsterInstance.ephemeral())
+        assert allowed.success and database_exists(ConnInfo.parse(url), "stolen")
+
+
+@pytest.mark.parametrize("value", ['["10.0.0.1"]', '["10.0.0.1:0"]', '["a b:5432"]',
+                                   '["host:54x"]', '[5432]', '"10.0.0.1:5432"'])
+def test_allowed_servers_are_validated_at_load(estate_config: Path, value: str) -> None:
+    estate_config.write_text(estate_config.read_text() + f"[restore]\nallowed_servers = {value}\n")
+    with pytest.raises(ConfigError, match=r"restore\.allowed_servers"):
+        load_config(estate_config)

@@ -6,6 +6,8 @@ anything). Pure: dr.toml's settings and the names alone, no server is asked.
   Dagster's: not in place, not as a new database.
 - In place (REPLACE) only over the app's own database (the one in its database_url) or a
   database its `[apps.NAME] replace_allowed` names.
+- The server: a restore launched through Dagster writes the app's own server or one
+  `[restore] allowed_servers` lists (target_server_refusal), never one a run config names.
 - A new database never under a name the control plane makes for itself: a drill's scratch
   database (drill_*) or an in-place restore's scratch, kept or rolled-back database
   (NAME_restore_*, NAME_pre_restore_*, NAME_rolled_back_* with a 14-digit stamp), which
@@ -16,8 +18,9 @@ from __future__ import annotations
 
 import re
 
-from dr_assets.core.errors import RestoreError
+from dr_assets.core.errors import DRError, RestoreError
 from dr_assets.core.names import SYSTEM_DATABASES
+from dr_assets.core.pg.conninfo import ConnInfo
 from dr_assets.core.policy import DRConfig
 from dr_assets.core.restore.in_place import (
     DERIVED_SUFFIXES,
@@ -88,3 +91,32 @@ def check_restore_target(config: DRConfig, app: str, target_db: str, mode: str) 
     refusal = restore_target_refusal(config, app, target_db, mode)
     if refusal is not None:
         raise RestoreTargetRefused(refusal)
+
+
+def server_address(url: str) -> str:
+    """`host:port` of a server URL, as [restore] allowed_servers names servers."""
+    info = ConnInfo.parse(url)
+    return f"{info.host.lower()}:{info.port}"
+
+
+def target_server_refusal(config: DRConfig, app: str, target_url: str | None) -> str | None:
+    """Why a restore launched through Dagster may not write the server TARGET_URL names
+    (None: no URL, the app's own server, or one [restore] allowed_servers lists). A run
+    config is free text that anyone who reaches Dagster can write, and the run decrypts the
+    backup: where it may send the data comes from dr.toml only. (`drctl restore
+    --target-url` is not checked: its operator holds the master key already.)"""
+    if not target_url:
+        return None
+    try:
+        address = server_address(target_url)
+    except DRError as exc:
+        return f"target_url does not parse: {exc}"
+    policy = config.apps.get(app)
+    own = server_address(policy.database_url) if policy is not None else None
+    if address == own or address in config.restore.allowed_servers:
+        return None
+    allowed = ", ".join(config.restore.allowed_servers) or "none"
+    return (f"restore target server {address} refused: a restore of {app} writes its own "
+            f"server ({own or 'none: the app is not in dr.toml'}) or one [restore] "
+            f"allowed_servers lists in dr.toml (now: {allowed}); add {address} there to "
+            "allow it")
