@@ -511,3 +511,24 @@ def test_docs_link_each_other() -> None:
     for target in ("docs/runbooks.md", "docs/operations.md", "deploy/README.md"):
         assert target in readme, target
     assert OPERATIONS.exists()
+
+
+def test_only_the_api_and_the_operators_reach_the_full_dagster_webserver() -> None:
+    """Issue 15 item 1: the webserver that launches runs is behind a NetworkPolicy letting
+    in the API's pods (by the labels deploy/k8s/api.yaml gives them) and one operators'
+    network; the chart starts a --read-only webserver for everyone else."""
+    policies = {d["metadata"]["name"]: d["spec"] for d in yaml.safe_load_all(
+        (DEPLOY / "k8s" / "dagster-network-policy.yaml").read_text())}
+    webserver = policies["dagster-webserver-launch-only-from-api-and-operators"]
+    assert webserver["podSelector"]["matchLabels"] == {"component": "dagster-webserver"}
+    assert webserver["policyTypes"] == ["Ingress"]
+    [rule] = webserver["ingress"]
+    [api] = [d for d in yaml.safe_load_all((DEPLOY / "k8s" / "api.yaml").read_text())
+             if d["kind"] == "Deployment"]
+    api_labels = api["spec"]["template"]["metadata"]["labels"]
+    sources = rule["from"]
+    pods = [s["podSelector"]["matchLabels"] for s in sources if "podSelector" in s]
+    assert pods and all(labels.items() <= api_labels.items() for labels in pods)
+    assert [s for s in sources if "ipBlock" in s], "the operators' network"
+    assert len(sources) == len(pods) + 1  # nothing else
+    assert _load(HELM_VALUES)["dagsterWebserver"]["enableReadOnly"] is True
