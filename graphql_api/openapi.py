@@ -4,6 +4,7 @@ the document cannot drift from the routes or from the schema."""
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -72,15 +73,9 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
               for name in re.findall(r"{(\w+)}", endpoint.path)]
     params += [{"name": name, "in": "query", "required": False, "schema": spec}
                for name, spec in endpoint.query]
-    responses: dict[str, Any] = {}
-    for status in endpoint.statuses:
-        body = answer if status in (200, 202) else (
-            answer if endpoint.operation == "mutation" and status in (403, 404, 422, 503)
-            else ERROR)
-        if status in (401, 413, 429):
-            body = GRAPHQL_ERRORS
-        responses[str(status)] = {"description": STATUS_TEXT[status],
-                                  "content": {"application/json": {"schema": body}}}
+    responses = {str(status): {"description": STATUS_TEXT[status], "content": {
+        "application/json": {"schema": _answer_schema(endpoint, status, answer)}}}
+        for status in endpoint.statuses}
     op: dict[str, Any] = {
         "operationId": endpoint.field, "summary": endpoint.summary,
         "description": f"Answered by the GraphQL {endpoint.operation} field `{endpoint.field}`.",
@@ -91,6 +86,18 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
     return op
 
 
+def _answer_schema(endpoint: Endpoint, status: int, answer: dict[str, Any]) -> dict[str, Any]:
+    """What a status's body holds: refusals before the route (a token, the body's size, the
+    rate) the middleware's `errors`; a mutation's refusals (403, 404, 422, 503) its result
+    type, as its 202 does; any other failure rest's `{"error": ...}`."""
+    if status in (401, 413, 429):
+        return GRAPHQL_ERRORS
+    if status in (200, 202) or (endpoint.operation == "mutation" and status in (403, 404, 422, 503)):
+        return answer
+    return ERROR
+
+
+@functools.cache  # the routes and the schema do not change while the process lives
 def openapi_document() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for endpoint in ENDPOINTS:
@@ -108,11 +115,5 @@ def openapi_document() -> dict[str, Any]:
     }
 
 
-_DOCUMENT: dict[str, Any] | None = None
-
-
 async def openapi_json(request: Request) -> Response:
-    global _DOCUMENT  # built once per process: the routes and the schema do not change
-    if _DOCUMENT is None:
-        _DOCUMENT = openapi_document()
-    return JSONResponse(_DOCUMENT)
+    return JSONResponse(openapi_document())

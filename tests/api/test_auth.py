@@ -6,11 +6,10 @@ import base64
 import json
 import time
 
-import httpx
 import jwt
 
 from dr_assets.core.policy import load_config
-from tests.support.api import gql
+from tests.support.api import gql, gql_from
 from tests.support.stack import JWT_SECRET, Stack
 
 
@@ -59,11 +58,8 @@ def test_bad_tokens_are_refused_with_401(stack: Stack) -> None:
     for i, (name, token) in enumerate(bad.items()):
         # Each from an address of its own: the first refused token of a minute from an
         # address is audited at once, the rest in a summary row after the minute.
-        with httpx.Client(transport=httpx.HTTPTransport(local_address=f"127.0.7.{i + 1}"),
-                          timeout=30) as client:
-            resp = client.post(f"{stack.api_url}/graphql", headers={
-                "Authorization": f"Bearer {token}"}, json={
-                "query": "{ globalStatus { healthScore } }"})
+        resp = gql_from(f"127.0.7.{i + 1}", stack.api_url,
+                        "{ globalStatus { healthScore } }", token)
         assert resp.status_code == 401, (name, resp.text)
         assert resp.json()["errors"][0]["message"], name
     # Every refusal is in the audit log, and no secret or token text is.

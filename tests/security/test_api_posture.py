@@ -14,7 +14,7 @@ import jwt
 import pytest
 
 from dr_assets.core.policy import load_config
-from tests.support.api import gql
+from tests.support.api import gql, gql_from
 from tests.support.env import BUCKET
 from tests.support.pg import run_sql
 from tests.support.stack import JWT_SECRET, ApiServer, Stack, start_api
@@ -108,20 +108,16 @@ def test_a_role_claim_that_is_not_one_known_string_is_refused_and_audited(stack:
         token = jwt.encode(_claims(stack, **role), JWT_SECRET)
         # From a source of its own: the first refused token of a minute from a source is
         # audited at once (the rest are summarised when the minute is over).
-        with httpx.Client(transport=httpx.HTTPTransport(local_address=f"127.0.4.{i + 1}"),
-                          timeout=30) as client:
-            resp = client.post(f"{stack.api_url}/graphql", headers={
-                "Authorization": f"Bearer {token}"}, json={
-                "query": "{ auditLog(first: 1) { entries { id } } }"})
-            assert resp.status_code == 401, (name, resp.text)
-            message = resp.json()["errors"][0]["message"]
-            assert "'role' claim" in message and "viewer, operator, admin" in message, (
-                name, message)
-            # Even for the public fields: a token is either valid or refused, never ignored.
-            public = client.post(f"{stack.api_url}/graphql", headers={
-                "Authorization": f"Bearer {token}"}, json={
-                "query": "{ globalStatus { healthScore } }"})
-            assert public.status_code == 401, (name, public.text)
+        address = f"127.0.4.{i + 1}"
+        resp = gql_from(address, stack.api_url, "{ auditLog(first: 1) { entries { id } } }",
+                        token)
+        assert resp.status_code == 401, (name, resp.text)
+        message = resp.json()["errors"][0]["message"]
+        assert "'role' claim" in message and "viewer, operator, admin" in message, (
+            name, message)
+        # Even for the public fields: a token is either valid or refused, never ignored.
+        public = gql_from(address, stack.api_url, "{ globalStatus { healthScore } }", token)
+        assert public.status_code == 401, (name, public.text)
     refused = _refused_authentications(stack)[before:]
     assert len(refused) >= len(bad) and all("'role' claim" in d for d in refused), refused
     ok = gql(stack, "{ auditLog(first: 1) { entries { id } } }", token=stack.token("admin"))

@@ -18,6 +18,7 @@ import psycopg2
 import pytest
 
 from dr_assets.core.catalog.audit import AuditRecords
+from tests.support.api import client_from
 from tests.support.pg import PG_URL, run_sql
 from tests.support.stack import ApiServer, Stack, start_api
 
@@ -33,10 +34,6 @@ def unlimited_api(stack: Stack, tmp_path: Path) -> Iterator[ApiServer]:
     server = start_api(stack.config_copy(tmp_path, api_lines=("refused_rate = 0",)))
     yield server
     server.stop()
-
-
-def _client(address: str) -> httpx.Client:
-    return httpx.Client(transport=httpx.HTTPTransport(local_address=address), timeout=60)
 
 
 def _audit(stack: Stack, where: str, *params: object) -> list[tuple[Any, ...]]:
@@ -56,7 +53,7 @@ def test_a_flood_of_refused_tokens_writes_one_row_per_source_and_minute(
         stack: Stack, unlimited_api: ApiServer) -> None:
     sources = {"127.0.5.1": 60, "127.0.5.2": 15}
     for address, count in sources.items():
-        with _client(address) as client:
+        with client_from(address) as client:
             codes = {client.get(f"{unlimited_api.url}/api/v1/disaster-recovery/status/global",
                                 headers={"Authorization": f"Bearer bad-{i}"}).status_code
                      for i in range(count)}
@@ -146,7 +143,7 @@ MALFORMED = [
 def test_a_malformed_path_is_a_4xx_whatever_the_token(
         stack: Stack, path: str) -> None:
     marker = _marker()
-    with _client("127.0.6.1") as client:
+    with client_from("127.0.6.1") as client:
         good = client.get(stack.api_url + path,
                           headers={"Authorization": f"Bearer {stack.token('viewer', subject=marker)}"})
         bad = client.get(stack.api_url + path, headers={"Authorization": f"Bearer {marker}"})

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from graphql_api.rate_limit import ClientBuckets, retry_after
+from tests.support.api import client_from
 from tests.support.pg import run_sql
 from tests.support.stack import Stack, start_api
 
@@ -31,15 +32,10 @@ def limited_api(stack: Stack, tmp_path: Path) -> Iterator[str]:
     server.stop()
 
 
-def _client(address: str = "127.0.0.1") -> httpx.Client:
-    """A keep-alive client whose connections come from `address` (any of 127.0.0.0/8)."""
-    return httpx.Client(transport=httpx.HTTPTransport(local_address=address), timeout=30)
-
-
 def test_an_anonymous_flood_gets_429_while_others_are_served(stack: Stack, limited_api: str
                                                              ) -> None:
     viewer = {"Authorization": f"Bearer {stack.token('viewer')}"}
-    flooder, other = _client(), _client("127.0.0.2")
+    flooder, other = client_from(), client_from("127.0.0.2")
 
     def flood(i: int) -> httpx.Response:
         if i % 2:
@@ -79,7 +75,7 @@ def test_refused_tokens_are_limited_before_they_are_audited(stack: Stack, limite
                                                             ) -> None:
     before = _refused_rows(stack)
     bad = {"Authorization": "Bearer not-a-token"}
-    with _client("127.0.3.1") as client:  # a source no other test refused a token from
+    with client_from("127.0.3.1") as client:  # a source no other test refused a token from
         started = time.monotonic()
         codes = [client.get(f"{limited_api}{STATUS}", headers=bad).status_code
                  for _ in range(30)]

@@ -11,6 +11,19 @@ import httpx
 from tests.support.stack import Stack
 
 
+def client_from(address: str = "127.0.0.1", timeout: float = 60) -> httpx.Client:
+    """A keep-alive client whose connections come from `address` (any of 127.0.0.0/8): the
+    API rate limits, and tallies refused tokens, per client address."""
+    return httpx.Client(transport=httpx.HTTPTransport(local_address=address), timeout=timeout)
+
+
+def gql_from(address: str, url: str, query: str, token: str) -> httpx.Response:
+    """A GraphQL POST to the API at `url` with bearer `token`, sent from `address`."""
+    with client_from(address) as client:
+        return client.post(f"{url}/graphql", json={"query": query},
+                           headers={"Authorization": f"Bearer {token}"})
+
+
 def gql(stack: Stack, query: str, variables: dict[str, Any] | None = None,
         token: str | None = None) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 MAX_REASONS = 5  # distinct reasons a summary names (the most frequent)
 MAX_SOURCES = 10_000  # minutes kept open at once; past it the oldest is summarised early
+FLUSH_EVERY = timedelta(seconds=15)  # how often the API writes the minutes that are over
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,3 @@ class RefusalTally:
                 out.append(RefusalSummary(source, minute, sum(counted.values()),
                                           tuple(counted.most_common(MAX_REASONS))))
         return out
-
-
-FLUSH_EVERY = timedelta(seconds=15)
