@@ -12,10 +12,11 @@ CORE = Path(__file__).resolve().parents[2] / "dr_assets" / "core"
 FLOORS = {
     "errors": 0, "names": 0, "statuses": 0,
     "policy": 1, "runs": 1, "format": 1, "pg": 1, "stores": 1, "access": 1, "scheduling": 1,
+    "forecasting": 1, "charts": 1,
     "catalog": 2,
     "copies": 3,
     "backup": 4, "restore": 4, "drills": 4, "retention": 4, "health": 4, "compliance": 4,
-    "validation": 4, "wal": 4, "anomalies": 4,
+    "validation": 4, "wal": 4, "anomalies": 4, "delivery": 4,
     "runtime": 5,
 }
 SHELLS = ("dagster", "strawberry", "starlette", "graphql_api", "dr_assets.defs", "dr_assets.cli",
