@@ -47,9 +47,7 @@ def build_definitions(path: str | None = None) -> dg.Definitions:
         schedules=[
             *jobs.drill_schedules(policies, drill_job),
             *(jobs.base_backup_schedule(s, base_backup_jobs[s.name]) for s in servers),
-            dg.ScheduleDefinition(name="retention_schedule", job=ops.retention_job,
-                                  cron_schedule="30 2 * * *", execution_timezone="UTC",
-                                  default_status=dg.DefaultScheduleStatus.RUNNING),
+            jobs.retention_schedule(ops.retention_job),
             dg.ScheduleDefinition(name="catalog_sync_schedule", job=ops.catalog_sync_job,
                                   cron_schedule="15 * * * *", execution_timezone="UTC",
                                   default_status=dg.DefaultScheduleStatus.RUNNING),

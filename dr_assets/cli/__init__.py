@@ -34,6 +34,7 @@ from dr_assets.cli.recovery import (
 )
 from dr_assets.cli.report import cmd_report
 from dr_assets.cli.servers import cmd_base_backup, cmd_base_backups
+from dr_assets.cli.tickets import add_ticket_commands
 from dr_assets.cli.wal import add_wal_commands
 from dr_assets.core.access.tokens import ROLES
 from dr_assets.core.compliance import FORMATS
@@ -232,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     av.set_defaults(func=cmd_audit_verify)
 
     add_wal_commands(sub, common)
+    add_ticket_commands(sub, common)
     return parser
 
 

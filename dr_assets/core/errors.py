@@ -69,3 +69,7 @@ class WalMissing(WalError):
 
 class HoldError(DRError):
     """A held backup cannot be released as asked (not held, unknown, no reason given)."""
+
+
+class TicketRefused(DRError):
+    """A run that writes a database or deletes a backup came without a valid launch ticket."""

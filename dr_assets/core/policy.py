@@ -278,6 +278,23 @@ class RestoreSettings:
     allowed_servers: tuple[str, ...] = ()
 
 
+DEFAULT_TICKET_TTL_MINUTES = 15
+MAX_TICKET_TTL_MINUTES = 1440
+
+
+@dataclass(frozen=True)
+class LaunchTicketSettings:
+    """The keys that sign and check launch tickets (core/access/tickets.py). Without
+    key_file the ticket keys are derived from the master keys ([encryption]), current and
+    previous, so they rotate with them; with it, a key of their own (the master key's file
+    format, `drctl key generate`), rotated the same way through previous_key_files. A ticket
+    is good for ttl_minutes from its minting to its run's creation."""
+
+    key_file: Path | None = None
+    previous_key_files: tuple[Path, ...] = ()
+    ttl_minutes: int = DEFAULT_TICKET_TTL_MINUTES
+
+
 DEFAULT_MAX_CONCURRENT_DUMPS = 2
 MAX_CONCURRENT_DUMPS = 64
 
@@ -303,6 +320,7 @@ class DRConfig:
     api: ApiConfig = field(default_factory=ApiConfig)
     drills: DrillSettings = field(default_factory=DrillSettings)
     restore: RestoreSettings = field(default_factory=RestoreSettings)
+    launch_tickets: LaunchTicketSettings = field(default_factory=LaunchTicketSettings)
     servers: Mapping[str, ServerPolicy] = field(default_factory=dict)
     concurrency: ConcurrencySettings = field(default_factory=ConcurrencySettings)
     # The name of Dagster's own database (its runs and events), which no restore may write:
@@ -484,6 +502,8 @@ class _Loader:
         api = self.api(raw["api"]) if "api" in raw else ApiConfig()
         drills = self.drills(raw["drills"]) if "drills" in raw else DrillSettings()
         restore = self.restore(raw["restore"]) if "restore" in raw else RestoreSettings()
+        tickets = (self.launch_tickets(raw["launch_tickets"]) if "launch_tickets" in raw
+                   else LaunchTicketSettings())
         servers = self.servers(self.table(raw["servers"], "servers")) if "servers" in raw else {}
         concurrency = (self.concurrency(raw["concurrency"]) if "concurrency" in raw
                        else ConcurrencySettings())
@@ -508,6 +528,7 @@ class _Loader:
             api=api,
             drills=drills,
             restore=restore,
+            launch_tickets=tickets,
             path=self.path,
             catalog_url=catalog["database_url"],
             keep_deleted_days=keep_deleted,
@@ -622,6 +643,28 @@ class _Loader:
                                 '"10.0.4.7:5432"')
             servers.append(f"{host.lower()}:{int(port)}")
         return RestoreSettings(allowed_servers=tuple(servers))
+
+    def launch_tickets(self, raw: Any) -> LaunchTicketSettings:
+        t = self.take(self.table(raw, "launch_tickets"), "launch_tickets",
+                      {"key_file": str, "previous_key_files": list, "ttl_minutes": int}, ())
+        ttl = t.get("ttl_minutes", DEFAULT_TICKET_TTL_MINUTES)
+        if not 1 <= ttl <= MAX_TICKET_TTL_MINUTES:
+            raise self.fail("launch_tickets.ttl_minutes", f"{ttl} is out of range",
+                            f"use 1..{MAX_TICKET_TTL_MINUTES} (minutes from minting to launch)")
+        previous = []
+        for i, item in enumerate(t.get("previous_key_files", [])):
+            if not isinstance(item, str):
+                raise self.fail(f"launch_tickets.previous_key_files[{i}]", "must be a path",
+                                "quote it")
+            previous.append(self.resolve(self.expand("launch_tickets.previous_key_files", item)))
+        if previous and "key_file" not in t:
+            raise self.fail("launch_tickets.previous_key_files", "needs key_file",
+                            "without key_file the ticket keys follow [encryption]'s keys: "
+                            "rotate those instead, or set key_file")
+        key_file = (self.resolve(self.expand("launch_tickets.key_file", t["key_file"]))
+                    if "key_file" in t else None)
+        return LaunchTicketSettings(key_file=key_file, previous_key_files=tuple(previous),
+                                    ttl_minutes=ttl)
 
     def drills(self, raw: Any) -> DrillSettings:
         d = self.take(self.table(raw, "drills"), "drills",

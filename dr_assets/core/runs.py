@@ -9,6 +9,15 @@ from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
+from dr_assets.core.access.tickets import (
+    DRILL,
+    PITR_DRILL,
+    RESTORE,
+    RETENTION,
+    TicketKeys,
+    action_arguments,
+    mint_ticket,
+)
 from dr_assets.core.policy import AppPolicy
 
 # Where the jobs are.
@@ -54,6 +63,10 @@ def pitr_drill_job_name(server: str) -> str:
 PITR_DRILL_OP = "pitr_drill_op"
 
 
+def pitr_drill_op_name(server: str) -> str:
+    return f"{server}_{PITR_DRILL_OP}"
+
+
 # What a run does, as its `dr/kind` tag says.
 KIND_BACKUP = "backup"
 KIND_DRILL = "drill"
@@ -69,6 +82,7 @@ TAG_KIND = "dr/kind"
 TAG_BACKUP_SLOT = "dr/backup"  # the run queue allows one run per value: one backup per app
 TAG_DUMP = "dr/dump"  # on every run that reads a whole database: the run queue's global limit
 TAG_REQUESTED_BY = "dr/requested_by"
+TAG_TICKET = "dr/ticket"  # the launch ticket of a run that writes a database or deletes a backup
 TAG_PRIORITY = "dagster/priority"  # the queued run coordinator starts higher values first
 TAG_PARTITION = "dagster/partition"
 
@@ -185,6 +199,35 @@ class LaunchRequest:
     def requested_by(self, subject: str) -> LaunchRequest:
         return replace(self, tags={**self.tags, TAG_REQUESTED_BY: subject})
 
+    def op_config(self, op: str) -> dict[str, Any]:
+        return dict(self.run_config.get("ops", {}).get(op, {}).get("config", {}))
+
+    def ticket_action(self) -> tuple[str, dict[str, Any]] | None:
+        """The action and arguments a launch ticket must bind for this run (as its op
+        checks them), or None for runs that neither write a database nor delete a backup."""
+        if self.job == RESTORE_JOB:
+            return RESTORE, action_arguments(self.op_config(RESTORE_OP))
+        if self.job == RETENTION_JOB:
+            return RETENTION, action_arguments(self.op_config(RETENTION_OP))
+        if self.job == DRILL_JOB:
+            return DRILL, {"apps": sorted(p[0] for p in self.asset_selection)}
+        server = self.tags.get(TAG_SERVER)
+        if server and self.job == pitr_drill_job_name(server):
+            return PITR_DRILL, {"server": server,
+                                **action_arguments(self.op_config(pitr_drill_op_name(server)))}
+        return None
+
+    def ticketed(self, keys: TicketKeys, *, who: str, role: str, now: datetime
+                 ) -> LaunchRequest:
+        """This launch with who asked and, when its run writes a database or deletes a
+        backup, a launch ticket saying so (signed with KEYS, good from NOW)."""
+        request = self.requested_by(who)
+        bound = self.ticket_action()
+        if bound is None:
+            return request
+        ticket = mint_ticket(keys, who=who, role=role, action=bound[0], args=bound[1], now=now)
+        return replace(request, tags={**request.tags, TAG_TICKET: ticket})
+
 
 def _op_config(op: str, **config: object) -> dict[str, Any]:
     return {"ops": {op: {"config": config}}}
@@ -248,7 +291,13 @@ def _restore_request(app: str, config: dict[str, object], accept_loss: bool) -> 
                          run_tags(app, KIND_RESTORE))
 
 
-def retention_launch(app: str) -> LaunchRequest:
-    """Retention applied to APP (a dry run is answered without a run)."""
+def retention_launch(app: str = "") -> LaunchRequest:
+    """Retention applied to APP, or with no app to every app and server (the daily
+    schedule); a dry run is answered without a run."""
     return LaunchRequest(RETENTION_JOB, _op_config(RETENTION_OP, app=app, dry_run=False),
-                         run_tags(app, KIND_RETENTION))
+                         run_tags(app, KIND_RETENTION) if app else kind_tags(KIND_RETENTION))
+
+
+def pitr_drill_launch(server: str) -> LaunchRequest:
+    """A point-in-time drill of SERVER at a random restore point in its window."""
+    return LaunchRequest(pitr_drill_job_name(server), tags=server_run_tags(server, KIND_DRILL))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from dr_assets.core.access.tickets import TicketKeys, load_ticket_keys
 from dr_assets.core.catalog import Catalog
 from dr_assets.core.format.keys import Keyring, load_keyring
 from dr_assets.core.policy import DRConfig, load_config
@@ -26,6 +27,12 @@ class DRRuntime:
     @cached_property
     def keyring(self) -> Keyring:
         return load_keyring(self.config.encryption)
+
+    @cached_property
+    def ticket_keys(self) -> TicketKeys:
+        """The keys that sign and check launch tickets ([launch_tickets], else the master keys)."""
+        own = self.config.launch_tickets.key_file is not None
+        return load_ticket_keys(self.config.launch_tickets, None if own else self.keyring)
 
     @cached_property
     def stores(self) -> list[Store]:

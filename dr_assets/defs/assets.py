@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping
 
 import dagster as dg
 
+from dr_assets.core.access.tickets import DRILL
 from dr_assets.core.backup.take import BackupResult, run_backup
 from dr_assets.core.drills.drill import DrillResult, run_drill
 from dr_assets.core.errors import DRError
@@ -24,6 +25,7 @@ from dr_assets.defs.checks import severity_of
 from dr_assets.defs.keys import RTO_MET, backup_key, base_backup_key, database_key, drill_key
 from dr_assets.defs.partitions import base_backup_partitions, cadence_partitions
 from dr_assets.defs.resources import DRResource
+from dr_assets.defs.tickets import checked_ticket
 
 
 def policy_metadata(policy: AppPolicy) -> dict[str, object]:
@@ -172,6 +174,7 @@ def drill_assets(group: BackupGroup, policies: Mapping[str, AppPolicy]) -> dg.As
             raise dg.Failure("rto_met is judged by a drill: materialize the app's "
                              "restore_drill asset, which runs the check with it")
         rt = dr.runtime()
+        checked_ticket(context, rt, DRILL, {"apps": [app_of(k) for k in keys]})
         failures: dict[str, str] = {}
         for key in keys:
             app = app_of(key)

@@ -21,10 +21,13 @@ from dr_assets.core.runs import (
     base_backup_job_name,
     drill_launch,
     kind_tags,
+    retention_launch,
     server_run_tags,
 )
 from dr_assets.defs.keys import backup_key, base_backup_key, drill_key
 from dr_assets.defs.partitions import base_backup_partitions, cadence_partitions
+from dr_assets.defs.resources import DRResource
+from dr_assets.defs.tickets import scheduled
 
 
 def backup_job(every_hours: int, apps: Sequence[str]) -> dg.UnresolvedAssetJobDefinition:
@@ -95,13 +98,18 @@ def _drill_schedule(cron: str, apps: list[str], job: dg.UnresolvedAssetJobDefini
                  execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.RUNNING,
                  description=f"Restore drills at {cron} (UTC) of {len(apps)} app(s): "
                              + ", ".join(apps[:10]) + (" ..." if len(apps) > 10 else ""))
-    def drills(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
-        return [run_request(drill_launch(app), run_key=app) for app in apps]
+    def drills(context: dg.ScheduleEvaluationContext, dr: DRResource) -> list[dg.RunRequest]:
+        rt = dr.runtime()
+        name = drill_schedule_name(cron)
+        return [run_request(scheduled(drill_launch(app), rt, name), run_key=app) for app in apps]
 
     return drills
 
 
-def run_request(request: LaunchRequest, run_key: str, partition: str | None = None
+RETENTION_SCHEDULE = "retention_schedule"
+
+
+def run_request(request: LaunchRequest, run_key: str | None, partition: str | None = None
                 ) -> dg.RunRequest:
     """The run contract's launch as a schedule's or sensor's run request."""
     tags = {k: v for k, v in request.tags.items() if k != TAG_PARTITION}
@@ -109,3 +117,14 @@ def run_request(request: LaunchRequest, run_key: str, partition: str | None = No
         run_key=run_key, job_name=request.job, tags=tags, partition_key=partition,
         asset_selection=[dg.AssetKey(list(p)) for p in request.asset_selection] or None,
     )
+
+
+def retention_schedule(job: dg.JobDefinition) -> dg.ScheduleDefinition:
+    """Retention of every app and server, daily at 02:30 UTC."""
+    @dg.schedule(name=RETENTION_SCHEDULE, cron_schedule="30 2 * * *", job=job,
+                 execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.RUNNING)
+    def retention(context: dg.ScheduleEvaluationContext, dr: DRResource) -> dg.RunRequest:
+        return run_request(scheduled(retention_launch(), dr.runtime(), RETENTION_SCHEDULE),
+                           run_key=None)
+
+    return retention

@@ -5,6 +5,7 @@ from typing import Literal
 
 import dagster as dg
 
+from dr_assets.core.access.tickets import RESTORE, RETENTION
 from dr_assets.core.copies.locate import find_manifest
 from dr_assets.core.copies.sync import sync_catalog
 from dr_assets.core.errors import DRError
@@ -41,6 +42,7 @@ from dr_assets.core.wal.restore_requests import requested_target
 from dr_assets.core.wal.retention import apply_server_retention
 from dr_assets.core.wal.targets import RecoveryTarget
 from dr_assets.defs.resources import DRResource
+from dr_assets.defs.tickets import checked_ticket
 
 
 class RestoreConfig(dg.Config):
@@ -63,19 +65,24 @@ class RestoreConfig(dg.Config):
 @dg.op(name=RESTORE_OP, tags={TAG_KIND: KIND_RESTORE})
 def restore_backup_op(context: dg.OpExecutionContext, config: RestoreConfig,
                       dr: DRResource) -> dg.Output[dict[str, object]]:
+    rt = dr.runtime()
+    asked = config.model_dump()
+    ticket = checked_ticket(context, rt, RESTORE, asked,
+                            {**asked, "target_url": redact(config.target_url)})
+    # Who asked is the ticket's, not the run config's free text.
+    config = config.model_copy(update={"requested_by": ticket.who})
     try:
         moment = requested_target(config.to_time, config.to_lsn, config.to_latest)
     except DRError as exc:
         raise dg.Failure(str(exc)) from None
     if moment is not None:
-        return _restore_to_moment(context, config, dr, moment)
+        return _restore_to_moment(context, config, rt, moment)
     if not config.backup_id:
         raise dg.Failure("give backup_id (a backup's restore) or one of to_time, to_lsn, "
                          "to_latest with app (a point-in-time restore)")
     selection = Selection.of(config.tables, config.schemas)
     if selection is not None and config.mode == MODE_REPLACE:
         raise dg.Failure(NOT_IN_PLACE)
-    rt = dr.runtime()
     manifest = find_manifest(config.backup_id, rt.stores, rt.catalog)
     _refuse_target(rt, config, manifest.app, config.mode)
     target = target_server(rt.config, manifest, config.target_url or None)
@@ -119,7 +126,7 @@ def _refuse_target(rt: DRRuntime, config: RestoreConfig, app: str, mode: str) ->
     raise dg.Failure(refusal)
 
 
-def _restore_to_moment(context: dg.OpExecutionContext, config: RestoreConfig, dr: DRResource,
+def _restore_to_moment(context: dg.OpExecutionContext, config: RestoreConfig, rt: DRRuntime,
                        target: RecoveryTarget) -> dg.Output[dict[str, object]]:
     if config.backup_id or config.mode != MODE_NEW or config.tables or config.schemas:
         raise dg.Failure("a point-in-time restore makes a new database of the whole app: "
@@ -127,7 +134,6 @@ def _restore_to_moment(context: dg.OpExecutionContext, config: RestoreConfig, dr
                          "to_latest")
     if not config.app:
         raise dg.Failure("a point-in-time restore needs app: the app whose database to restore")
-    rt = dr.runtime()
     _refuse_target(rt, config, config.app, MODE_NEW)
     result = restore_app_to(rt.config, config.app, target, config.target_database,
                             config.target_url or None, keyring=rt.keyring, stores=rt.stores,
@@ -154,6 +160,7 @@ class RetentionConfig(dg.Config):
 def retention_op(context: dg.OpExecutionContext, config: RetentionConfig,
                  dr: DRResource) -> dg.Output[list[dict[str, object]]]:
     rt = dr.runtime()
+    ticket = checked_ticket(context, rt, RETENTION, config.model_dump())
     apps = ([] if config.server else [rt.config.app(config.app)] if config.app
             else list(rt.config.apps.values()))
     servers = ([rt.config.server(config.server)] if config.server else [] if config.app
@@ -173,8 +180,8 @@ def retention_op(context: dg.OpExecutionContext, config: RetentionConfig,
         server_outcomes.append(server.to_dict())
     purge = purge_deleted_rows(rt.catalog, rt.config.keep_deleted_days,
                                apps=[p.name for p in apps], servers=[s.name for s in servers],
-                               dry_run=config.dry_run, actor=f"dagster:{context.run.run_id}",
-                               role="job")
+                               dry_run=config.dry_run, actor=f"dagster:{ticket.who}",
+                               role=ticket.role)
     context.log.info(purge.summary())
     return dg.Output([*({**o, **purge.of_app(o["app"])} for o in outcomes),
                       *({**o, **purge.of_server(o["server"])} for o in server_outcomes)])

@@ -2,16 +2,20 @@
 
 import dagster as dg
 
+from dr_assets.core.access.tickets import PITR_DRILL
 from dr_assets.core.drills.pitr_drill import run_pitr_drill
 from dr_assets.core.policy import ServerPolicy
 from dr_assets.core.runs import (
     KIND_DRILL,
-    PITR_DRILL_OP,
     TAG_KIND,
     pitr_drill_job_name,
+    pitr_drill_launch,
+    pitr_drill_op_name,
     server_run_tags,
 )
+from dr_assets.defs.jobs import run_request
 from dr_assets.defs.resources import DRResource
+from dr_assets.defs.tickets import checked_ticket, scheduled
 
 
 class PitrDrillConfig(dg.Config):
@@ -21,10 +25,11 @@ class PitrDrillConfig(dg.Config):
 def pitr_drill_job(server: ServerPolicy) -> dg.JobDefinition:
     name = server.name
 
-    @dg.op(name=f"{name}_{PITR_DRILL_OP}", tags={TAG_KIND: KIND_DRILL})
+    @dg.op(name=pitr_drill_op_name(name), tags={TAG_KIND: KIND_DRILL})
     def drill(context: dg.OpExecutionContext, config: PitrDrillConfig,
               dr: DRResource) -> dg.Output[dict[str, object]]:
         rt = dr.runtime()
+        checked_ticket(context, rt, PITR_DRILL, {"server": name, **config.model_dump()})
         result = run_pitr_drill(rt.config, name, stores=rt.stores, keyring=rt.keyring,
                                 catalog=rt.catalog, point=config.point or None,
                                 run_id=context.run.run_id)
@@ -49,6 +54,12 @@ def pitr_drill_job(server: ServerPolicy) -> dg.JobDefinition:
 
 
 def pitr_drill_schedule(server: ServerPolicy, job: dg.JobDefinition) -> dg.ScheduleDefinition:
-    return dg.ScheduleDefinition(
-        name=f"{server.name}_pitr_drill_schedule", job=job, cron_schedule=server.pitr_drill_cron,
-        execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.RUNNING)
+    name = f"{server.name}_pitr_drill_schedule"
+
+    @dg.schedule(name=name, job=job, cron_schedule=server.pitr_drill_cron,
+                 execution_timezone="UTC", default_status=dg.DefaultScheduleStatus.RUNNING)
+    def pitr_drill(context: dg.ScheduleEvaluationContext, dr: DRResource) -> dg.RunRequest:
+        return run_request(scheduled(pitr_drill_launch(server.name), dr.runtime(), name),
+                           run_key=None)
+
+    return pitr_drill

@@ -14,6 +14,7 @@ from dr_assets.core.runs import RESTORE_JOB, RESTORE_OP, point_in_time_restore_l
 from dr_assets.definitions import build_definitions
 from tests.support.pitr import PitrEnv
 from tests.support.recovery import base_backup, rows_around_a_pause, streaming, switch_wal, until_held
+from tests.support.tickets import ticket_tags, ticketed
 
 
 def test_restore_job_restores_an_app_as_of_a_moment(pitr_env: PitrEnv,
@@ -33,7 +34,7 @@ def test_restore_job_restores_an_app_as_of_a_moment(pitr_env: PitrEnv,
     request = point_in_time_restore_launch("shop", "shop_then", requested_by="ada",
                                            to_time=iso(pause.moment))
     result = job.execute_in_process(run_config=dict(request.run_config), instance=instance,
-                                    tags=dict(request.tags))
+                                    tags=ticketed(config, request))
     assert result.success
     got = env.sql("SELECT note, count(*), max(at) FROM ticks GROUP BY 1", "shop_then")
     assert [(r[0], r[1]) for r in got] == [("before", pause.before)]
@@ -51,7 +52,8 @@ def test_restore_job_restores_an_app_as_of_a_moment(pitr_env: PitrEnv,
     two = {"ops": {RESTORE_OP: {"config": {
         **request.run_config["ops"][RESTORE_OP]["config"], "target_database": "shop_x",
         "to_latest": True}}}}
-    failed = job.execute_in_process(run_config=two, instance=instance, raise_on_error=False)
+    failed = job.execute_in_process(run_config=two, instance=instance, raise_on_error=False,
+                                    tags=ticket_tags(config, RESTORE_JOB, two))
     assert not failed.success
     [failure] = [e for e in failed.all_events if e.is_step_failure]
     assert "give exactly one target" in failure.step_failure_data.error.message  # type: ignore[union-attr]

@@ -10,7 +10,7 @@ import dagster as dg
 import pytest
 
 from dr_assets.core.format.manifest import manifest_key, object_key
-from dr_assets.core.runs import KIND_BACKUP, KIND_DRILL, RETENTION_JOB, RETENTION_OP, run_tags
+from dr_assets.core.runs import KIND_BACKUP, RETENTION_JOB, RETENTION_OP, drill_launch, run_tags
 from dr_assets.core.scheduling.sources import backup_groups
 from dr_assets.definitions import build_definitions
 from dr_assets.defs import assets, checks
@@ -18,6 +18,7 @@ from dr_assets.defs.resources import DRResource
 from dr_assets.defs.sensors import alert_sensor, run_failure_alert_sensor
 from tests.support.env import DREnv
 from tests.support.pg import load_fidelity, run_sql
+from tests.support.tickets import ticket_tags, ticketed
 from tests.support.webhook import Webhook
 
 PARTITION = "2026-11-25-00:00"
@@ -67,7 +68,7 @@ class Location:
         return dg.materialize(
             self.assets_of(app), instance=self.instance, resources=self.resources,
             selection=dg.AssetSelection.assets(dg.AssetKey([app, "restore_drill"])),
-            raise_on_error=False, tags=run_tags(app, KIND_DRILL),
+            raise_on_error=False, tags=ticketed(self.env.config_path, drill_launch(app)),
         )
 
     def sense_alerts(self) -> None:
@@ -215,16 +216,16 @@ def test_retention_job_deletes_exactly_what_the_rules_say(dr_env: DREnv) -> None
         run_sql(dr_env.catalog_db, f"UPDATE dr.backups SET started_at = now() - interval "
                                    f"'{days} days' WHERE backup_id = '{backup_id}'")
     job = loc.defs.get_job_def(RETENTION_JOB)
-    dry = job.execute_in_process(
-        run_config={"ops": {RETENTION_OP: {"config": {"app": "shop", "dry_run": True}}}},
-        instance=loc.instance)
+    dry_config = {"ops": {RETENTION_OP: {"config": {"app": "shop", "dry_run": True}}}}
+    dry = job.execute_in_process(run_config=dry_config, instance=loc.instance,
+                                 tags=ticket_tags(dr_env.config_path, RETENTION_JOB, dry_config))
     [plan] = dry.output_for_node(RETENTION_OP)
     assert sorted(plan["would_delete"]) == sorted(ids[:2])
     assert all((dr_env.local_dir / object_key(b)).exists() for b in ids)
 
-    job.execute_in_process(
-        run_config={"ops": {RETENTION_OP: {"config": {"app": "shop"}}}},
-        instance=loc.instance)
+    apply = {"ops": {RETENTION_OP: {"config": {"app": "shop"}}}}
+    job.execute_in_process(run_config=apply, instance=loc.instance,
+                           tags=ticket_tags(dr_env.config_path, RETENTION_JOB, apply))
     rt = dr_env.runtime()
     for backup_id in ids[:2]:
         assert not (dr_env.local_dir / object_key(backup_id)).exists()
@@ -237,11 +238,11 @@ def test_retention_job_deletes_exactly_what_the_rules_say(dr_env: DREnv) -> None
     # A deletion older than keep_deleted_days (400 by default): the next run purges its row.
     run_sql(dr_env.catalog_db, "UPDATE dr.backups SET deleted_at = now() - interval '401 days'"
                                f" WHERE backup_id = '{ids[0]}'")
-    purged = job.execute_in_process(
-        run_config={"ops": {RETENTION_OP: {"config": {"app": "shop"}}}},
-        instance=loc.instance)
+    purged = job.execute_in_process(run_config=apply, instance=loc.instance,
+                                    tags=ticket_tags(dr_env.config_path, RETENTION_JOB, apply))
     [outcome] = purged.output_for_node(RETENTION_OP)
     assert outcome["purged"] == {"backups": 1}
     assert rt.catalog.get_backup(ids[0]) is None and rt.catalog.get_backup(ids[1]) is not None
     [entry] = rt.catalog.audit_page(action="purgeDeletedRows")
-    assert entry.actor == f"dagster:{purged.run_id}" and "the rows of 1 backups" in (entry.detail or "")
+    assert (entry.actor, entry.role) == ("dagster:ada", "admin")
+    assert "the rows of 1 backups" in (entry.detail or "")

@@ -16,11 +16,14 @@ from types import ModuleType
 import dagster as dg
 import pytest
 
+from dr_assets.core.access.tickets import DRILL, verify_ticket
 from dr_assets.core.policy import load_config
-from dr_assets.core.runs import BACKUP_SENSOR, DRILL_JOB, backup_job_name
+from dr_assets.core.runs import BACKUP_SENSOR, DRILL_JOB, TAG_TICKET, backup_job_name
+from dr_assets.core.runtime import DRRuntime
 from dr_assets.core.scheduling.due import due_backups
 from dr_assets.definitions import build_definitions
 from dr_assets.defs.jobs import drill_schedule_name
+from dr_assets.defs.resources import DRResource
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 CATALOG = "postgresql://postgres@127.0.0.1:5432/dr_unused"  # never connected to here
@@ -99,13 +102,22 @@ def test_drill_schedules_request_one_run_per_app(large: Path) -> None:
     with dg.DagsterInstance.ephemeral() as instance:
         ctx = dg.build_schedule_context(instance=instance, repository_def=repo,
                                         scheduled_execution_time=datetime(2026, 12, 1, 3,
-                                                                          tzinfo=UTC))
+                                                                          tzinfo=UTC),
+                                        resources={"dr": DRResource(config_path=str(large))})
         data = schedule.evaluate_tick(ctx)
     requests = data.run_requests or []
     assert len(requests) == 300
     assert {r.job_name for r in requests} == {DRILL_JOB}
     assert {r.asset_selection[0].path[0] for r in requests if r.asset_selection} == set(
         load_config(large).apps)
+    # Each run carries its own ticket for its own app's drill, asked by the schedule.
+    keys = DRRuntime.load(str(large)).ticket_keys
+    for r in requests[:5]:
+        app = r.asset_selection[0].path[0] if r.asset_selection else ""
+        ticket = verify_ticket(keys, r.tags[TAG_TICKET], action=DRILL, args={"apps": [app]},
+                               run_created=datetime.now(UTC))
+        assert ticket.who == f"schedule:{drill_schedule_name('0 3 1 * *')}"
+    assert len({r.tags[TAG_TICKET] for r in requests}) == 300
 
 
 def test_dagster_validates_the_large_code_location(large: Path) -> None:

@@ -24,6 +24,7 @@ from dr_assets.definitions import build_definitions
 from tests.security.conftest import Estate, allow
 from tests.support.api import ask
 from tests.support.pg import PG_URL, db_exists, drop_db, run_sql
+from tests.support.tickets import ticket_tags, ticketed
 
 RESTORE = """mutation($input: RestoreInput!) { restoreBackup(input: $input) { __typename
   ... on RunLaunched { runId } ... on InvalidInput { message } ... on BackupNotFound { message }
@@ -188,8 +189,11 @@ def test_the_restore_op_refuses_a_crafted_run_config_before_doing_anything(estat
                                    ("shop_pre_restore_20260101000000", "NEW_DATABASE", "reserved")):
             request = restore_launch("shop", estate.backup_id, target, mode,
                                      force_disconnect=True, requested_by="forged-admin")
-            result = job.execute_in_process(run_config=dict(request.run_config),
-                                            instance=instance, raise_on_error=False)
+            # A ticket good for the run as asked: the op's own check of the target holds
+            # whoever signed it.
+            result = job.execute_in_process(
+                run_config=dict(request.run_config), instance=instance, raise_on_error=False,
+                tags=ticketed(estate.env.config_path, request, who="forged-admin"))
             assert not result.success
             [failure] = [e for e in result.all_events if e.is_step_failure]
             message = failure.step_failure_data.error.message  # type: ignore[union-attr]
@@ -243,9 +247,10 @@ def test_the_restore_op_writes_no_server_dr_toml_does_not_allow(estate: Estate) 
         run_config = dict(request.run_config)
         run_config["ops"][RESTORE_OP]["config"]["target_url"] = url  # type: ignore[index]
         refused = build_definitions(str(estate.env.config_path)).get_job_def(
-            RESTORE_JOB).execute_in_process(run_config=run_config,
-                                            instance=dg.DagsterInstance.ephemeral(),
-                                            raise_on_error=False)
+            RESTORE_JOB).execute_in_process(
+                run_config=run_config, instance=dg.DagsterInstance.ephemeral(),
+                raise_on_error=False,
+                tags=ticket_tags(estate.env.config_path, RESTORE_JOB, run_config, who="mallory"))
         assert not refused.success
         [failure] = [e for e in refused.all_events if e.is_step_failure]
         message = failure.step_failure_data.error.message  # type: ignore[union-attr]
@@ -258,8 +263,9 @@ def test_the_restore_op_writes_no_server_dr_toml_does_not_allow(estate: Estate) 
         config = _config(estate, f'[restore]\nallowed_servers = ["127.0.0.1:{elsewhere.port}"]\n')
         assert config.restore.allowed_servers == (f"127.0.0.1:{elsewhere.port}",)
         allowed = build_definitions(str(estate.env.config_path)).get_job_def(
-            RESTORE_JOB).execute_in_process(run_config=run_config,
-                                            instance=dg.DagsterInstance.ephemeral())
+            RESTORE_JOB).execute_in_process(
+                run_config=run_config, instance=dg.DagsterInstance.ephemeral(),
+                tags=ticket_tags(estate.env.config_path, RESTORE_JOB, run_config))
         assert allowed.success and database_exists(ConnInfo.parse(url), "stolen")
 
 

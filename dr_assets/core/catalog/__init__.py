@@ -18,13 +18,14 @@ from dr_assets.core.catalog.reports import Reports
 from dr_assets.core.catalog.restores import RestoreRecords
 from dr_assets.core.catalog.rows import BackupRow
 from dr_assets.core.catalog.synced import SyncedManifestRecords
+from dr_assets.core.catalog.tickets import TicketRecords
 from dr_assets.core.catalog.timeline import BackupTimelineRecords
 from dr_assets.core.catalog.wal import WalRecords
 
 
 class Catalog(BackupRecords, RestoreRecords, DrillRecords, AlertRecords, AuditRecords,
               HealthFacts, Reports, EvidenceRecords, BackupTimelineRecords, WalRecords,
-              SyncedManifestRecords, RunLiveness, PurgeRecords, HoldRecords):
+              SyncedManifestRecords, RunLiveness, PurgeRecords, HoldRecords, TicketRecords):
     """One object for the whole catalog; each record family lives in its own module."""
 
 

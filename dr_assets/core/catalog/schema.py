@@ -504,3 +504,25 @@ MIGRATIONS.append(OnlineMigration(
     """,
     indexes=(("backups_held", "ON dr.backups (app, started_at DESC) WHERE held"),),
 ))
+
+MIGRATIONS.append(OnlineMigration(
+    # 13: launch tickets used. A run that writes a database or deletes a backup records the
+    # ticket it was launched with (who asked, role, action, arguments, when it was minted
+    # and until when it was good); the nonce is the key, so a ticket launches one run only
+    # (a retry of the same run keeps its own). A new table: a change of the catalog only.
+    setup="""
+    CREATE TABLE IF NOT EXISTS dr.launch_tickets (
+        nonce text PRIMARY KEY,
+        run_id text NOT NULL,
+        action text NOT NULL,
+        who text NOT NULL,
+        role text NOT NULL,
+        args jsonb NOT NULL,
+        key_id text NOT NULL,
+        issued_at timestamptz NOT NULL,
+        expires_at timestamptz NOT NULL,
+        used_at timestamptz NOT NULL DEFAULT now()
+    );
+    """,
+    indexes=(("launch_tickets_run", "ON dr.launch_tickets (run_id)"),),
+))
