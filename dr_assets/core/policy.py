@@ -457,6 +457,7 @@ class _Loader:
             "dagster": dict,
             "anomalies": dict,
             "restore": dict,
+            "launch_tickets": dict,
         }
         self.take(raw, "(top level)", top, ("catalog", "encryption", "destinations", "apps"))
         catalog = self.take(

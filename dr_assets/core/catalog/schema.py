@@ -523,6 +523,9 @@ MIGRATIONS.append(OnlineMigration(
         expires_at timestamptz NOT NULL,
         used_at timestamptz NOT NULL DEFAULT now()
     );
+    DROP TRIGGER IF EXISTS launch_tickets_notify_change ON dr.launch_tickets;
+    CREATE TRIGGER launch_tickets_notify_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+        ON dr.launch_tickets FOR EACH STATEMENT EXECUTE FUNCTION dr.notify_change();
     """,
     indexes=(("launch_tickets_run", "ON dr.launch_tickets (run_id)"),),
 ))
