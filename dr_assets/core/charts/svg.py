@@ -11,8 +11,8 @@ from html import escape
 from dr_assets.core.charts.ticks import Unit, day_ticks, unit_for, value_ticks
 from dr_assets.core.charts.trend import TrendChart, TrendPoint
 
-WIDTH, HEIGHT = 640, 260
-LEFT, RIGHT, TOP, BOTTOM = 72, 16, 34, 30
+WIDTH, HEIGHT = 520, 250
+LEFT, RIGHT, TOP, BOTTOM = 66, 14, 46, 28
 LIMIT_HEADROOM = 4.0  # a limit more than 4x the data's top is drawn as an arrow, not to scale
 LINE, LIMIT, FORECAST, ANOMALY = "#1d4f91", "#c62828", "#7b5ea7", "#e65100"
 GRID, INK = "#e4e8ee", "#4a5868"
@@ -44,7 +44,8 @@ def describe(c: TrendChart, unit: Unit) -> str:
         if marked:
             said += f", {marked} marked as anomalies"
     if c.limit is not None:
-        said += f"; limit {c.limit.label} ({unit.label(c.limit.value)})"
+        said += (f"; limit {c.limit.label} "
+                 f"({unit_for(c.kind, c.limit.value).label(c.limit.value)})")
     f = c.forecast
     if f is not None:
         said += (f"; forecast {unit.label(f.end_value)} by {f.end:%Y-%m-%d}"
@@ -87,12 +88,12 @@ def render_trend_svg(c: TrendChart) -> str:
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="trend" viewBox="0 0 {WIDTH} {HEIGHT}" '
            f'width="{WIDTH}" height="{HEIGHT}" role="img" aria-label="{_a(label)}" '
            + " ".join(f'{k}="{_a(v)}"' for k, v in attrs.items())
-           + ' font-family="system-ui, sans-serif" font-size="11">',
+           + ' font-family="system-ui, sans-serif" font-size="12">',
            f"<title>{_a(c.title)}</title>", f"<desc>{_a(desc)}</desc>",
-           f'<text x="{LEFT}" y="14" font-size="13" font-weight="600" fill="#1c2430">'
+           f'<text x="4" y="15" font-size="14" font-weight="600" fill="#1c2430">'
            f"{_a(c.title)}</text>"]
     if c.note:
-        out.append(f'<text x="{LEFT}" y="27" fill="{INK}">{_a(c.note)}</text>')
+        out.append(f'<text x="4" y="30" font-size="11" fill="{INK}">{_a(c.note)}</text>')
     for v in ticks:
         out.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y(v):.1f}" y2="{y(v):.1f}" '
                    f'stroke="{GRID}"/><text x="{LEFT - 6}" y="{y(v) + 4:.1f}" text-anchor="end" '
@@ -104,7 +105,7 @@ def render_trend_svg(c: TrendChart) -> str:
                f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{TOP + plot_h}" y2="{TOP + plot_h}" '
                f'stroke="{INK}"/>')
     if c.limit is not None:
-        out.append(_limit(c, unit, y(c.limit.value) if limit_drawn else None))
+        out.append(_limit(c, y(c.limit.value) if limit_drawn else None))
     if c.forecast is not None:
         f = c.forecast
         out.append(f'<line class="forecast" x1="{x(f.start):.1f}" y1="{y(f.start_value):.1f}" '
@@ -119,15 +120,17 @@ def render_trend_svg(c: TrendChart) -> str:
         out.append(f'<polyline class="series" points="{path}" fill="none" stroke="{LINE}" '
                    'stroke-width="2"/>')
         out.append('<g class="points">')
-        out.extend(_point(p, x(p.at), y(p.value), unit) for p in c.points)
+        radius = 3.0 if len(c.points) <= 60 else 1.8  # many points: dots, not a thick band
+        out.extend(_point(p, x(p.at), y(p.value), unit, radius) for p in c.points)
         out.append("</g>")
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
 
-def _limit(c: TrendChart, unit: Unit, at_y: float | None) -> str:
+def _limit(c: TrendChart, at_y: float | None) -> str:
     assert c.limit is not None
-    words = f"{c.limit.label} {unit.label(c.limit.value)}"
+    # In the unit the limit reads best in (RTO 4 h, not 14400 s on a seconds axis).
+    words = f"{c.limit.label} {unit_for(c.kind, c.limit.value).label(c.limit.value)}"
     if at_y is None:  # far above the data: say where it is instead of flattening the series
         return (f'<g class="limit" data-limit-drawn="false"><text x="{WIDTH - RIGHT}" '
                 f'y="{TOP - 4}" text-anchor="end" fill="{LIMIT}">&#8593; {_a(words)} '
@@ -138,7 +141,7 @@ def _limit(c: TrendChart, unit: Unit, at_y: float | None) -> str:
             f"{_a(words)}</text></g>")
 
 
-def _point(p: TrendPoint, px: float, py: float, unit: Unit) -> str:
+def _point(p: TrendPoint, px: float, py: float, unit: Unit, radius: float) -> str:
     tip = f"{p.at:%Y-%m-%d %H:%M} {p.ref}: {unit.label(p.value)}"
     data = (f'data-at="{_a(_when(p.at))}" data-value="{_num(p.value)}" data-ref="{_a(p.ref)}"')
     if p.anomaly:
@@ -146,5 +149,5 @@ def _point(p: TrendPoint, px: float, py: float, unit: Unit) -> str:
         return (f'<path class="anomaly" d="M{px:.1f},{py - 7:.1f} L{px + 6:.1f},{py + 4:.1f} '
                 f'L{px - 6:.1f},{py + 4:.1f} Z" fill="{ANOMALY}" {data} '
                 f'data-anomaly="{_a(p.anomaly)}"><title>{_a(tip)}</title></path>')
-    return (f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{LINE}" {data}>'
+    return (f'<circle cx="{px:.1f}" cy="{py:.1f}" r="{radius}" fill="{LINE}" {data}>'
             f"<title>{_a(tip)}</title></circle>")

@@ -29,7 +29,7 @@ table.summary td:nth-child(n+2){text-align:right}
 .chain.ok{background:#e3f3e5;color:#1b5e20}.chain.bad{background:#fde4e4;color:#b71c1c}
 .strip{width:100%;height:22px;display:block;margin:6px 0 2px;border:1px solid #dde3ea}
 .legend span{display:inline-block;width:10px;height:10px;margin:0 4px 0 12px}
-.trends{display:grid;grid-template-columns:repeat(auto-fill,minmax(340px,1fr));gap:12px}
+.trends{display:grid;grid-template-columns:repeat(auto-fill,minmax(420px,1fr));gap:12px}
 .trends figure{margin:0;border:1px solid #dde3ea;border-radius:8px;padding:8px}
 .trends svg{width:100%;height:auto;display:block}
 .none{color:#5f6b7a;font-style:italic;margin:4px 0}
