@@ -1,5 +1,5 @@
-"""The history the trend charts draw: drill restore times and backup sizes of one app over
-a window, and the estate's stored bytes at the end of each UTC day. One query each; the
+"""The history the trend charts draw: drill restore times and backup sizes of apps over a
+window, and the estate's stored bytes at the end of each UTC day. One query each; the
 storage walk starts from the per-app totals the triggers keep, so it reads only the
 window's backups, never the whole table."""
 
@@ -50,62 +50,61 @@ class StorageDay(Row):
     stored_bytes: int
 
 
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time(), UTC)
+# Per app oldest first, from the drills_app_started and backups_app_started indexes.
+DRILL_TIMES_SQL = f"""
+SELECT id, app, started_at, status, restore_seconds, rto_seconds FROM dr.drills
+WHERE app = ANY(%(apps)s) AND started_at >= %(since)s AND started_at <= %(until)s
+  AND status <> '{DrillStatus.RUNNING}' AND restore_seconds IS NOT NULL
+ORDER BY app, started_at, id"""
+BACKUP_SIZES_SQL = f"""
+SELECT backup_id, app, started_at, stored_bytes, anomalies, held FROM dr.backups
+WHERE app = ANY(%(apps)s) AND started_at >= %(since)s AND started_at <= %(until)s
+  AND status IN {ONCE_VALID} AND stored_bytes IS NOT NULL
+ORDER BY app, started_at, backup_id"""
+# A day's storage is the total now, less what was stored after that day, plus what was
+# deleted after it; a row deleted without a deletion time was never counted in the total.
+STORAGE_BY_DAY_SQL = f"""
+WITH now_total AS (
+  SELECT coalesce(sum(stored_bytes), 0) AS total FROM dr.backup_totals
+  WHERE app = ANY(%(apps)s) AND status IN {VALID}),
+events AS (
+  SELECT (started_at AT TIME ZONE 'UTC')::date AS day, stored_bytes AS net
+  FROM dr.backups WHERE app = ANY(%(apps)s) AND started_at >= %(since)s
+    AND status IN {ONCE_VALID} AND stored_bytes IS NOT NULL
+    AND (status <> '{BackupStatus.DELETED}' OR deleted_at IS NOT NULL)
+  UNION ALL
+  SELECT (deleted_at AT TIME ZONE 'UTC')::date, -stored_bytes
+  FROM dr.backups WHERE app = ANY(%(apps)s) AND deleted_at >= %(since)s
+    AND status = '{BackupStatus.DELETED}' AND stored_bytes IS NOT NULL),
+per_day AS (SELECT day, sum(net) AS net FROM events GROUP BY day),
+later AS (  -- what changed after each day of the window, newest day first
+  SELECT d.day::date AS day, coalesce(sum(p.net), 0) AS after
+  FROM generate_series(%(first)s::date, %(last)s::date, interval '1 day') d(day)
+  LEFT JOIN per_day p ON p.day > d.day::date
+  GROUP BY d.day)
+SELECT l.day, (n.total - l.after)::bigint AS stored_bytes
+FROM later l CROSS JOIN now_total n ORDER BY l.day"""
 
 
 class HistoryRecords(CatalogConnection):
     def drill_times(self, apps: Sequence[str], since: datetime, until: datetime
                     ) -> list[DrillTime]:
-        """Drills of `apps` started in since..until, per app oldest first (from the
-        drills_app_started index)."""
-        return self.fetch(
-            DrillTime,
-            "SELECT id, app, started_at, status, restore_seconds, rto_seconds FROM dr.drills"
-            " WHERE app = ANY(%s) AND started_at >= %s AND started_at <= %s"
-            f" AND status <> '{DrillStatus.RUNNING}' AND restore_seconds IS NOT NULL"
-            " ORDER BY app, started_at, id",
-            (list(apps), since, until))
+        """Drills of `apps` started in since..until, per app oldest first."""
+        return self.fetch(DrillTime, DRILL_TIMES_SQL,
+                          {"apps": list(apps), "since": since, "until": until})
 
     def backup_sizes(self, apps: Sequence[str], since: datetime, until: datetime
                      ) -> list[BackupSize]:
-        """Backups of `apps` started in since..until that stored bytes, per app oldest first
-        (from the backups_app_started index)."""
-        return self.fetch(
-            BackupSize,
-            "SELECT backup_id, app, started_at, stored_bytes, anomalies, held FROM dr.backups"
-            " WHERE app = ANY(%s) AND started_at >= %s AND started_at <= %s"
-            f" AND status IN {ONCE_VALID} AND stored_bytes IS NOT NULL"
-            " ORDER BY app, started_at, backup_id",
-            (list(apps), since, until))
+        """Backups of `apps` started in since..until that stored bytes, per app oldest first."""
+        return self.fetch(BackupSize, BACKUP_SIZES_SQL,
+                          {"apps": list(apps), "since": since, "until": until})
 
     def storage_by_day(self, apps: Sequence[str], first: date, last: date) -> list[StorageDay]:
-        """Every day from `first` to `last`. Walked back from today's total: a day's storage
-        is the total now, less what was stored after it, plus what retention deleted after
-        it; only backups started or deleted since `first` are read."""
-        since = _midnight(first)
-        with self.cursor() as cur:
-            cur.execute(
-                f"""WITH now_total AS (
-                      SELECT coalesce(sum(stored_bytes), 0) AS total FROM dr.backup_totals
-                      WHERE app = ANY(%(apps)s) AND status IN {VALID}),
-                    events AS (
-                      SELECT (started_at AT TIME ZONE 'UTC')::date AS day,
-                             stored_bytes AS added, 0::bigint AS removed
-                      FROM dr.backups WHERE app = ANY(%(apps)s) AND started_at >= %(since)s
-                        AND status IN {ONCE_VALID} AND stored_bytes IS NOT NULL
-                        AND (status <> '{BackupStatus.DELETED}' OR deleted_at IS NOT NULL)
-                      UNION ALL
-                      SELECT (deleted_at AT TIME ZONE 'UTC')::date, 0, stored_bytes
-                      FROM dr.backups WHERE app = ANY(%(apps)s) AND deleted_at >= %(since)s
-                        AND status = '{BackupStatus.DELETED}' AND stored_bytes IS NOT NULL),
-                    per_day AS (
-                      SELECT day, sum(added - removed) AS net FROM events GROUP BY day)
-                  SELECT d.day::date AS day,
-                         (n.total - coalesce((SELECT sum(p.net) FROM per_day p
-                                              WHERE p.day > d.day), 0))::bigint AS stored_bytes
-                  FROM generate_series(%(first)s::date, %(last)s::date, interval '1 day') d(day)
-                  CROSS JOIN now_total n ORDER BY d.day""",
-                {"apps": list(apps), "since": since, "first": first, "last": last})
-            return [StorageDay.from_record(r) for r in cur.fetchall()]
+        """Every day from `first` to `last`, walked back from today's total: only backups
+        started or deleted since `first` are read."""
+        return self.fetch(StorageDay, STORAGE_BY_DAY_SQL, storage_args(apps, first, last))
 
+
+def storage_args(apps: Sequence[str], first: date, last: date) -> dict[str, Any]:
+    return {"apps": list(apps), "since": datetime.combine(first, time(), UTC), "first": first,
+            "last": last}
