@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from html.parser import HTMLParser
 from pathlib import Path
@@ -194,17 +195,20 @@ TREND_QUERY = """{ drills(app: "shop", first: 200) { id status restoreSeconds st
   globalStatus { storageBytes } }"""
 
 
-def _api_points(answer: dict[str, Any]) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+Points = list[tuple[datetime, float]]
+
+
+def _api_points(answer: dict[str, Any]) -> tuple[Points, Points]:
     """What the restore-time and backup-sizes charts must plot for that answer (the last 90
     days hold every drill and backup of this session's stack), oldest first."""
-    drills = sorted((d["startedAt"], d["id"], d["restoreSeconds"]) for d in answer["drills"]
+    drills = sorted((datetime.fromisoformat(d["startedAt"]), float(d["restoreSeconds"]))
+                    for d in answer["drills"]
                     if d["status"] != "running" and d["restoreSeconds"] is not None)
-    backups = sorted((b["startedAt"], b["backupId"], b["storedBytes"])
+    backups = sorted((datetime.fromisoformat(b["startedAt"]), float(b["storedBytes"]))
                      for b in (e["node"] for e in answer["backups"]["edges"])
                      if b["status"] in ("completed", "degraded", "deleted")
                      and b["storedBytes"] is not None)
-    return ([(f"drill {i}", float(v)) for _, i, v in drills],
-            [(i, float(v)) for _, i, v in backups])
+    return drills, backups
 
 
 def test_status_page_draws_the_trends_the_api_answers(stack: Stack, browser: Browser,
@@ -221,6 +225,8 @@ def test_status_page_draws_the_trends_the_api_answers(stack: Stack, browser: Bro
     restore, sizes = charts["restore-time", "shop"], charts["backup-sizes", "shop"]
     assert (restore.values, sizes.values) in (before, after)
     assert restore.values and sizes.values
+    ids = {e["node"]["backupId"] for e in after_answer["backups"]["edges"]}
+    assert not any(i in dom for i in ids)  # public, as backupTimeline: no backup ids
     assert restore.attrs["role"] == "img" and restore.title == "shop: drill restore time"
     assert restore.attrs["aria-label"].startswith("shop: drill restore time: ")
     assert restore.attrs["data-limit"] == str(4 * 3600)  # shop's RTO, 4 h

@@ -4,6 +4,7 @@ data-chart> with its attributes and the data-* of the points plotted inside it."
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from html.parser import HTMLParser
 
 
@@ -14,8 +15,10 @@ class DrawnChart:
     title: str = ""
 
     @property
-    def values(self) -> list[tuple[str, float]]:
-        return [(p["data-ref"], float(p["data-value"])) for p in self.points]
+    def values(self) -> list[tuple[datetime, float]]:
+        """(when, value) of every point plotted, in the order drawn."""
+        return [(datetime.fromisoformat(p["data-at"]), float(p["data-value"]))
+                for p in self.points]
 
 
 class _Charts(HTMLParser):

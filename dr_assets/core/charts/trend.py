@@ -12,7 +12,8 @@ from dr_assets.core.forecasting.line import ForecastLine
 @dataclass(frozen=True)
 class TrendPoint:
     """One observation: a drill's restore seconds, a backup's stored bytes, a day's storage.
-    `ref` names it (drill id, backup id, day); `anomaly` says what was anomalous about it."""
+    `ref` says what it is in words fit for the public status page (no backup or drill ids:
+    the public fields never show them); `anomaly` says what was anomalous about it."""
 
     at: datetime
     value: float

@@ -51,12 +51,12 @@ def trend_inputs(chart: str, config: DRConfig, start: datetime, end: datetime, *
         rto = config.app(app).rto_hours * 3600.0
         return TrendChart(
             RESTORE_TIME, app, f"{app}: drill restore time", "seconds", start, end,
-            tuple(TrendPoint(d.started_at, float(d.restore_seconds), f"drill {d.id}",
+            tuple(TrendPoint(d.started_at, float(d.restore_seconds), f"drill, {d.status}",
                              None if d.status == DrillStatus.PASSED else "the drill failed")
                   for d in drills),
             Limit(rto, "RTO"), forecast, empty="no drill measured a restore in this window")
     return TrendChart(
         BACKUP_SIZES, app, f"{app}: backup size", "bytes", start, end,
-        tuple(TrendPoint(b.started_at, float(b.stored_bytes), b.backup_id, _anomaly(b))
+        tuple(TrendPoint(b.started_at, float(b.stored_bytes), "backup", _anomaly(b))
               for b in backups),
         None, forecast, empty="no backup stored in this window")

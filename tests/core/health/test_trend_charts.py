@@ -43,7 +43,7 @@ def test_restore_times_against_the_rto(config: DRConfig) -> None:
                      forecast=forecast)
     assert c.limit is not None and c.limit.value == 4 * 3600 and c.limit.label == "RTO"
     assert [(p.value, p.ref, p.anomaly) for p in c.points] == [
-        (300.0, "drill 1", None), (90.0, "drill 2", "the drill failed")]
+        (300.0, "drill, passed", None), (90.0, "drill, failed", "the drill failed")]
     assert c.forecast is forecast and c.subject == "scholarship_api"
 
 
