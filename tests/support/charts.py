@@ -11,14 +11,17 @@ from html.parser import HTMLParser
 @dataclass
 class DrawnChart:
     attrs: dict[str, str]
-    points: list[dict[str, str]] = field(default_factory=list)
+    points: list[dict[str, str]] = field(default_factory=list)  # dots and anomaly marks
+    line: dict[str, str] = field(default_factory=dict)
     title: str = ""
 
     @property
     def values(self) -> list[tuple[datetime, float]]:
-        """(when, value) of every point plotted, in the order drawn."""
-        return [(datetime.fromisoformat(p["data-at"]), float(p["data-value"]))
-                for p in self.points]
+        """(when, value) of every point the line joins, in the order drawn."""
+        if not self.line:
+            return []
+        return [(datetime.fromisoformat(t), float(v)) for t, v in zip(
+            self.line["data-times"].split(), self.line["data-values"].split(), strict=True)]
 
 
 class _Charts(HTMLParser):
@@ -39,6 +42,8 @@ class _Charts(HTMLParser):
             self._depth += tag == "svg"
             if "data-value" in a:
                 self._open.points.append(a)
+            if tag == "polyline" and "data-values" in a:
+                self._open.line = a
             self._in_title = tag == "title" and not self._open.title
 
     def handle_endtag(self, tag: str) -> None:

@@ -1,7 +1,8 @@
 """A TrendChart as one SVG element: axes with nice ticks, the points joined by a line, the
 limit labelled (an arrow at the top when it is far above the data), the forecast dashed,
 anomalies marked; role="img" with aria-label, <title> and <desc>, and data-* attributes
-carrying every plotted number so a test can compare the picture with the API."""
+carrying every plotted number (on the line, and on each dot while they fit) so a test can
+compare the picture with the API."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from dr_assets.core.charts.trend import TrendChart, TrendPoint
 
 WIDTH, HEIGHT = 520, 250
 LEFT, RIGHT, TOP, BOTTOM = 66, 14, 46, 28
+MAX_DOTS = 120  # more points than this: the line alone, anomaly marks still drawn
 LIMIT_HEADROOM = 4.0  # a limit more than 4x the data's top is drawn as an arrow, not to scale
 LINE, LIMIT, FORECAST, ANOMALY = "#1d4f91", "#c62828", "#7b5ea7", "#e65100"
 GRID, INK = "#e4e8ee", "#4a5868"
@@ -116,12 +118,15 @@ def render_trend_svg(c: TrendChart) -> str:
         out.append(f'<text x="{LEFT + plot_w / 2:.0f}" y="{TOP + plot_h / 2:.0f}" '
                    f'text-anchor="middle" font-size="13" fill="{INK}">{_a(c.empty)}</text>')
     else:
+        # The line carries every plotted value; a dot with its tooltip per point only while
+        # they fit (a year of hourly backups would make megabytes of dots), anomalies always.
         path = " ".join(f"{x(p.at):.1f},{y(p.value):.1f}" for p in c.points)
         out.append(f'<polyline class="series" points="{path}" fill="none" stroke="{LINE}" '
-                   'stroke-width="2"/>')
+                   f'stroke-width="2" data-times="{" ".join(_when(p.at) for p in c.points)}" '
+                   f'data-values="{" ".join(_num(p.value) for p in c.points)}"/>')
+        dots = len(c.points) <= MAX_DOTS
         out.append('<g class="points">')
-        radius = 3.0 if len(c.points) <= 60 else 1.8  # many points: dots, not a thick band
-        out.extend(_point(p, x(p.at), y(p.value), unit, radius) for p in c.points)
+        out.extend(_point(p, x(p.at), y(p.value), unit) for p in c.points if dots or p.anomaly)
         out.append("</g>")
     out.append("</svg>")
     return "\n".join(out) + "\n"
@@ -141,7 +146,7 @@ def _limit(c: TrendChart, at_y: float | None) -> str:
             f"{_a(words)}</text></g>")
 
 
-def _point(p: TrendPoint, px: float, py: float, unit: Unit, radius: float) -> str:
+def _point(p: TrendPoint, px: float, py: float, unit: Unit) -> str:
     tip = f"{p.at:%Y-%m-%d %H:%M} {p.ref}: {unit.label(p.value)}"
     data = (f'data-at="{_a(_when(p.at))}" data-value="{_num(p.value)}" data-ref="{_a(p.ref)}"')
     if p.anomaly:
@@ -149,5 +154,5 @@ def _point(p: TrendPoint, px: float, py: float, unit: Unit, radius: float) -> st
         return (f'<path class="anomaly" d="M{px:.1f},{py - 7:.1f} L{px + 6:.1f},{py + 4:.1f} '
                 f'L{px - 6:.1f},{py + 4:.1f} Z" fill="{ANOMALY}" {data} '
                 f'data-anomaly="{_a(p.anomaly)}"><title>{_a(tip)}</title></path>')
-    return (f'<circle cx="{px:.1f}" cy="{py:.1f}" r="{radius}" fill="{LINE}" {data}>'
+    return (f'<circle cx="{px:.1f}" cy="{py:.1f}" r="2.5" fill="{LINE}" {data}>'
             f"<title>{_a(tip)}</title></circle>")

@@ -10,7 +10,7 @@ from itertools import pairwise
 
 import pytest
 
-from dr_assets.core.charts.svg import HEIGHT, LEFT, RIGHT, TOP, WIDTH, render_trend_svg
+from dr_assets.core.charts.svg import HEIGHT, LEFT, MAX_DOTS, RIGHT, TOP, WIDTH, render_trend_svg
 from dr_assets.core.charts.ticks import day_ticks, nice_step, unit_for, value_ticks
 from dr_assets.core.charts.trend import Limit, TrendChart, TrendPoint
 from dr_assets.core.forecasting.line import ForecastLine
@@ -149,3 +149,15 @@ def test_the_picture_is_labelled_for_screen_readers() -> None:
     assert root.findtext(f"{SVG}title") == "shop: drill restore time"
     desc = root.findtext(f"{SVG}desc") or ""
     assert "latest 30 min" in desc and "limit RTO (60 min)" in desc and "a note" in desc
+
+
+def test_many_points_are_a_line_carrying_every_value_with_anomalies_still_marked() -> None:
+    many = [(d % 90, float(1000 + d)) for d in range(MAX_DOTS + 80)]
+    root = parse(render_trend_svg(chart(many, anomaly="table_vanished")))
+    line = root.find(f"{SVG}polyline")
+    assert line is not None
+    assert [float(v) for v in line.attrib["data-values"].split()] == [v for _, v in many]
+    assert len(line.attrib["data-times"].split()) == len(many)
+    [mark] = drawn_points(root)  # no dots, the one anomaly
+    assert mark.attrib["data-anomaly"] == "table_vanished"
+    assert root.attrib["data-points"] == str(len(many))
