@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from html.parser import HTMLParser
 from pathlib import Path
@@ -16,6 +17,7 @@ from dr_assets.core.drills.drill import run_drill
 from dr_assets.core.runtime import DRRuntime
 from tests.support.api import data
 from tests.support.browser import Browser
+from tests.support.charts import drawn_charts
 from tests.support.env import verified_backups
 from tests.support.stack import Stack, free_port
 
@@ -186,6 +188,74 @@ def test_timeline_is_public_aggregate_svg(stack: Stack) -> None:
     errors = httpx.post(f"{stack.api_url}/graphql", json={
         "query": "{ backupTimeline(days: 0) { app } }"}).json()["errors"]
     assert "days must be between 1 and 366" in errors[0]["message"]
+
+
+TREND_QUERY = """{ drills(app: "shop", first: 200) { id status restoreSeconds startedAt }
+  backups(app: "shop", first: 200) { edges { node { backupId status storedBytes startedAt } } }
+  globalStatus { storageBytes } }"""
+
+
+Points = list[tuple[datetime, float]]
+
+
+def _api_points(answer: dict[str, Any]) -> tuple[Points, Points]:
+    """What the restore-time and backup-sizes charts must plot for that answer (the last 90
+    days hold every drill and backup of this session's stack), oldest first."""
+    drills = sorted((datetime.fromisoformat(d["startedAt"]), float(d["restoreSeconds"]))
+                    for d in answer["drills"]
+                    if d["status"] != "running" and d["restoreSeconds"] is not None)
+    backups = sorted((datetime.fromisoformat(b["startedAt"]), float(b["storedBytes"]))
+                     for b in (e["node"] for e in answer["backups"]["edges"])
+                     if b["status"] in ("completed", "degraded", "deleted")
+                     and b["storedBytes"] is not None)
+    return drills, backups
+
+
+def test_status_page_draws_the_trends_the_api_answers(stack: Stack, browser: Browser,
+                                                      screenshot_dir: Path) -> None:
+    _backup_and_drill(stack)
+    viewer = stack.token("viewer")
+    before = _api_points(data(stack, TREND_QUERY, token=viewer))
+    dom = browser.dom(f"{stack.api_url}/#trends=shop")
+    after_answer = data(stack, TREND_QUERY, token=viewer)
+    after = _api_points(after_answer)
+    charts = drawn_charts(dom)
+    assert set(charts) == {("restore-time", "shop"), ("backup-sizes", "shop"),
+                           ("storage", "estate")}, dom[-3000:]
+    restore, sizes = charts["restore-time", "shop"], charts["backup-sizes", "shop"]
+    assert (restore.values, sizes.values) in (before, after)
+    assert restore.values and sizes.values
+    ids = {e["node"]["backupId"] for e in after_answer["backups"]["edges"]}
+    assert not any(i in dom for i in ids)  # public, as backupTimeline: no backup ids
+    assert restore.attrs["role"] == "img" and restore.title == "shop: drill restore time"
+    assert restore.attrs["aria-label"].startswith("shop: drill restore time: ")
+    assert restore.attrs["data-limit"] == str(4 * 3600)  # shop's RTO, 4 h
+    storage = charts["storage", "estate"]
+    assert len(storage.points) == 90 and storage.title == "Storage used by the estate's backups"
+    # Today's point is the estate's storage as globalStatus counts it.
+    assert float(storage.points[-1]["data-value"]) == after_answer["globalStatus"]["storageBytes"]
+    shot = browser.screenshot(f"{stack.api_url}/#trends=shop", screenshot_dir /
+                              "status-page-trends.png", height=2000)
+    assert shot.bytes > 20_000
+
+
+def test_trend_routes_are_public_svg_with_bounded_days(stack: Stack) -> None:
+    _backup_and_drill(stack)
+    for path in ("/status/apps/shop/restore-time.svg", "/status/apps/shop/backup-sizes.svg",
+                 "/status/storage.svg"):
+        resp = httpx.get(f"{stack.api_url}{path}?days=30", timeout=30)  # no token
+        assert resp.status_code == 200 and resp.headers["content-type"].startswith("image/svg+xml")
+        assert resp.headers["x-content-type-options"] == "nosniff"
+        svg = ET.fromstring(resp.text)
+        assert svg.attrib["role"] == "img" and svg.attrib["aria-label"]
+        assert svg.find("{http://www.w3.org/2000/svg}desc") is not None
+        for bad in ("0", "367", "soon", "-1", "%D9%A3"):
+            refused = httpx.get(f"{stack.api_url}{path}?days={bad}", timeout=30)
+            assert refused.status_code == 400 and "days must be a whole number from 1 to 366" in refused.text
+    resp = httpx.get(f"{stack.api_url}/status/apps/nope/restore-time.svg", timeout=30)
+    assert resp.status_code == 404 and "no app named 'nope'" in resp.text
+    storage = ET.fromstring(httpx.get(f"{stack.api_url}/status/storage.svg", timeout=30).text)
+    assert len([e for e in storage.iter() if "data-value" in e.attrib]) == 90  # the default
 
 
 def test_status_page_says_when_the_api_is_unreachable(stack: Stack, browser: Browser,

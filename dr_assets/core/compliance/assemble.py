@@ -5,7 +5,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from itertools import pairwise
 from typing import Protocol, TypeVar
@@ -35,6 +35,7 @@ from dr_assets.core.compliance.report import (
     VerificationFailure,
     WalRpoEvidence,
 )
+from dr_assets.core.health.trend_history import estate_charts
 from dr_assets.core.policy import AppPolicy, DRConfig
 from dr_assets.core.runs import scheduled_windows
 from dr_assets.core.statuses import BackupStatus, WindowStatus
@@ -83,7 +84,12 @@ def build_report(config: DRConfig, catalog: Catalog, period: ReportPeriod,
         wal_receipts=catalog.evidence_wal_receipts(
             sorted({p.server for p in config.apps.values() if p.server}), start, end),
     )
-    return assemble_report(config.apps.values(), rows, period, now)
+    report = assemble_report(config.apps.values(), rows, period, now)
+    # Drawn up to now when the period is still running, so the storage line ends today.
+    drawn_to = max(min(end, now), start)
+    trends = estate_charts(config, catalog, period.first_day,
+                           min(period.last_day, drawn_to.astimezone(UTC).date()), drawn_to)
+    return replace(report, trends=trends)
 
 
 def assemble_report(policies: Iterable[AppPolicy], rows: EvidenceRows, period: ReportPeriod,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from html import escape
 
+from dr_assets.core.charts.svg import render_trend_svg
 from dr_assets.core.compliance.coverage_svg import coverage_strip
 from dr_assets.core.compliance.html_parts import Raw, badge, duration, hours, table, text, when
 from dr_assets.core.compliance.report import AlertEvidence, AppEvidence, ComplianceReport
@@ -28,6 +29,9 @@ table.summary td:nth-child(n+2){text-align:right}
 .chain.ok{background:#e3f3e5;color:#1b5e20}.chain.bad{background:#fde4e4;color:#b71c1c}
 .strip{width:100%;height:22px;display:block;margin:6px 0 2px;border:1px solid #dde3ea}
 .legend span{display:inline-block;width:10px;height:10px;margin:0 4px 0 12px}
+.trends{display:grid;grid-template-columns:repeat(auto-fill,minmax(420px,1fr));gap:12px}
+.trends figure{margin:0;border:1px solid #dde3ea;border-radius:8px;padding:8px}
+.trends svg{width:100%;height:auto;display:block}
 .none{color:#5f6b7a;font-style:italic;margin:4px 0}
 .totals{color:#34404f}details summary{cursor:pointer;color:#1d4f91;margin:6px 0}
 footer{margin-top:36px;color:#5f6b7a;font-size:12px}
@@ -47,6 +51,7 @@ def render_html(report: ComplianceReport) -> str:
         _chain(report, "audit-chain"), "</header>",
         _summary(report),
         *(_app_section(a) for a in report.apps),
+        _trends(report),
         _estate(report),
         "<footer>A backup window is <b>covered</b> when a backup that passed a SHA-256 checksum "
         "verification of a stored copy started inside it (so the RPO was met for that window); "
@@ -173,6 +178,18 @@ def _alerts(alerts: tuple[AlertEvidence, ...]) -> Raw:
                  [[a.opened_at, a.resolved_at, a.kind, a.severity, a.message, a.acknowledged_by]
                   for a in alerts],
                  "No alert was opened or resolved in this period.")
+
+
+def _trends(report: ComplianceReport) -> str:
+    """The status page's pictures over the period: restore time against the RTO and backup
+    sizes with anomalies marked per app, and the estate's storage against the quota."""
+    figures = "".join(f'<figure data-chart="{escape(c.chart)}" data-subject="{escape(c.subject)}">'
+                      f"{render_trend_svg(c)}</figure>" for c in report.trends)
+    return ('<section id="trends"><h2>Trends</h2><p class="period">Per application, each '
+            "drill's restore time against the RTO and each stored backup's size (anomalies "
+            "found by the contents check marked as triangles); for the estate, the bytes "
+            "stored at the end of each day against the storage quota.</p>"
+            f'<div class="trends">{figures}</div></section>')
 
 
 def _estate(report: ComplianceReport) -> str:

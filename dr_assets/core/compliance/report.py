@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from dr_assets.core.catalog.rows import AlertRow, AuditRow, DeletionRow, DrillRow, RestoreRow, VerificationRow
+from dr_assets.core.charts.trend import TrendChart
 from dr_assets.core.compliance.period import ReportPeriod
 from dr_assets.core.policy import drill_kind
 from dr_assets.core.statuses import DrillStatus, Protection, WindowStatus
@@ -281,6 +282,10 @@ class ComplianceReport:
     estate_alerts: tuple[AlertEvidence, ...]  # alerts not tied to a configured app
     restore_requests: tuple[RestoreRequest, ...]
     audit_chain: AuditChainEvidence
+    # What the Trends section draws (the status page's pictures over the period): every
+    # app's restore time and backup sizes, then the estate's storage. Not in the JSON or
+    # CSV, whose rows already carry these numbers.
+    trends: tuple[TrendChart, ...] = ()
 
     @property
     def restores_by_requester(self) -> dict[str, int]:

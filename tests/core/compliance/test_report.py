@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 
 from dr_assets.core.compliance import ReportPeriod, build_report, render_report
+from dr_assets.core.health.trend_charts import NO_QUOTA
 from dr_assets.core.statuses import WindowStatus
-from tests.support.browser import Browser
+from tests.support.browser import Browser, visible_text
+from tests.support.charts import drawn_charts
 from tests.support.compliance_month import (
     AUDIT_ENTRIES,
     EXPECTED_SUMMARY,
@@ -169,6 +171,32 @@ def test_html_report_renders_in_chromium(october: DREnv, browser: Browser,
                    "120 / 124", "61 / 62", "96.8 %", "Audit log hash chain intact",
                    "Restores performed, by requester", "alice"):
         assert needle in text, needle
+
+
+def test_html_report_draws_the_trends_in_chromium(october: DREnv, browser: Browser) -> None:
+    rt = october.runtime()
+    report = build_report(rt.config, rt.catalog, OCTOBER)
+    page = october.root / "report-trends-2026-10.html"
+    page.write_text(render_report(report, "html"))
+    dom = browser.dom(page.as_uri())
+    assert "Trends" in visible_text(dom)
+    charts = drawn_charts(dom)
+    assert set(charts) == {("restore-time", "shop"), ("backup-sizes", "shop"),
+                           ("restore-time", "ledger"), ("backup-sizes", "ledger"),
+                           ("storage", "estate")}
+    shop, ledger = report.apps
+    restore = charts["restore-time", "shop"]
+    assert restore.attrs["role"] == "img" and restore.title == "shop: drill restore time"
+    assert restore.attrs["aria-label"].startswith("shop: drill restore time: 2 points")
+    assert restore.attrs["data-limit"] == "14400"
+    assert [v for _, v in restore.values] == [d.restore_seconds for d in shop.drills
+                                              if d.restore_seconds is not None]
+    sizes = charts["backup-sizes", "ledger"]
+    assert len(sizes.points) == ledger.windows_covered == 61
+    assert {p["data-value"] for p in sizes.points} == {"1000"}
+    storage = charts["storage", "estate"]
+    assert len(storage.points) == 31 and "data-limit" not in storage.attrs
+    assert NO_QUOTA in storage.attrs["aria-label"]
 
 
 def test_drctl_report_writes_every_format(october: DREnv, tmp_path: Path) -> None:
