@@ -5,7 +5,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from itertools import pairwise
 from typing import Protocol, TypeVar
@@ -21,6 +21,7 @@ from dr_assets.core.catalog.rows import (
     RestoreRow,
     VerificationRow,
 )
+from dr_assets.core.compliance.capacity import capacity_evidence
 from dr_assets.core.compliance.period import ReportPeriod
 from dr_assets.core.compliance.report import (
     AlertEvidence,
@@ -35,6 +36,7 @@ from dr_assets.core.compliance.report import (
     VerificationFailure,
     WalRpoEvidence,
 )
+from dr_assets.core.health.forecasts import estate_forecast
 from dr_assets.core.policy import AppPolicy, DRConfig
 from dr_assets.core.runs import scheduled_windows
 from dr_assets.core.statuses import BackupStatus, WindowStatus
@@ -83,7 +85,10 @@ def build_report(config: DRConfig, catalog: Catalog, period: ReportPeriod,
         wal_receipts=catalog.evidence_wal_receipts(
             sorted({p.server for p in config.apps.values() if p.server}), start, end),
     )
-    return assemble_report(config.apps.values(), rows, period, now)
+    report = assemble_report(config.apps.values(), rows, period, now)
+    capacity = capacity_evidence(estate_forecast(config, catalog, now),
+                                 config.forecasts.window_days)
+    return replace(report, capacity=capacity)
 
 
 def assemble_report(policies: Iterable[AppPolicy], rows: EvidenceRows, period: ReportPeriod,

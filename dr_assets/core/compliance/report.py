@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from dr_assets.core.catalog.rows import AlertRow, AuditRow, DeletionRow, DrillRow, RestoreRow, VerificationRow
+from dr_assets.core.compliance.capacity import CapacityEvidence
 from dr_assets.core.compliance.period import ReportPeriod
 from dr_assets.core.policy import drill_kind
 from dr_assets.core.statuses import DrillStatus, Protection, WindowStatus
@@ -281,6 +282,8 @@ class ComplianceReport:
     estate_alerts: tuple[AlertEvidence, ...]  # alerts not tied to a configured app
     restore_requests: tuple[RestoreRequest, ...]
     audit_chain: AuditChainEvidence
+    # The forecast figures when the report was made (compliance/capacity.py); None: not built.
+    capacity: CapacityEvidence | None = None
 
     @property
     def restores_by_requester(self) -> dict[str, int]:
