@@ -67,6 +67,8 @@ WEIGHTS: Mapping[str, float] = {
     "Query.complianceReport": 20,  # a period's evidence and the whole audit chain
     "Query.run": 2,  # Dagster
     "AppStatus.recoveryWindow": 2,  # the server's stores, listed
+    # The estate forecast: five binned reads, shared by every app and kept a minute.
+    "Query.storageForecast": 5, "AppStatus.forecast": 5,
     "Mutation.createBackup": 2, "Mutation.scheduleDrill": 2, "Mutation.restoreBackup": 2,
     "Mutation.restoreToPointInTime": 4, "Mutation.applyRetention": 2,
     "Mutation.acknowledgeAlert": 1, "Mutation.releaseBackupHold": 1,

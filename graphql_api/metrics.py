@@ -10,6 +10,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from dr_assets.core.forecasting.forecast import days_until
 from graphql_api.state import ApiState
 
 # Each scrape builds a fresh registry: the *_created series would only be noise.
@@ -54,6 +55,7 @@ def metrics_text(state: ApiState) -> bytes:
             drill.labels(h.app).set(seconds)
     total.set(status.health.score)
     _window_gauges(state, reg)
+    _forecast_gauges(state, reg)
     cache = state.response_cache
     answers = Counter("dr_api_response_cache_answers", "Cacheable GraphQL answers since start, "
                       "served from the response cache (hit) or executed (miss)", ["outcome"],
@@ -68,6 +70,49 @@ def metrics_text(state: ApiState) -> bytes:
           "included): all of them busy means callers wait for a worker",
           registry=reg).set(state.workers.busy)
     return generate_latest(reg)
+
+
+def _forecast_gauges(state: ApiState, reg: CollectorRegistry) -> None:
+    """The trends (health/forecasts.py, cached a minute): today's value on each fitted line
+    and the days until it reaches its limit (absent: no trend, or not within the window)."""
+    forecast = state.forecast()
+    today = forecast.now.date()
+    restore = Gauge("dr_forecast_restore_seconds", "Drill restore time as its trend has it "
+                    "today", ["app"], registry=reg)
+    restore_slope = Gauge("dr_forecast_restore_slope_seconds_per_day", "Change of the drill "
+                          "restore time per day", ["app"], registry=reg)
+    rto_days = Gauge("dr_forecast_rto_crosses_days", "Days until the restore time is forecast "
+                     "to reach the RTO (0: it has)", ["app"], registry=reg)
+    dump = Gauge("dr_forecast_dump_bytes", "Stored bytes of one backup as the trend has it "
+                 "today", ["app"], registry=reg)
+    storage = Gauge("dr_forecast_storage_bytes", "Bytes held by valid backups as the trend has "
+                    "it today", registry=reg)
+    storage_slope = Gauge("dr_forecast_storage_slope_bytes_per_day", "Growth of the bytes "
+                          "held by valid backups per day", registry=reg)
+    quota_days = Gauge("dr_forecast_storage_quota_crosses_days", "Days until storage is "
+                       "forecast to reach [storage] quota_gb (0: it has)", registry=reg)
+    slot = Gauge("dr_forecast_slot_retained_bytes", "WAL a server's replication slot retains, "
+                 "as the trend has it today", ["server"], registry=reg)
+    slot_days = Gauge("dr_forecast_slot_fills_days", "Days until a replication slot is "
+                      "forecast to reach its limit (0: it has)", ["server"], registry=reg)
+    for name, app in forecast.apps.items():
+        if app.restore is not None:
+            restore.labels(name).set(app.restore.now_value)
+            restore_slope.labels(name).set(app.restore.slope_per_day)
+        if (days := days_until(app.restore, today)) is not None:
+            rto_days.labels(name).set(days)
+        if app.dump_size is not None:
+            dump.labels(name).set(app.dump_size.now_value)
+    if forecast.storage is not None:
+        storage.set(forecast.storage.now_value)
+        storage_slope.set(forecast.storage.slope_per_day)
+    if (days := days_until(forecast.storage, today)) is not None:
+        quota_days.set(days)
+    for server, line in forecast.slots.items():
+        if line is not None:
+            slot.labels(server).set(line.now_value)
+        if (days := days_until(line, today)) is not None:
+            slot_days.labels(server).set(days)
 
 
 def _window_gauges(state: ApiState, reg: CollectorRegistry) -> None:

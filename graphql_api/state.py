@@ -5,11 +5,13 @@ calls and healthCheck's probes."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from dr_assets.core.access.refusals import RefusalSummary, RefusalTally
 from dr_assets.core.access.tokens import TokenVerifier
 from dr_assets.core.catalog.changes import ChangeFeed
 from dr_assets.core.health.estate import EstateStatus, estate_status
+from dr_assets.core.health.forecasts import EstateForecast, estate_forecast
 from dr_assets.core.policy import load_config
 from dr_assets.core.runtime import DRRuntime
 from dr_assets.core.statuses import AuditResult
@@ -22,6 +24,9 @@ from graphql_api.status.probes import HealthChecks, component_probes
 from graphql_api.workers import Workers
 
 STATUS_TTL_SECONDS = 1.0
+# Trends move over days: the estate's forecast (a few binned catalog reads over the window)
+# once a minute at most, shared by every app's `forecast`, storageForecast and /metrics.
+FORECAST_TTL_SECONDS = 60.0
 # The recoverable window reads every store's listing: once per server in this time at most.
 WINDOW_TTL_SECONDS = 15.0
 
@@ -49,6 +54,15 @@ class ApiState:
             "estate", lambda: estate_status(self.runtime.config, self.runtime.catalog),
             STATUS_TTL_SECONDS)
 
+    def forecast(self) -> EstateForecast:
+        """The estate's forecasts, computed once per FORECAST_TTL_SECONDS (and again when
+        the catalog changes) for every field that asks. Blocking: call it through `workers`
+        in async code."""
+        rt = self.runtime
+        return self.response_cache.value(
+            "forecast", lambda: estate_forecast(rt.config, rt.catalog, datetime.now(UTC)),
+            FORECAST_TTL_SECONDS)
+
     def recovery_window(self, server: str) -> RecoveryWindow:
         """A protected server's recoverable window from the stores, computed at most once
         per WINDOW_TTL_SECONDS (and again when the catalog changes). Blocking: call it
@@ -67,7 +81,10 @@ class ApiState:
         runtime.catalog.ensure()
         # Audit rows (every refused token and mutation writes one) change no answer kept:
         # the fields that read the audit log are never kept (response_cache.UNKEPT_FIELDS).
-        changes = ChangeFeed(runtime.catalog.info, ignore=frozenset({"audit_log"}))
+        # Launch tickets are read by no answer; slot samples (every minute) only by the
+        # forecasts, which keep their own minute.
+        changes = ChangeFeed(runtime.catalog.info,
+                             ignore=frozenset({"audit_log", "launch_tickets", "slot_samples"}))
         launcher = DagsterLauncher(api.dagster_url)
         probes = component_probes(runtime, launcher, api.health_timeout_seconds)
         return cls(runtime=runtime, verifier=TokenVerifier(api), launcher=launcher,

@@ -307,6 +307,21 @@ class ConcurrencySettings:
     max_concurrent_dumps: int = DEFAULT_MAX_CONCURRENT_DUMPS
 
 
+DEFAULT_ALERT_DAYS_AHEAD = 30
+DEFAULT_WINDOW_DAYS = 90
+MIN_WINDOW_DAYS, MAX_WINDOW_DAYS = 7, 730
+
+
+@dataclass(frozen=True)
+class ForecastSettings:
+    """Trends fitted over the last `window_days` of history and drawn as far ahead; an
+    alert opens once a limit (the RTO, the storage quota, a slot's disk) is forecast to be
+    reached within `alert_days_ahead`."""
+
+    alert_days_ahead: int = DEFAULT_ALERT_DAYS_AHEAD
+    window_days: int = DEFAULT_WINDOW_DAYS
+
+
 @dataclass(frozen=True)
 class DRConfig:
     path: Path
@@ -323,6 +338,7 @@ class DRConfig:
     launch_tickets: LaunchTicketSettings = field(default_factory=LaunchTicketSettings)
     servers: Mapping[str, ServerPolicy] = field(default_factory=dict)
     concurrency: ConcurrencySettings = field(default_factory=ConcurrencySettings)
+    forecasts: ForecastSettings = field(default_factory=ForecastSettings)
     # The name of Dagster's own database (its runs and events), which no restore may write:
     # [dagster] database, else $DAGSTER_PG_DB (what dagster.yaml reads), else dagster.
     dagster_database: str = DEFAULT_DAGSTER_DATABASE
@@ -458,6 +474,7 @@ class _Loader:
             "anomalies": dict,
             "restore": dict,
             "launch_tickets": dict,
+            "forecasts": dict,
         }
         self.take(raw, "(top level)", top, ("catalog", "encryption", "destinations", "apps"))
         catalog = self.take(
@@ -509,6 +526,7 @@ class _Loader:
         concurrency = (self.concurrency(raw["concurrency"]) if "concurrency" in raw
                        else ConcurrencySettings())
         dagster_database = self.dagster_database(raw.get("dagster", {}))
+        forecasts = self.forecasts(raw.get("forecasts", {}))
         reserved = {ConnInfo.parse(catalog["database_url"]).dbname: "the catalog's database",
                     dagster_database: "Dagster's database ([dagster] database)"}
         for name, app in apps.items():
@@ -523,6 +541,7 @@ class _Loader:
                 raise self.fail(f"apps.{name}.server", f"unknown server {app.server!r}",
                                 f"name one of the [servers.NAME] tables ({known})")
         return DRConfig(
+            forecasts=forecasts,
             servers=servers,
             concurrency=concurrency,
             dagster_database=dagster_database,
@@ -540,6 +559,21 @@ class _Loader:
             storage_quota_bytes=quota,
             zstd_level=level,
         )
+
+    def forecasts(self, raw: Any) -> ForecastSettings:
+        f = self.take(self.table(raw, "forecasts"), "forecasts",
+                      {"alert_days_ahead": int, "window_days": int}, ())
+        window = f.get("window_days", DEFAULT_WINDOW_DAYS)
+        if not MIN_WINDOW_DAYS <= window <= MAX_WINDOW_DAYS:
+            raise self.fail("forecasts.window_days", f"{window} is out of range",
+                            f"write a number of days from {MIN_WINDOW_DAYS} (fewer hold too "
+                            f"few drills for a trend) to {MAX_WINDOW_DAYS}")
+        ahead = f.get("alert_days_ahead", min(DEFAULT_ALERT_DAYS_AHEAD, window))
+        if not 1 <= ahead <= window:
+            raise self.fail("forecasts.alert_days_ahead", f"{ahead} is out of range",
+                            f"write a number of days from 1 to window_days ({window}): a "
+                            "trend is forecast only as far ahead as its window looks back")
+        return ForecastSettings(alert_days_ahead=ahead, window_days=window)
 
     def dagster_database(self, raw: Any) -> str:
         d = self.take(self.table(raw, "dagster"), "dagster", {"database": str}, ())

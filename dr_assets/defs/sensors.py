@@ -8,8 +8,14 @@ from collections.abc import Set as AbstractSet
 import dagster as dg
 
 from dr_assets.core.copies.dead_runs import settle_dead_runs
-from dr_assets.core.health.alerting import evaluate, open_run_failure, reconcile
+from dr_assets.core.health.alerting import (
+    evaluate,
+    forecast_conditions,
+    open_run_failure,
+    reconcile,
+)
 from dr_assets.core.health.estate import estate_status
+from dr_assets.core.health.forecasts import estate_forecast
 from dr_assets.core.runs import (
     KIND_BACKUP,
     KIND_BASE_BACKUP,
@@ -58,6 +64,8 @@ def alert_sensor(context: dg.SensorEvaluationContext, dr: DRResource) -> dg.Skip
     health = {a.app: a for a in status.health.apps}
     conditions = evaluate(rt.config.apps, status.facts, health, status.now,
                           rt.config.storage_quota_bytes)
+    conditions += forecast_conditions(rt.config.apps,
+                                      estate_forecast(rt.config, rt.catalog, status.now))
     changes = reconcile(rt.catalog, conditions, rt.config.webhooks)
     for err in changes.delivery_errors:
         context.log.warning(f"webhook delivery failed: {err}")

@@ -7,6 +7,7 @@ import strawberry
 from graphql_api.context import Info
 from graphql_api.dashboard.types import DashboardMetrics, ExecutiveSummary, HealthOverview, StorageUsage
 from graphql_api.permissions import IsViewer
+from graphql_api.status.forecast import StorageForecastType
 from graphql_api.status.queries import app_statuses
 from graphql_api.status.types import AppHealthBreakdown
 
@@ -45,6 +46,13 @@ class DashboardQueries:
         g = info.context.state.estate().health
         return HealthOverview(score=g.score, status=g.status,
                               apps=[AppHealthBreakdown.from_health(a) for a in g.apps])
+
+    @strawberry.field(permission_classes=[IsViewer],
+                      description="Estate storage towards `[storage] quota_gb` and each "
+                                  "protected server's slot towards its limit (viewer).")
+    def storage_forecast(self, info: Info) -> StorageForecastType:
+        return StorageForecastType.from_forecast(info.context.state.forecast(),
+                                                 info.context.config.storage_quota_bytes)
 
     @strawberry.field(permission_classes=[IsViewer])
     def storage_utilization(self, info: Info) -> list[StorageUsage]:

@@ -10,8 +10,10 @@ from dr_assets.core.health.scores import AppHealth
 from dr_assets.core.health.timeline import AppTimeline
 from dr_assets.core.policy import AppPolicy
 from graphql_api.context import Info
+from graphql_api.permissions import IsViewer
 from graphql_api.picking import FromRow, pick
 from graphql_api.scalars import BigInt
+from graphql_api.status.forecast import AppForecastType
 
 
 @strawberry.type
@@ -113,6 +115,16 @@ class AppStatus:
         state = info.context.state
         window = await state.workers.run(state.recovery_window, server)
         return RecoveryWindow(server=server, earliest=window.earliest, latest=window.latest)
+
+    @strawberry.field(permission_classes=[IsViewer],
+                      description="The app's trends and when its restore time is forecast to "
+                                  "reach the RTO (viewer): one estate forecast for every app "
+                                  "of the request.")
+    async def forecast(self, info: Info) -> AppForecastType:
+        state = info.context.state
+        estate = await state.workers.run(state.forecast)
+        return AppForecastType.from_forecast(estate.apps[self.name],
+                                             info.context.config.apps[self.name].rto_hours * 3600)
 
 
 @strawberry.type

@@ -238,3 +238,33 @@ def test_rows_of_deleted_backups_are_kept_400_days_unless_set(
     for days in (0, 32, 90):
         text = GOOD.replace('dr_control"', f'dr_control"\nkeep_deleted_days = {days}')
         assert load_config(_write(tmp_path, text)).keep_deleted_days == days
+
+
+@pytest.mark.parametrize(("forecasts", "message"), [
+    ("window_days = 3", r"forecasts.window_days: 3 is out of range: write a number of days "
+                        r"from 7"),
+    ("window_days = 1000", r"forecasts.window_days: 1000 is out of range"),
+    ("alert_days_ahead = 0", r"forecasts.alert_days_ahead: 0 is out of range: write a number "
+                             r"of days from 1 to window_days \(90\)"),
+    ("alert_days_ahead = 40\nwindow_days = 30", r"forecasts.alert_days_ahead: 40 is out of "
+                                                r"range.*\(30\)"),
+    ('alert_days_ahead = "30"', r"forecasts.alert_days_ahead: must be a int"),
+    ("horizon = 3", r"forecasts.horizon: unknown key"),
+])
+def test_bad_forecast_settings_are_config_errors(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forecasts: str, message: str) -> None:
+    monkeypatch.setenv("SCHOLARSHIP_URL", "postgresql://postgres@127.0.0.1/x")
+    with pytest.raises(ConfigError, match=message):
+        load_config(_write(tmp_path, GOOD + f"\n[forecasts]\n{forecasts}\n"))
+
+
+def test_forecast_settings_default_and_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                            ) -> None:
+    monkeypatch.setenv("SCHOLARSHIP_URL", "postgresql://postgres@127.0.0.1/x")
+    default = load_config(_write(tmp_path, GOOD)).forecasts
+    assert (default.alert_days_ahead, default.window_days) == (30, 90)
+    chosen = load_config(_write(tmp_path, GOOD + "\n[forecasts]\nalert_days_ahead = 14\n"
+                                                 "window_days = 60\n")).forecasts
+    assert (chosen.alert_days_ahead, chosen.window_days) == (14, 60)
+    short = load_config(_write(tmp_path, GOOD + "\n[forecasts]\nwindow_days = 10\n")).forecasts
+    assert (short.alert_days_ahead, short.window_days) == (10, 10)

@@ -11,6 +11,7 @@ from dr_assets.core.catalog.backups import BackupRecords
 from dr_assets.core.catalog.drills import DrillRecords
 from dr_assets.core.catalog.evidence import EvidenceRecords
 from dr_assets.core.catalog.facts import HealthFacts
+from dr_assets.core.catalog.forecasts import ForecastRecords
 from dr_assets.core.catalog.history import HistoryRecords
 from dr_assets.core.catalog.holds import HoldRecords
 from dr_assets.core.catalog.liveness import RunLiveness
@@ -27,7 +28,7 @@ from dr_assets.core.catalog.wal import WalRecords
 class Catalog(BackupRecords, RestoreRecords, DrillRecords, AlertRecords, AuditRecords,
               HealthFacts, Reports, EvidenceRecords, BackupTimelineRecords, WalRecords,
               SyncedManifestRecords, RunLiveness, PurgeRecords, HoldRecords, TicketRecords,
-              HistoryRecords):
+              HistoryRecords, ForecastRecords):
     """One object for the whole catalog; each record family lives in its own module."""
 
 

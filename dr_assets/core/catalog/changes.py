@@ -5,7 +5,9 @@ A ChangeFeed LISTENs on its own connection, in a thread, and bumps `generation` 
 notification. A reader that caches answers tags them with the generation they were computed
 at and drops them when it moves, so a finished backup shows on the next dashboard refresh
 rather than when a timer runs out. A reader may ignore some tables (`ignore`): the API
-ignores the audit log, which every refused call writes and no answer it keeps reads.
+ignores the audit log, which every refused call writes and no answer it keeps reads, the
+launch tickets runs use (read by none), and the slot samples the alert sensor writes every
+minute (read only by the forecasts, which keep their own minute).
 
 The generation also moves when the feed (re)connects, since what was written while it was
 away is unknown; while it is disconnected it cannot tell, so caches must keep a time limit

@@ -20,9 +20,9 @@ from dr_assets.core.statuses import AuditResult, BackupStatus
 
 PURGE_BATCH = 10_000
 PURGE_ACTION = "purgeDeletedRows"
-DELETED = f"'{BackupStatus.DELETED}'"  # as the partial index backups_deleted has it
+DELETED = f"'{BackupStatus.DELETED}'"  # as the partial index backups_deleted_stored has it
 
-# Oldest deletions first (the backups_deleted and wal_files_deleted indexes' order); rows
+# Oldest deletions first (the backups_deleted_stored and wal_files_deleted indexes' order); rows
 # another purge is removing are left to it.
 PURGE_BACKUPS = f"""
 WITH gone AS (

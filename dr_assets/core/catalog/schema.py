@@ -529,3 +529,33 @@ MIGRATIONS.append(OnlineMigration(
     """,
     indexes=(("launch_tickets_run", "ON dr.launch_tickets (run_id)"),),
 ))
+
+MIGRATIONS.append(OnlineMigration(
+    # 14: history for the forecasts (core/health/forecasts.py). `slot_samples`: a protected
+    # server's replication slot, its retained WAL each time the alert sensor reads it (the
+    # trend to the day the slot fills its limit), and the max_slot_wal_keep_size then (NULL:
+    # unlimited); rows older than the forecast window are removed as new ones come. The
+    # storage held over time is counted back from today's totals with the bytes of backups
+    # started (backups_started_stored) and deleted (backups_deleted_stored) since each
+    # moment, both read from the indexes alone; the latter replaces backups_deleted (same
+    # key and predicate, which purge reads in that order).
+    setup="""
+    CREATE TABLE IF NOT EXISTS dr.slot_samples (
+        server                 text NOT NULL,
+        sampled_at             timestamptz NOT NULL,
+        retained_bytes         bigint NOT NULL,
+        max_slot_wal_keep_size bigint,
+        PRIMARY KEY (server, sampled_at)
+    );
+    DROP TRIGGER IF EXISTS slot_samples_notify_change ON dr.slot_samples;
+    CREATE TRIGGER slot_samples_notify_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+        ON dr.slot_samples FOR EACH STATEMENT EXECUTE FUNCTION dr.notify_change();
+    """,
+    indexes=(
+        ("backups_started_stored",
+         "ON dr.backups (started_at) INCLUDE (app, status, stored_bytes)"),
+        ("backups_deleted_stored",
+         "ON dr.backups (deleted_at) INCLUDE (app, stored_bytes) WHERE status = 'deleted'"),
+    ),
+    drop_indexes=("backups_deleted",),
+))

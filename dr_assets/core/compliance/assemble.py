@@ -21,6 +21,7 @@ from dr_assets.core.catalog.rows import (
     RestoreRow,
     VerificationRow,
 )
+from dr_assets.core.compliance.capacity import capacity_evidence
 from dr_assets.core.compliance.period import ReportPeriod
 from dr_assets.core.compliance.report import (
     AlertEvidence,
@@ -35,6 +36,7 @@ from dr_assets.core.compliance.report import (
     VerificationFailure,
     WalRpoEvidence,
 )
+from dr_assets.core.health.forecasts import estate_forecast
 from dr_assets.core.health.trend_history import estate_charts
 from dr_assets.core.policy import AppPolicy, DRConfig
 from dr_assets.core.runs import scheduled_windows
@@ -89,7 +91,9 @@ def build_report(config: DRConfig, catalog: Catalog, period: ReportPeriod,
     drawn_to = max(min(end, now), start)
     trends = estate_charts(config, catalog, period.first_day,
                            min(period.last_day, drawn_to.astimezone(UTC).date()), drawn_to)
-    return replace(report, trends=trends)
+    capacity = capacity_evidence(estate_forecast(config, catalog, now),
+                                 config.forecasts.window_days)
+    return replace(report, trends=trends, capacity=capacity)
 
 
 def assemble_report(policies: Iterable[AppPolicy], rows: EvidenceRows, period: ReportPeriod,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from html import escape
 
 from dr_assets.core.charts.svg import render_trend_svg
+from dr_assets.core.compliance.capacity import capacity_section
 from dr_assets.core.compliance.coverage_svg import coverage_strip
 from dr_assets.core.compliance.html_parts import Raw, badge, duration, hours, table, text, when
 from dr_assets.core.compliance.report import AlertEvidence, AppEvidence, ComplianceReport
@@ -53,6 +54,7 @@ def render_html(report: ComplianceReport) -> str:
         *(_app_section(a) for a in report.apps),
         _trends(report),
         _estate(report),
+        capacity_section(report.capacity),
         "<footer>A backup window is <b>covered</b> when a backup that passed a SHA-256 checksum "
         "verification of a stored copy started inside it (so the RPO was met for that window); "
         "<b>missed</b> when the window is over without one; <b>pending</b> while it is still "

@@ -14,6 +14,7 @@ from typing import Any
 
 from dr_assets.core.catalog.rows import AlertRow, AuditRow, DeletionRow, DrillRow, RestoreRow, VerificationRow
 from dr_assets.core.charts.trend import TrendChart
+from dr_assets.core.compliance.capacity import CapacityEvidence
 from dr_assets.core.compliance.period import ReportPeriod
 from dr_assets.core.policy import drill_kind
 from dr_assets.core.statuses import DrillStatus, Protection, WindowStatus
@@ -286,6 +287,8 @@ class ComplianceReport:
     # app's restore time and backup sizes, then the estate's storage. Not in the JSON or
     # CSV, whose rows already carry these numbers.
     trends: tuple[TrendChart, ...] = ()
+    # The forecast figures when the report was made (compliance/capacity.py); None: not built.
+    capacity: CapacityEvidence | None = None
 
     @property
     def restores_by_requester(self) -> dict[str, int]:

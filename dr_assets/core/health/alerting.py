@@ -17,6 +17,13 @@ from urllib.parse import urlsplit
 
 from dr_assets.core.catalog import Catalog
 from dr_assets.core.catalog.rows import AlertRow, AppFacts
+from dr_assets.core.health.forecasts import (
+    FORECAST_KINDS,
+    RTO_FORECAST,
+    SLOT_FORECAST,
+    STORAGE_FORECAST,
+    EstateForecast,
+)
 from dr_assets.core.health.scores import DRILL_WINDOW, AppHealth, readiness_fraction
 from dr_assets.core.policy import AppPolicy, WebhookConfig
 from dr_assets.core.statuses import BackupStatus, Protection
@@ -31,7 +38,7 @@ RPO_VIOLATED = "rpo_violated"
 RTO_VIOLATED = "rto_violated"
 STORAGE_QUOTA = "storage_quota"
 EVALUATED_KINDS = (BACKUP_FAILED, BACKUP_DEGRADED, HEALTH_LOW, RPO_VIOLATED, RTO_VIOLATED,
-                   STORAGE_QUOTA)
+                   STORAGE_QUOTA, *FORECAST_KINDS)
 RUN_FAILED = "run_failed"
 
 
@@ -85,6 +92,41 @@ def evaluate(
                 GLOBAL, STORAGE_QUOTA, WARNING,
                 f"backup storage at {used / storage_quota_bytes:.0%} of its quota "
                 f"({used} of {storage_quota_bytes} bytes)"))
+    return out
+
+
+def forecast_conditions(policies: Mapping[str, AppPolicy],
+                        forecast: EstateForecast) -> list[AlertCondition]:
+    """A limit forecast to be reached within [forecasts] alert_days_ahead: warnings, in
+    time to act before the RTO, the quota or a slot's disk is actually reached."""
+    out: list[AlertCondition] = []
+    ahead = f"within {forecast.alert_days_ahead} days"
+    for name, app in forecast.apps.items():
+        line = app.restore
+        days = forecast.within_alert(line)
+        if line is not None and days is not None and line.limit is not None:
+            out.append(AlertCondition(name, RTO_FORECAST, WARNING, (
+                f"{name}: restore time forecast to reach the RTO of "
+                f"{policies[name].rto_hours:g} h on {line.crosses_on} ({days} days, {ahead}): "
+                f"drills restore in {line.now_value / 3600:.2f} h now, rising "
+                f"{line.slope_per_day:.0f} s a day; make the restore faster or the RTO longer")))
+    line = forecast.storage
+    days = forecast.within_alert(line)
+    if line is not None and days is not None and line.limit:
+        out.append(AlertCondition(GLOBAL, STORAGE_FORECAST, WARNING, (
+            f"backup storage forecast to reach its quota of {line.limit / (1 << 30):.1f} GiB"
+            f" on {line.crosses_on} ({days} days, {ahead}): {line.now_value / (1 << 30):.1f}"
+            f" GiB now, growing {line.slope_per_day / (1 << 30):.2f} GiB a day; raise "
+            "[storage] quota_gb or shorten retention")))
+    for server, line in forecast.slots.items():
+        days = forecast.within_alert(line)
+        if line is not None and days is not None and line.limit:
+            out.append(AlertCondition(f"server:{server}", SLOT_FORECAST, WARNING, (
+                f"server {server}: replication slot forecast to retain "
+                f"{line.limit / (1 << 30):.2f} GiB of WAL (its limit) on {line.crosses_on} "
+                f"({days} days, {ahead}): {line.now_value / (1 << 30):.2f} GiB now, growing "
+                f"{line.slope_per_day / (1 << 20):.1f} MiB a day: is the WAL streamer "
+                "keeping up?")))
     return out
 
 

@@ -6,6 +6,7 @@ server has lost (or is about to drop) WAL the slot needed, or the slot is gone."
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg2
@@ -119,4 +120,9 @@ def watch_servers(config: DRConfig, catalog: Catalog) -> list[str]:
                             f"{server.slot}: {str(exc).strip()}")
             continue
         watch_slot(catalog, server, state)
+        if state.exists and state.retained_bytes is not None:
+            # The history the slot forecast fits (health/forecasts.py), a window long.
+            catalog.record_slot_sample(server.name, datetime.now(UTC), state.retained_bytes,
+                                       state.max_slot_wal_keep_size,
+                                       timedelta(days=config.forecasts.window_days))
     return problems
