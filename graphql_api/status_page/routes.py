@@ -80,12 +80,14 @@ async def trend_svg(request: Request) -> Response:
         return PlainTextResponse(f"no app named {app[:80]!r} in dr.toml", status_code=404)
     now = datetime.now(UTC)
     try:
+        # The forecast lines come from the numbers the chart shows (shared, once a minute).
+        forecast = await state.workers.run(state.forecast)
         if app is None:
             svg = await state.workers.run(storage_trend, config, state.runtime.catalog, now,
-                                          days)
+                                          days, forecast)
         else:
             svg = await state.workers.run(app_trend, chart, config, state.runtime.catalog,
-                                          app, now, days)
+                                          app, now, days, forecast)
     except CatalogError as exc:
         return PlainTextResponse(str(exc), status_code=503)
     return Response(svg, media_type="image/svg+xml", headers=COMMON_HEADERS)

@@ -46,3 +46,11 @@ def test_an_apps_forecast_and_the_storage_forecast(stack: Stack) -> None:
     assert 'dr_forecast_restore_seconds{app="shop"}' in metrics
     days = float(metrics.split('dr_forecast_rto_crosses_days{app="shop"} ')[1].split()[0])
     assert 20 <= days <= 32
+
+    # The status page's restore-time picture draws the same forecast, dashed, from the
+    # start of its window.
+    svg = httpx.get(f"{stack.api_url}/status/apps/shop/restore-time.svg?days=30",
+                    timeout=30).text
+    assert 'class="forecast"' in svg and "data-forecast-end=" in svg
+    drawn_to = float(svg.split('data-forecast-end-value="')[1].split('"')[0])
+    assert drawn_to > 9000  # the line rises past today's drills towards the RTO

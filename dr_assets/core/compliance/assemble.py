@@ -89,10 +89,11 @@ def build_report(config: DRConfig, catalog: Catalog, period: ReportPeriod,
     report = assemble_report(config.apps.values(), rows, period, now)
     # Drawn up to now when the period is still running, so the storage line ends today.
     drawn_to = max(min(end, now), start)
+    forecast = estate_forecast(config, catalog, now)
     trends = estate_charts(config, catalog, period.first_day,
-                           min(period.last_day, drawn_to.astimezone(UTC).date()), drawn_to)
-    capacity = capacity_evidence(estate_forecast(config, catalog, now),
-                                 config.forecasts.window_days)
+                           min(period.last_day, drawn_to.astimezone(UTC).date()), drawn_to,
+                           forecast)
+    capacity = capacity_evidence(forecast, config.forecasts.window_days)
     return replace(report, trends=trends, capacity=capacity)
 
 

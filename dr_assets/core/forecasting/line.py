@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 
@@ -25,3 +25,11 @@ class ForecastLine:
     points: int
     limit: float | None
     crosses_on: date | None
+
+    def from_moment(self, moment: datetime) -> ForecastLine:
+        """The same line drawn from MOMENT on when it started earlier (a chart whose window
+        is shorter than the fit's)."""
+        if moment <= self.start or moment >= self.end:
+            return self
+        days = (moment - self.start).total_seconds() / 86400
+        return replace(self, start=moment, start_value=self.start_value + self.slope_per_day * days)

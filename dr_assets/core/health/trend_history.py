@@ -11,6 +11,8 @@ from dr_assets.core.catalog.history import BackupSize, DrillTime
 from dr_assets.core.charts.svg import render_trend_svg
 from dr_assets.core.charts.trend import TrendChart
 from dr_assets.core.errors import ReportError
+from dr_assets.core.forecasting.line import ForecastLine
+from dr_assets.core.health.forecasts import EstateForecast
 from dr_assets.core.health.timeline import MAX_TIMELINE_DAYS
 from dr_assets.core.health.trend_charts import BACKUP_SIZES, RESTORE_TIME, STORAGE, trend_inputs
 from dr_assets.core.policy import DRConfig
@@ -22,20 +24,30 @@ def _midnight(day: date) -> datetime:
     return datetime.combine(day, time(), UTC)
 
 
+def _from(line: ForecastLine | None, start: datetime) -> ForecastLine | None:
+    return line.from_moment(start) if line is not None else None
+
+
 def app_chart(chart: str, config: DRConfig, catalog: Catalog, app: str, start: datetime,
-              end: datetime) -> TrendChart:
-    """An app's restore-time or backup-sizes chart from start to end."""
+              end: datetime, forecast: EstateForecast | None = None) -> TrendChart:
+    """An app's restore-time or backup-sizes chart from start to end, with the forecast's
+    line for it when one is given and has one."""
+    lines = forecast.apps.get(app) if forecast is not None else None
     if chart == RESTORE_TIME:
         return trend_inputs(RESTORE_TIME, config, start, end, app=app,
-                            drills=catalog.drill_times([app], start, end))
+                            drills=catalog.drill_times([app], start, end),
+                            forecast=_from(lines.restore if lines else None, start))
     return trend_inputs(BACKUP_SIZES, config, start, end, app=app,
-                        backups=catalog.backup_sizes([app], start, end))
+                        backups=catalog.backup_sizes([app], start, end),
+                        forecast=_from(lines.dump_size if lines else None, start))
 
 
 def estate_charts(config: DRConfig, catalog: Catalog, first: date, last: date,
-                  end: datetime) -> tuple[TrendChart, ...]:
+                  end: datetime, forecast: EstateForecast | None = None
+                  ) -> tuple[TrendChart, ...]:
     """Every app's restore-time and backup-sizes charts, then the storage chart, from the
-    midnight of `first` to `end`: three queries whatever the number of apps."""
+    midnight of `first` to `end` (with FORECAST's lines): three queries whatever the number
+    of apps."""
     start = _midnight(first)
     drills: dict[str, list[DrillTime]] = defaultdict(list)
     backups: dict[str, list[BackupSize]] = defaultdict(list)
@@ -45,17 +57,22 @@ def estate_charts(config: DRConfig, catalog: Catalog, first: date, last: date,
         backups[b.app].append(b)
     out = []
     for app in config.apps:
-        out.append(trend_inputs(RESTORE_TIME, config, start, end, app=app, drills=drills[app]))
+        lines = forecast.apps.get(app) if forecast is not None else None
+        out.append(trend_inputs(RESTORE_TIME, config, start, end, app=app, drills=drills[app],
+                                forecast=_from(lines.restore if lines else None, start)))
         out.append(trend_inputs(BACKUP_SIZES, config, start, end, app=app,
-                                backups=backups[app]))
-    return (*out, storage_chart(config, catalog, first, last, end))
+                                backups=backups[app],
+                                forecast=_from(lines.dump_size if lines else None, start)))
+    return (*out, storage_chart(config, catalog, first, last, end, forecast))
 
 
 def storage_chart(config: DRConfig, catalog: Catalog, first: date, last: date,
-                  end: datetime) -> TrendChart:
-    """The estate's storage at the end of each day from first to last."""
+                  end: datetime, forecast: EstateForecast | None = None) -> TrendChart:
+    """The estate's storage at the end of each day from first to last, with FORECAST's
+    storage line."""
     days = catalog.storage_by_day(list(config.apps), first, last)
-    return trend_inputs(STORAGE, config, _midnight(first), end, storage=days)
+    return trend_inputs(STORAGE, config, _midnight(first), end, storage=days,
+                        forecast=_from(forecast.storage if forecast else None, _midnight(first)))
 
 
 def _window(now: datetime, days: int) -> tuple[date, date]:
@@ -66,14 +83,15 @@ def _window(now: datetime, days: int) -> tuple[date, date]:
 
 
 def app_trend(chart: str, config: DRConfig, catalog: Catalog, app: str, now: datetime,
-              days: int = TREND_DAYS) -> str:
+              days: int = TREND_DAYS, forecast: EstateForecast | None = None) -> str:
     """The SVG of an app's chart over the last `days` days, today included."""
     first, _ = _window(now, days)
-    return render_trend_svg(app_chart(chart, config, catalog, app, _midnight(first), now))
+    return render_trend_svg(app_chart(chart, config, catalog, app, _midnight(first), now,
+                                      forecast))
 
 
 def storage_trend(config: DRConfig, catalog: Catalog, now: datetime,
-                  days: int = TREND_DAYS) -> str:
+                  days: int = TREND_DAYS, forecast: EstateForecast | None = None) -> str:
     """The SVG of the estate's storage over the last `days` days, today included."""
     first, today = _window(now, days)
-    return render_trend_svg(storage_chart(config, catalog, first, today, now))
+    return render_trend_svg(storage_chart(config, catalog, first, today, now, forecast))

@@ -15,6 +15,7 @@ from dr_assets.core.forecasting.forecast import (
     forecast_line,
     stored_over_time,
 )
+from dr_assets.core.forecasting.line import ForecastLine
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -85,3 +86,13 @@ def test_storage_held_is_counted_back_from_now() -> None:
     # now 300 held; 100 stored in the last bin, 50 deleted in the middle one
     held = stored_over_time(300.0, ends, added={2: 100.0}, deleted={1: 50.0})
     assert held == [(days_ago(2), 250.0), (days_ago(1), 200.0), (NOW, 300.0)]
+
+
+def test_a_line_drawn_from_a_later_moment_keeps_its_slope() -> None:
+    start = datetime(2026, 9, 1, tzinfo=UTC)
+    line = ForecastLine("restore_seconds", start, 100.0, start + timedelta(days=100), 600.0,
+                        400.0, 5.0, 10, 1000.0, None)
+    later = line.from_moment(start + timedelta(days=30))
+    assert later.start == start + timedelta(days=30) and later.start_value == 250.0
+    assert (later.end, later.end_value, later.slope_per_day) == (line.end, 600.0, 5.0)
+    assert line.from_moment(start - timedelta(days=1)) is line
