@@ -55,8 +55,13 @@ def selection(type_: Any, depth: int = 0) -> str:
 
 
 def selection_depth_ok(field: Any, depth: int) -> bool:
-    """Whether a REST body holds this field of a type met at `depth`: not too deep, and no
-    field that needs an argument the route does not give."""
+    """Whether a REST body holds this field of a type met at `depth`: not too deep, no
+    field that needs an argument the route does not give, and no field guarded by a role
+    of its own (AppStatus.forecast, viewer): a route's body is the same for every caller
+    its route admits, so such a field is GraphQL's only."""
+    definition = (field.extensions or {}).get("strawberry-definition")
+    if definition is not None and getattr(definition, "permission_classes", None):
+        return False
     return depth < 4 and not (field.args and any(
         isinstance(a.type, GraphQLNonNull) and a.default_value is None
         for a in field.args.values()))
