@@ -529,3 +529,58 @@ MIGRATIONS.append(OnlineMigration(
     """,
     indexes=(("launch_tickets_run", "ON dr.launch_tickets (run_id)"),),
 ))
+
+MIGRATIONS.append(OnlineMigration(
+    # 14: the alert outbox. Every alert opened or resolved, by whatever process, leaves a
+    # row here in its own transaction (the trigger on dr.alerts), so no alert is lost when
+    # a channel is down; the dispatcher routes it to the configured channels (a row per
+    # channel), sends what is due, records each attempt and retries with backoff. New
+    # tables and a trigger: a change of the catalog only.
+    setup="""
+    CREATE TABLE IF NOT EXISTS dr.alert_outbox (
+        id bigserial PRIMARY KEY,
+        alert_id bigint NOT NULL REFERENCES dr.alerts (id) ON DELETE CASCADE,
+        channel text,
+        event text NOT NULL CHECK (event IN ('opened', 'resolved')),
+        created_at timestamptz NOT NULL DEFAULT now(),
+        next_attempt_at timestamptz NOT NULL DEFAULT now(),
+        attempts integer NOT NULL DEFAULT 0,
+        delivered_at timestamptz,
+        gave_up_at timestamptz,
+        last_error text
+    );
+    CREATE TABLE IF NOT EXISTS dr.delivery_attempts (
+        id bigserial PRIMARY KEY,
+        outbox_id bigint NOT NULL REFERENCES dr.alert_outbox (id) ON DELETE CASCADE,
+        at timestamptz NOT NULL DEFAULT now(),
+        ok boolean NOT NULL,
+        status_code integer,
+        error text,
+        duration_ms double precision NOT NULL
+    );
+    CREATE OR REPLACE FUNCTION dr.alert_to_outbox() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'INSERT' THEN
+            INSERT INTO dr.alert_outbox (alert_id, event) VALUES (NEW.id, 'opened');
+        ELSIF OLD.status = 'open' AND NEW.status = 'resolved' THEN
+            INSERT INTO dr.alert_outbox (alert_id, event) VALUES (NEW.id, 'resolved');
+        END IF;
+        RETURN NULL;
+    END $$;
+    DROP TRIGGER IF EXISTS alerts_to_outbox ON dr.alerts;
+    CREATE TRIGGER alerts_to_outbox AFTER INSERT OR UPDATE OF status ON dr.alerts
+        FOR EACH ROW EXECUTE FUNCTION dr.alert_to_outbox();
+    DROP TRIGGER IF EXISTS alert_outbox_notify_change ON dr.alert_outbox;
+    CREATE TRIGGER alert_outbox_notify_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+        ON dr.alert_outbox FOR EACH STATEMENT EXECUTE FUNCTION dr.notify_change();
+    DROP TRIGGER IF EXISTS delivery_attempts_notify_change ON dr.delivery_attempts;
+    CREATE TRIGGER delivery_attempts_notify_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+        ON dr.delivery_attempts FOR EACH STATEMENT EXECUTE FUNCTION dr.notify_change();
+    """,
+    indexes=(
+        ("alert_outbox_due", "ON dr.alert_outbox (next_attempt_at)"
+                             " WHERE delivered_at IS NULL AND gave_up_at IS NULL"),
+        ("alert_outbox_alert", "ON dr.alert_outbox (alert_id)"),
+        ("delivery_attempts_outbox", "ON dr.delivery_attempts (outbox_id, at DESC)"),
+    ),
+))
