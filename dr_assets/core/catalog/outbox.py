@@ -59,9 +59,9 @@ _SELECT = ("SELECT o.id, o.channel, o.event, o.attempts, a.id AS a_id, a.app AS 
 
 
 class OutboxRecords(CatalogConnection):
-    def route_outbox(self, channels_for: Callable[[AlertRow], list[str]]) -> int:
+    def route_outbox(self, channels_for: Callable[[AlertRow], list[str]], now: datetime) -> int:
         """Split every unrouted event into a row per channel `channels_for(alert)` names
-        names, due at once; returns the rows made."""
+        names, due at `now`; returns the rows made."""
         made = 0
         with self.cursor() as cur:
             cur.execute(f"{_SELECT} WHERE o.channel IS NULL ORDER BY o.id"
@@ -69,8 +69,9 @@ class OutboxRecords(CatalogConnection):
             for entry in _entries(cur.fetchall()):
                 names = channels_for(entry.alert)
                 for name in names:
-                    cur.execute("INSERT INTO dr.alert_outbox (alert_id, channel, event)"
-                                " VALUES (%s, %s, %s)", (entry.alert.id, name, entry.event))
+                    cur.execute("INSERT INTO dr.alert_outbox (alert_id, channel, event,"
+                                " next_attempt_at) VALUES (%s, %s, %s, %s)",
+                                (entry.alert.id, name, entry.event, now))
                     made += 1
                 cur.execute("DELETE FROM dr.alert_outbox WHERE id = %s", (entry.id,))
         return made

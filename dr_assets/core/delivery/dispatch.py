@@ -54,7 +54,7 @@ def dispatch_due(config: DRConfig, catalog: Catalog, now: datetime, rounds: int 
     out = Dispatched()
     by_name = {c.name: c for c in config.channels}
     for _ in range(rounds):
-        out.routed += catalog.route_outbox(lambda a: channels_for(config.channels, a))
+        out.routed += catalog.route_outbox(lambda a: channels_for(config.channels, a), now)
         due = catalog.claim_due(now)
         if not due:
             break
