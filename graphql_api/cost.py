@@ -61,7 +61,8 @@ WEIGHTS: Mapping[str, float] = {
     "Query.globalStatus": 3, "Query.apps": 3, "Query.app": 3,  # estate health + 2 queries
     "Query.healthCheck": 2,  # every store and Dagster, probed at most once per keep window
     "Query.backupTimeline": 1, "Query.backups": 2, "Query.backup": 1, "Query.restores": 1,
-    "Query.drills": 1, "Query.alerts": 1, "Query.recentActivity": 2, "Query.auditLog": 1,
+    "Query.drills": 1, "Query.alerts": 1, "Query.alertDeliveries": 1,
+    "Query.recentActivity": 2, "Query.auditLog": 1,
     "Query.dashboardMetrics": 2, "Query.executiveSummary": 4, "Query.healthOverview": 1,
     "Query.storageUtilization": 1,
     "Query.complianceReport": 20,  # a period's evidence and the whole audit chain
@@ -93,6 +94,7 @@ BOUNDS: Mapping[str, Bound] = {
     "Query.drills.first": Bound(1, PAGE),
     "Query.auditLog.first": Bound(1, PAGE),
     "Query.recentActivity.hours": Bound(1, 24 * 90),
+    "Query.alertDeliveries.alertId": Bound(1, INT_MAX),
     "Mutation.acknowledgeAlert.id": Bound(1, INT_MAX),
 }
 

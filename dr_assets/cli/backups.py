@@ -76,7 +76,7 @@ def cmd_release(rt: DRRuntime, args: argparse.Namespace) -> int:
     arguments = {"backup_id": args.backup_id, "reason": args.reason or ""}
     try:
         done = release_backup(rt.catalog, args.backup_id, f"drctl:{getpass.getuser()}",
-                              args.reason or "", rt.config.webhooks)
+                              args.reason or "")
     except DRError as exc:
         _audit(rt, "releaseBackupHold", arguments, AuditResult.REFUSED, str(exc))
         raise
@@ -84,7 +84,7 @@ def cmd_release(rt: DRRuntime, args: argparse.Namespace) -> int:
     doc = {"backup_id": args.backup_id, "app": done.release.hold.app, "released": True,
            "holds_left": done.release.holds_left,
            "alert_resolved": done.release.resolved_alert is not None,
-           "delivery_error": done.delivery_error, "message": done.message}
+           "message": done.message}
     emit(args, doc, lambda: done.message)
     return 0
 

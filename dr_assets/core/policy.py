@@ -214,6 +214,47 @@ class WebhookConfig:
     url: str
 
 
+CHANNEL_KINDS = ("webhook", "email", "pagerduty", "slack", "teams")
+CHANNEL_SEVERITIES = ("critical", "error", "warning", "info")
+DEFAULT_CHANNEL_TIMEOUT_SECONDS = 10.0
+PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """Where an email channel hands its messages over, and as whom."""
+
+    host: str
+    port: int = 587
+    starttls: bool = True
+    username: str = ""
+    password_env: str = ""  # the name of the variable holding the password, read at send time
+    sender: str = ""
+    to: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    """One [[alerts.channels]] row. `url` is the HTTP endpoint of webhook, Slack, Teams and
+    PagerDuty (the Events API v2 unless set); `routing_key_env` names the variable holding
+    PagerDuty's integration key, so the key stays out of dr.toml."""
+
+    name: str
+    kind: str
+    url: str = ""
+    smtp: SmtpSettings | None = None
+    routing_key_env: str = ""
+    severities: tuple[str, ...] = ()
+    apps: tuple[str, ...] = ()
+    timeout_seconds: float = DEFAULT_CHANNEL_TIMEOUT_SECONDS
+
+    def takes(self, alert: Mapping[str, Any]) -> bool:
+        """Whether this channel is routed the alert (its severity and app)."""
+        if self.severities and alert.get("severity") not in self.severities:
+            return False
+        return not self.apps or alert.get("app") in self.apps
+
+
 @dataclass(frozen=True)
 class ApiConfig:
     """The GraphQL API: where Dagster answers, and how bearer tokens are checked."""
@@ -330,6 +371,9 @@ class DRConfig:
     destinations: tuple[DestinationConfig, ...]
     apps: Mapping[str, AppPolicy]
     webhooks: tuple[WebhookConfig, ...] = ()
+    # Every way alerts reach people: [[alerts.channels]], then each [[alerts.webhooks]]
+    # as a webhook channel named webhook-1, webhook-2, ...
+    channels: tuple[ChannelConfig, ...] = ()
     storage_quota_bytes: int | None = None
     zstd_level: int = 1
     api: ApiConfig = field(default_factory=ApiConfig)
@@ -494,8 +538,9 @@ class _Loader:
                                           AnomalyThresholds())
         apps = self.apps(self.table(raw["apps"], "apps"), estate_anomalies)
         webhooks: tuple[WebhookConfig, ...] = ()
+        channels: tuple[ChannelConfig, ...] = ()
         if "alerts" in raw:
-            alerts = self.take(raw["alerts"], "alerts", {"webhooks": list}, ())
+            alerts = self.take(raw["alerts"], "alerts", {"webhooks": list, "channels": list}, ())
             hooks = []
             for i, hook in enumerate(alerts.get("webhooks", [])):
                 h = self.take(self.table(hook, "alerts.webhooks"), f"alerts.webhooks[{i}]",
@@ -505,6 +550,7 @@ class _Loader:
                                     "write https://...")
                 hooks.append(WebhookConfig(url=h["url"]))
             webhooks = tuple(hooks)
+            channels = self.channels(alerts.get("channels", []), webhooks)
         quota = None
         if "storage" in raw:
             storage = self.take(raw["storage"], "storage", {"quota_gb": (int, float)}, ())
@@ -556,6 +602,7 @@ class _Loader:
             destinations=destinations,
             apps=apps,
             webhooks=webhooks,
+            channels=channels,
             storage_quota_bytes=quota,
             zstd_level=level,
         )
@@ -574,6 +621,93 @@ class _Loader:
                             f"write a number of days from 1 to window_days ({window}): a "
                             "trend is forecast only as far ahead as its window looks back")
         return ForecastSettings(alert_days_ahead=ahead, window_days=window)
+
+    def channels(self, raw: list[Any], webhooks: tuple[WebhookConfig, ...]
+                 ) -> tuple[ChannelConfig, ...]:
+        """[[alerts.channels]], checked whole: a channel that cannot send is a load error."""
+        out: list[ChannelConfig] = []
+        allowed: dict[str, type | tuple[type, ...]] = {
+            "name": str, "kind": str, "url": str, "host": str, "port": int, "starttls": bool,
+            "username": str, "password_env": str, "from": str, "to": list,
+            "routing_key_env": str, "severities": list, "apps": list,
+            "timeout_seconds": (int, float)}
+        for i, item in enumerate(raw):
+            key = f"alerts.channels[{i}]"
+            c = self.take(self.table(item, key), key, allowed, ("name", "kind"))
+            name, kind = c["name"], c["kind"]
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", name):
+                raise self.fail(f"{key}.name", f"{name!r} is not a channel name",
+                                "use letters, digits, '-', '_' or '.' (at most 63)")
+            if any(o.name == name for o in out):
+                raise self.fail(f"{key}.name", f"channel {name!r} is defined twice",
+                                "give every channel its own name")
+            if kind not in CHANNEL_KINDS:
+                raise self.fail(f"{key}.kind", f"unknown kind {kind!r}",
+                                f"use one of {', '.join(CHANNEL_KINDS)}")
+            severities = self.strings(f"{key}.severities", c.get("severities", []))
+            for s in severities:
+                if s not in CHANNEL_SEVERITIES:
+                    raise self.fail(f"{key}.severities", f"unknown severity {s!r}",
+                                    f"use some of {', '.join(CHANNEL_SEVERITIES)}")
+            apps = self.strings(f"{key}.apps", c.get("apps", []))
+            timeout = c.get("timeout_seconds", DEFAULT_CHANNEL_TIMEOUT_SECONDS)
+            self.positive(f"{key}.timeout_seconds", timeout)
+            if timeout > 120:
+                raise self.fail(f"{key}.timeout_seconds", f"{timeout} is over 120",
+                                "a sensor tick waits for it: use at most 120 seconds")
+            settings = {"email": {"host", "port", "starttls", "username", "password_env",
+                                  "from", "to"},
+                        "pagerduty": {"url", "routing_key_env"}}.get(kind, {"url"})
+            for extra in sorted(set(c) - settings - {"name", "kind", "severities", "apps",
+                                                     "timeout_seconds"}):
+                raise self.fail(f"{key}.{extra}", f"not a setting of a {kind} channel",
+                                f"remove it, or use one of {', '.join(sorted(settings))}")
+            url = c.get("url", PAGERDUTY_EVENTS_URL if kind == "pagerduty" else "")
+            smtp = None
+            if kind == "email":
+                for need in ("host", "from", "to"):
+                    if need not in c:
+                        raise self.fail(f"{key}.{need}", "missing",
+                                        f"an email channel needs {need} = ...")
+                port = c.get("port", 587)
+                if not 1 <= port <= 65535:
+                    raise self.fail(f"{key}.port", f"{port} is not a TCP port", "use 1..65535")
+                to = self.strings(f"{key}.to", c["to"])
+                if not to or any("@" not in a for a in to):
+                    raise self.fail(f"{key}.to", "needs one or more addresses",
+                                    'write to = ["oncall@example.com"]')
+                if c.get("password_env") and not c.get("username"):
+                    raise self.fail(f"{key}.username", "missing",
+                                    "password_env logs in: name the username too")
+                smtp = SmtpSettings(host=c["host"], port=port, starttls=c.get("starttls", True),
+                                    username=c.get("username", ""),
+                                    password_env=c.get("password_env", ""),
+                                    sender=c["from"], to=tuple(to))
+            else:
+                if not url:
+                    raise self.fail(f"{key}.url", "missing", f"a {kind} channel needs url = ...")
+                if not url.startswith(("http://", "https://")):
+                    raise self.fail(f"{key}.url", "not an http(s) URL", "write https://...")
+                if kind == "pagerduty" and not c.get("routing_key_env"):
+                    raise self.fail(f"{key}.routing_key_env", "missing",
+                                    "name the variable holding the integration key, "
+                                    'routing_key_env = "PAGERDUTY_ROUTING_KEY"')
+            out.append(ChannelConfig(name=name, kind=kind, url=url, smtp=smtp,
+                                     routing_key_env=c.get("routing_key_env", ""),
+                                     severities=tuple(severities), apps=tuple(apps),
+                                     timeout_seconds=float(timeout)))
+        for i, hook in enumerate(webhooks, start=1):
+            name = f"webhook-{i}"
+            if any(o.name == name for o in out):
+                raise self.fail("alerts.channels", f"channel {name!r} is the name of "
+                                f"[[alerts.webhooks]] number {i}", "rename the channel")
+            out.append(ChannelConfig(name=name, kind="webhook", url=hook.url))
+        return tuple(out)
+
+    def strings(self, key: str, raw: Any) -> list[str]:
+        if not isinstance(raw, list) or not all(isinstance(v, str) for v in raw):
+            raise self.fail(key, "must be a list of strings", 'write ["a", "b"]')
+        return list(raw)
 
     def dagster_database(self, raw: Any) -> str:
         d = self.take(self.table(raw, "dagster"), "dagster", {"database": str}, ())

@@ -4,10 +4,12 @@ and alerts for failed backup, base backup, drill or restore runs."""
 
 from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
+from datetime import UTC, datetime
 
 import dagster as dg
 
 from dr_assets.core.copies.dead_runs import settle_dead_runs
+from dr_assets.core.delivery.dispatch import dispatch_due
 from dr_assets.core.health.alerting import (
     evaluate,
     forecast_conditions,
@@ -25,6 +27,7 @@ from dr_assets.core.runs import (
     TAG_APP,
     TAG_KIND,
 )
+from dr_assets.core.runtime import DRRuntime
 from dr_assets.core.wal.slot_watch import watch_servers
 from dr_assets.defs.keys import backup_key, drill_key
 from dr_assets.defs.pools import sync_pool_limits
@@ -66,9 +69,8 @@ def alert_sensor(context: dg.SensorEvaluationContext, dr: DRResource) -> dg.Skip
                           rt.config.storage_quota_bytes)
     conditions += forecast_conditions(rt.config.apps,
                                       estate_forecast(rt.config, rt.catalog, status.now))
-    changes = reconcile(rt.catalog, conditions, rt.config.webhooks)
-    for err in changes.delivery_errors:
-        context.log.warning(f"webhook delivery failed: {err}")
+    changes = reconcile(rt.catalog, conditions)
+    deliver_due(context, rt)
     return dg.SkipReason(
         f"health {status.health.score:.0f} ({status.health.status}); "
         f"{len(changes.opened)} alert(s) opened, {len(changes.resolved)} resolved, "
@@ -85,4 +87,18 @@ def run_failure_alert_sensor(context: dg.RunFailureSensorContext, dr: DRResource
     rt = dr.runtime()
     app = app_of_run(run.tags, run.asset_selection)
     error = context.failure_event.message or "run failed"
-    open_run_failure(rt.catalog, app, run.job_name, run.run_id, error[:500], rt.config.webhooks)
+    open_run_failure(rt.catalog, app, run.job_name, run.run_id, error[:500])
+    deliver_due(context, rt)
+
+
+def deliver_due(context: dg.SensorEvaluationContext | dg.RunFailureSensorContext,
+                rt: DRRuntime) -> None:
+    """Send the outbox's due alerts; a failure is logged, never raised: the rows stay and
+    are retried on the next tick."""
+    try:
+        done = dispatch_due(rt.config, rt.catalog, datetime.now(UTC))
+    except Exception as exc:
+        context.log.warning(f"alert delivery failed this tick: {type(exc).__name__}: {exc}")
+        return
+    for err in done.failed:
+        context.log.warning(f"alert delivery failed: {err}")

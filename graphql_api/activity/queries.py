@@ -8,7 +8,15 @@ from datetime import timedelta
 import strawberry
 from graphql import GraphQLError
 
-from graphql_api.activity.types import ActivityEvent, Alert, AuditEntry, AuditPage, Drill, Restore
+from graphql_api.activity.types import (
+    ActivityEvent,
+    Alert,
+    AlertDelivery,
+    AuditEntry,
+    AuditPage,
+    Drill,
+    Restore,
+)
 from graphql_api.context import Info
 from graphql_api.permissions import IsAdmin, IsViewer
 
@@ -34,6 +42,12 @@ class ActivityQueries:
     @strawberry.field(permission_classes=[IsViewer], description="Alerts; active=true: open ones.")
     def alerts(self, info: Info, active: bool | None = None) -> list[Alert]:
         return [Alert.from_row(r) for r in info.context.catalog.list_alerts(active)]
+
+    @strawberry.field(permission_classes=[IsViewer],
+                      description="Every attempt to deliver an alert, oldest first.")
+    def alert_deliveries(self, info: Info, alert_id: int) -> list[AlertDelivery]:
+        return [AlertDelivery.from_row(r)
+                for r in info.context.catalog.alert_deliveries(alert_id)]
 
     @strawberry.field(permission_classes=[IsViewer],
                       description="Backups, restores, drills and alerts of the last hours.")

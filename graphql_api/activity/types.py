@@ -71,6 +71,17 @@ class Alert(FromRow):
     delivered_at: datetime | None
 
 
+@strawberry.type(description="One attempt to deliver an alert's opening or resolution "
+                             "through one channel of [[alerts.channels]].")
+class AlertDelivery(FromRow):
+    channel: str
+    event: str
+    at: datetime
+    ok: bool
+    status_code: int | None
+    error: str | None
+
+
 @strawberry.type
 class AuditEntry(FromRow):
     id: int

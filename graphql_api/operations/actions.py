@@ -190,8 +190,7 @@ def release_backup_hold(ctx: Context, backup_id: str, reason: str) -> Result:
     result: Result = _refused(ctx, "releaseBackupHold", "admin")
     if result is None:
         try:
-            done = release_backup(ctx.catalog, backup_id, ctx.principal.subject, reason,
-                                  ctx.config.webhooks)
+            done = release_backup(ctx.catalog, backup_id, ctx.principal.subject, reason)
         except NoSuchBackup as exc:
             result = BackupNotFound(message=str(exc))
         except (HoldError, InvalidName) as exc:

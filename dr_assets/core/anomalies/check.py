@@ -34,9 +34,8 @@ from dr_assets.core.catalog.holds import AlertToOpen, Release
 from dr_assets.core.catalog.rows import ContentsRow
 from dr_assets.core.errors import BackupNotFound, HoldError
 from dr_assets.core.format.manifest import BackupManifest
-from dr_assets.core.health.alerting import deliver
 from dr_assets.core.names import check_backup_id
-from dr_assets.core.policy import AnomalyThresholds, WebhookConfig
+from dr_assets.core.policy import AnomalyThresholds
 
 BACKUP_ANOMALY = "backup_anomaly"
 HELD_BY = "contents check"
@@ -167,7 +166,6 @@ class Released:
     """An admin's release of a held backup."""
 
     release: Release
-    delivery_error: str | None = None
 
     @property
     def message(self) -> str:
@@ -181,11 +179,11 @@ class Released:
         return text
 
 
-def release_backup(catalog: Catalog, backup_id: str, by: str, reason: str,
-                   webhooks: Sequence[WebhookConfig] = ()) -> Released:
-    """Release a held backup; the app's last release resolves its alert (delivered as
-    resolved to the webhooks). Raises InvalidName for a malformed id, BackupNotFound for an
-    unknown one, HoldError without a reason or when the backup is not held."""
+def release_backup(catalog: Catalog, backup_id: str, by: str, reason: str) -> Released:
+    """Release a held backup; the app's last release resolves its alert (delivered as resolved
+    by the dispatcher, from the outbox row the resolution leaves). Raises InvalidName for a
+    malformed id, BackupNotFound for an unknown one, HoldError without a reason or when the
+    backup is not held."""
     check_backup_id(backup_id)
     why = reason.strip()
     if len(why) > MAX_REASON:
@@ -198,7 +196,4 @@ def release_backup(catalog: Catalog, backup_id: str, by: str, reason: str,
         if catalog.get_backup(backup_id) is None:
             raise BackupNotFound(f"backup {backup_id} does not exist in the catalog")
         raise HoldError(f"backup {backup_id} is not held: nothing to release")
-    error = None
-    if release.resolved_alert is not None:
-        error = deliver(webhooks, release.resolved_alert.to_dict(), "resolved")
-    return Released(release, error)
+    return Released(release)

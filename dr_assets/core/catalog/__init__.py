@@ -15,6 +15,7 @@ from dr_assets.core.catalog.forecasts import ForecastRecords
 from dr_assets.core.catalog.history import HistoryRecords
 from dr_assets.core.catalog.holds import HoldRecords
 from dr_assets.core.catalog.liveness import RunLiveness
+from dr_assets.core.catalog.outbox import OutboxRecords
 from dr_assets.core.catalog.purge import PurgeRecords
 from dr_assets.core.catalog.reports import Reports
 from dr_assets.core.catalog.restores import RestoreRecords
@@ -28,7 +29,7 @@ from dr_assets.core.catalog.wal import WalRecords
 class Catalog(BackupRecords, RestoreRecords, DrillRecords, AlertRecords, AuditRecords,
               HealthFacts, Reports, EvidenceRecords, BackupTimelineRecords, WalRecords,
               SyncedManifestRecords, RunLiveness, PurgeRecords, HoldRecords, TicketRecords,
-              HistoryRecords, ForecastRecords):
+              HistoryRecords, ForecastRecords, OutboxRecords):
     """One object for the whole catalog; each record family lives in its own module."""
 
 

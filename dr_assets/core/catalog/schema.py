@@ -208,6 +208,15 @@ MIGRATIONS.append(
 # The channel migration 5 notifies on; a table added later needs its own trigger.
 CHANGE_CHANNEL = "dr_catalog_changed"
 
+
+def notify_trigger(table: str) -> str:
+    """The change-feed trigger a catalog table added after migration 5 carries (idempotent)."""
+    return f"""
+    DROP TRIGGER IF EXISTS {table}_notify_change ON dr.{table};
+    CREATE TRIGGER {table}_notify_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+        ON dr.{table} FOR EACH STATEMENT EXECUTE FUNCTION dr.notify_change();
+"""
+
 MIGRATIONS.append(
     # 5: every committed write to the catalog says so on one channel (payload: the table),
     # so readers that cache answers (the API) drop them at once instead of waiting them out.
@@ -523,10 +532,7 @@ MIGRATIONS.append(OnlineMigration(
         expires_at timestamptz NOT NULL,
         used_at timestamptz NOT NULL DEFAULT now()
     );
-    DROP TRIGGER IF EXISTS launch_tickets_notify_change ON dr.launch_tickets;
-    CREATE TRIGGER launch_tickets_notify_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
-        ON dr.launch_tickets FOR EACH STATEMENT EXECUTE FUNCTION dr.notify_change();
-    """,
+    """ + notify_trigger("launch_tickets"),
     indexes=(("launch_tickets_run", "ON dr.launch_tickets (run_id)"),),
 ))
 
@@ -547,10 +553,7 @@ MIGRATIONS.append(OnlineMigration(
         max_slot_wal_keep_size bigint,
         PRIMARY KEY (server, sampled_at)
     );
-    DROP TRIGGER IF EXISTS slot_samples_notify_change ON dr.slot_samples;
-    CREATE TRIGGER slot_samples_notify_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
-        ON dr.slot_samples FOR EACH STATEMENT EXECUTE FUNCTION dr.notify_change();
-    """,
+    """ + notify_trigger("slot_samples"),
     indexes=(
         ("backups_started_stored",
          "ON dr.backups (started_at) INCLUDE (app, status, stored_bytes)"),
@@ -558,4 +561,53 @@ MIGRATIONS.append(OnlineMigration(
          "ON dr.backups (deleted_at) INCLUDE (app, stored_bytes) WHERE status = 'deleted'"),
     ),
     drop_indexes=("backups_deleted",),
+))
+
+MIGRATIONS.append(OnlineMigration(
+    # 15: the alert outbox. Every alert opened or resolved, by whatever process, leaves a
+    # row here in its own transaction (the trigger on dr.alerts), so no alert is lost when
+    # a channel is down; the dispatcher routes it to the configured channels (a row per
+    # channel), sends what is due, records each attempt and retries with backoff. New
+    # tables and a trigger: a change of the catalog only.
+    setup="""
+    CREATE TABLE IF NOT EXISTS dr.alert_outbox (
+        id bigserial PRIMARY KEY,
+        alert_id bigint NOT NULL REFERENCES dr.alerts (id) ON DELETE CASCADE,
+        channel text,
+        event text NOT NULL CHECK (event IN ('opened', 'resolved')),
+        created_at timestamptz NOT NULL DEFAULT now(),
+        next_attempt_at timestamptz NOT NULL DEFAULT now(),
+        attempts integer NOT NULL DEFAULT 0,
+        delivered_at timestamptz,
+        gave_up_at timestamptz,
+        last_error text
+    );
+    CREATE TABLE IF NOT EXISTS dr.delivery_attempts (
+        id bigserial PRIMARY KEY,
+        outbox_id bigint NOT NULL REFERENCES dr.alert_outbox (id) ON DELETE CASCADE,
+        at timestamptz NOT NULL DEFAULT now(),
+        ok boolean NOT NULL,
+        status_code integer,
+        error text,
+        duration_ms double precision NOT NULL
+    );
+    CREATE OR REPLACE FUNCTION dr.alert_to_outbox() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'INSERT' THEN
+            INSERT INTO dr.alert_outbox (alert_id, event) VALUES (NEW.id, 'opened');
+        ELSIF OLD.status = 'open' AND NEW.status = 'resolved' THEN
+            INSERT INTO dr.alert_outbox (alert_id, event) VALUES (NEW.id, 'resolved');
+        END IF;
+        RETURN NULL;
+    END $$;
+    DROP TRIGGER IF EXISTS alerts_to_outbox ON dr.alerts;
+    CREATE TRIGGER alerts_to_outbox AFTER INSERT OR UPDATE OF status ON dr.alerts
+        FOR EACH ROW EXECUTE FUNCTION dr.alert_to_outbox();
+    """ + notify_trigger("alert_outbox") + notify_trigger("delivery_attempts"),
+    indexes=(
+        ("alert_outbox_due", "ON dr.alert_outbox (next_attempt_at)"
+                             " WHERE delivered_at IS NULL AND gave_up_at IS NULL"),
+        ("alert_outbox_alert", "ON dr.alert_outbox (alert_id)"),
+        ("delivery_attempts_outbox", "ON dr.delivery_attempts (outbox_id, at DESC)"),
+    ),
 ))

@@ -1,19 +1,16 @@
-"""Alert conditions (pure), their reconciliation with the catalog, and webhook delivery.
+"""Alert conditions (pure) and their reconciliation with the catalog.
 
-An alert is opened once per (app, kind), delivered to every configured webhook as JSON
-with a Slack-compatible `text`, and resolved by itself when its condition clears.
+An alert is opened once per (app, kind) and resolved by itself when its condition clears;
+each opening and resolution leaves an outbox row (the catalog's trigger) that
+core/delivery/dispatch.py routes to the configured channels and delivers.
 """
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from dr_assets.core.catalog import Catalog
 from dr_assets.core.catalog.rows import AlertRow, AppFacts
@@ -25,7 +22,7 @@ from dr_assets.core.health.forecasts import (
     EstateForecast,
 )
 from dr_assets.core.health.scores import DRILL_WINDOW, AppHealth, readiness_fraction
-from dr_assets.core.policy import AppPolicy, WebhookConfig
+from dr_assets.core.policy import AppPolicy
 from dr_assets.core.statuses import BackupStatus, Protection
 
 WARNING, CRITICAL = "warning", "critical"
@@ -149,12 +146,11 @@ def rpo_message(policy: AppPolicy, h: AppHealth) -> str:
 class AlertChanges:
     opened: list[dict[str, Any]] = field(default_factory=list)
     resolved: list[AlertRow] = field(default_factory=list)
-    delivery_errors: list[str] = field(default_factory=list)
 
 
-def reconcile(catalog: Catalog, conditions: Sequence[AlertCondition],
-              webhooks: Sequence[WebhookConfig] = ()) -> AlertChanges:
-    """Open alerts for new conditions, resolve evaluator-owned alerts whose condition cleared."""
+def reconcile(catalog: Catalog, conditions: Sequence[AlertCondition]) -> AlertChanges:
+    """Open alerts for new conditions, resolve evaluator-owned alerts whose condition cleared
+    (their delivery is the dispatcher's, from the outbox)."""
     changes = AlertChanges()
     holding = {(c.app, c.kind) for c in conditions}
     for c in conditions:
@@ -165,62 +161,10 @@ def reconcile(catalog: Catalog, conditions: Sequence[AlertCondition],
         if row.kind in EVALUATED_KINDS and (row.app, row.kind) not in holding:
             catalog.resolve_alert(row.id)
             changes.resolved.append(row)
-    opened_here = {alert["id"] for alert in changes.opened}
-    # Alerts opened elsewhere (the WAL streamer's conflicts and slot alerts) and not yet
-    # delivered go out with this round's.
-    pending = [row.to_dict() for row in catalog.open_alerts()
-               if row.id not in opened_here and row.delivered_at is None
-               and row.delivery_error is None]
-    for alert in [*changes.opened, *pending]:
-        err = deliver(webhooks, alert, "opened")
-        catalog.mark_delivered(alert["id"], err)
-        if err:
-            changes.delivery_errors.append(err)
-    for row in changes.resolved:
-        err = deliver(webhooks, row.to_dict(), "resolved")
-        if err:
-            changes.delivery_errors.append(err)
     return changes
 
 
-def webhook_body(alert: Mapping[str, Any], event: str) -> dict[str, Any]:
-    icon = ":rotating_light:" if event == "opened" else ":white_check_mark:"
-    return {
-        "text": f"{icon} [{alert['severity']}] {alert['message']} ({event})",
-        "event": event,
-        "alert": {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in alert.items()},
-    }
-
-
-def deliver(webhooks: Sequence[WebhookConfig], alert: Mapping[str, Any], event: str,
-            timeout: float = 5) -> str | None:
-    """POST to every webhook; returns a summary of failures, or None when all succeeded."""
-    errors = []
-    body = json.dumps(webhook_body(alert, event)).encode()
-    for hook in webhooks:
-        req = urllib.request.Request(hook.url, data=body, method="POST",  # noqa: S310
-                                     headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310
-                resp.read()
-        except (urllib.error.URLError, OSError) as exc:
-            errors.append(f"{_safe_url(hook.url)}: {exc}")
-    return "; ".join(errors) if errors else None
-
-
-def _safe_url(url: str) -> str:
-    """Webhook URLs often carry a token in the path: show scheme and host only."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname}"
-
-
-def open_run_failure(catalog: Catalog, app: str, job: str, run_id: str, error: str,
-                     webhooks: Sequence[WebhookConfig] = ()) -> int | None:
+def open_run_failure(catalog: Catalog, app: str, job: str, run_id: str, error: str) -> int | None:
     """An alert for a failed backup, drill or restore run (opened by the run-failure sensor)."""
     message = f"{app}: Dagster run {run_id} of {job} failed: {error}"
-    alert_id = catalog.open_alert(app, f"{RUN_FAILED}:{job}", CRITICAL, message)
-    if alert_id is not None:
-        alert = {"id": alert_id, "app": app, "kind": f"{RUN_FAILED}:{job}", "severity": CRITICAL,
-                 "message": message}
-        catalog.mark_delivered(alert_id, deliver(webhooks, alert, "opened"))
-    return alert_id
+    return catalog.open_alert(app, f"{RUN_FAILED}:{job}", CRITICAL, message)
