@@ -220,6 +220,9 @@ DEFAULT_CHANNEL_TIMEOUT_SECONDS = 10.0
 PAGERDUTY_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 
 
+MAX_DIGEST_MINUTES = 1440
+
+
 @dataclass(frozen=True)
 class SmtpSettings:
     """Where an email channel hands its messages over, and as whom."""
@@ -231,6 +234,9 @@ class SmtpSettings:
     password_env: str = ""  # the name of the variable holding the password, read at send time
     sender: str = ""
     to: tuple[str, ...] = ()
+    # 0: one message per alert opened and per alert resolved; N: one digest message of
+    # every event waiting, sent once the oldest has waited N minutes.
+    digest_minutes: int = 0
 
 
 @dataclass(frozen=True)
@@ -630,7 +636,7 @@ class _Loader:
             "name": str, "kind": str, "url": str, "host": str, "port": int, "starttls": bool,
             "username": str, "password_env": str, "from": str, "to": list,
             "routing_key_env": str, "severities": list, "apps": list,
-            "timeout_seconds": (int, float)}
+            "timeout_seconds": (int, float), "digest_minutes": int}
         for i, item in enumerate(raw):
             key = f"alerts.channels[{i}]"
             c = self.take(self.table(item, key), key, allowed, ("name", "kind"))
@@ -656,7 +662,7 @@ class _Loader:
                 raise self.fail(f"{key}.timeout_seconds", f"{timeout} is over 120",
                                 "a sensor tick waits for it: use at most 120 seconds")
             settings = {"email": {"host", "port", "starttls", "username", "password_env",
-                                  "from", "to"},
+                                  "from", "to", "digest_minutes"},
                         "pagerduty": {"url", "routing_key_env"}}.get(kind, {"url"})
             for extra in sorted(set(c) - settings - {"name", "kind", "severities", "apps",
                                                      "timeout_seconds"}):
@@ -679,10 +685,15 @@ class _Loader:
                 if c.get("password_env") and not c.get("username"):
                     raise self.fail(f"{key}.username", "missing",
                                     "password_env logs in: name the username too")
+                digest = c.get("digest_minutes", 0)
+                if not 0 <= digest <= MAX_DIGEST_MINUTES:
+                    raise self.fail(f"{key}.digest_minutes", f"{digest} is out of range",
+                                    f"use 0 (a message per alert event) to "
+                                    f"{MAX_DIGEST_MINUTES} (a digest a day)")
                 smtp = SmtpSettings(host=c["host"], port=port, starttls=c.get("starttls", True),
                                     username=c.get("username", ""),
                                     password_env=c.get("password_env", ""),
-                                    sender=c["from"], to=tuple(to))
+                                    sender=c["from"], to=tuple(to), digest_minutes=digest)
             else:
                 if not url:
                     raise self.fail(f"{key}.url", "missing", f"a {kind} channel needs url = ...")

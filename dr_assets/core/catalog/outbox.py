@@ -24,6 +24,7 @@ class OutboxEntry:
     event: str
     attempts: int
     alert: AlertRow
+    created_at: datetime | None = None  # when the event happened (the row was written)
 
 
 @dataclass(frozen=True)
@@ -45,11 +46,11 @@ def _entries(rows: Sequence[Mapping[str, Any]]) -> list[OutboxEntry]:
         alert = AlertRow.from_record({k.removeprefix("a_"): v for k, v in r.items()
                                       if k.startswith("a_")})
         out.append(OutboxEntry(int(r["id"]), r["channel"], str(r["event"]), int(r["attempts"]),
-                               alert))
+                               alert, r["created_at"]))
     return out
 
 
-_SELECT = ("SELECT o.id, o.channel, o.event, o.attempts, a.id AS a_id, a.app AS a_app,"
+_SELECT = ("SELECT o.id, o.channel, o.event, o.attempts, o.created_at, a.id AS a_id, a.app AS a_app,"
            " a.kind AS a_kind, a.severity AS a_severity, a.status AS a_status,"
            " a.message AS a_message, a.opened_at AS a_opened_at,"
            " a.resolved_at AS a_resolved_at, a.acknowledged_at AS a_acknowledged_at,"
@@ -88,6 +89,12 @@ class OutboxRecords(CatalogConnection):
                 cur.execute("UPDATE dr.alert_outbox SET next_attempt_at = %s WHERE id = ANY(%s)",
                             (now + LEASE, [e.id for e in entries]))
         return entries
+
+    def defer(self, ids: Sequence[int], until: datetime) -> None:
+        """Rows a digest gathers: due again (and the lease given back) at `until`."""
+        with self.cursor() as cur:
+            cur.execute("UPDATE dr.alert_outbox SET next_attempt_at = %s WHERE id = ANY(%s)",
+                        (until, list(ids)))
 
     def record_attempt(self, entry: OutboxEntry, at: datetime, ok: bool,
                        status_code: int | None, error: str | None, duration_ms: float,

@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from dr_assets.core.catalog import Catalog
+from dr_assets.core.catalog.outbox import OutboxEntry
 from dr_assets.core.catalog.rows import AlertRow
 from dr_assets.core.delivery.channels import routed
-from dr_assets.core.delivery.senders import send
+from dr_assets.core.delivery.senders import SendResult, send, send_digest
 from dr_assets.core.policy import ChannelConfig, DRConfig
 
 FIRST_RETRY = timedelta(seconds=30)
@@ -59,8 +60,12 @@ def dispatch_due(config: DRConfig, catalog: Catalog, now: datetime, rounds: int 
         if not due:
             break
         touched: set[str] = set()
+        gathered: dict[str, list[OutboxEntry]] = {}
         for entry in due:
             channel = by_name.get(entry.channel or "")
+            if channel is not None and channel.smtp is not None and channel.smtp.digest_minutes:
+                gathered.setdefault(channel.name, []).append(entry)
+                continue
             if channel is None:  # removed from dr.toml since it was routed
                 catalog.record_attempt(entry, now, False, None,
                                        f"channel {entry.channel} is no longer configured", 0.0,
@@ -68,22 +73,46 @@ def dispatch_due(config: DRConfig, catalog: Catalog, now: datetime, rounds: int 
                 out.gave_up += 1
                 continue
             result = send(channel, entry.alert.to_dict(), entry.event, now)
-            attempts = entry.attempts + 1
-            retry = None
-            if not result.ok and attempts < MAX_ATTEMPTS:
-                retry = now + retry_delay(attempts)
-            catalog.record_attempt(entry, now, result.ok, result.status_code, result.error,
-                                   result.duration_ms, retry)
+            _record(catalog, entry, now, result, out, channel.name)
             touched.add(channel.name)
-            if result.ok:
-                out.delivered += 1
-            else:
-                out.failed.append(f"{channel.name}: {result.error}")
-                if retry is None:
-                    out.gave_up += 1
+        for name, entries in gathered.items():
+            if _send_digest(catalog, by_name[name], entries, now, out):
+                touched.add(name)
         for name in touched:
             _watch_channel(catalog, name)
     return out
+
+
+def _record(catalog: Catalog, entry: OutboxEntry, now: datetime, result: SendResult,
+            out: Dispatched, channel: str) -> None:
+    """One attempt of ENTRY: delivered, due again after the backoff, or given up."""
+    attempts = entry.attempts + 1
+    retry = now + retry_delay(attempts) if not result.ok and attempts < MAX_ATTEMPTS else None
+    catalog.record_attempt(entry, now, result.ok, result.status_code, result.error,
+                           result.duration_ms, retry)
+    if result.ok:
+        out.delivered += 1
+    else:
+        out.failed.append(f"{channel}: {result.error}")
+        if retry is None:
+            out.gave_up += 1
+
+
+def _send_digest(catalog: Catalog, channel: ChannelConfig, entries: list[OutboxEntry],
+                 now: datetime, out: Dispatched) -> bool:
+    """The events an email channel with digest_minutes gathered, as one message once the
+    oldest has waited that long (else they wait, due again then); whether it was sent."""
+    assert channel.smtp is not None
+    oldest = min(e.created_at or now for e in entries)
+    send_at = oldest + timedelta(minutes=channel.smtp.digest_minutes)
+    if send_at > now:
+        catalog.defer([e.id for e in entries], send_at)
+        return False
+    events = sorted(entries, key=lambda e: (e.created_at or now, e.id))
+    result = send_digest(channel, [(e.alert.to_dict(), e.event) for e in events])
+    for entry in events:
+        _record(catalog, entry, now, result, out, channel.name)
+    return True
 
 
 def _watch_channel(catalog: Catalog, name: str) -> None:

@@ -3,7 +3,7 @@ webhook's body is a contract receivers parse: it stays as it always was."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -99,6 +99,19 @@ def teams_body(alert: Mapping[str, Any], event: str) -> dict[str, Any]:
 class EmailMessage:
     subject: str
     body: str
+
+
+def email_digest(events: Sequence[tuple[Mapping[str, Any], str]]) -> EmailMessage:
+    """One message for every alert event an email channel with digest_minutes gathered,
+    oldest first."""
+    opened = sum(1 for _, e in events if e == OPENED)
+    subject = (f"[DR digest] {len(events)} alert events: {opened} opened, "
+               f"{len(events) - opened} resolved")
+    lines = [f"{len(events)} alert events since the last digest:", ""]
+    for alert, event in events:
+        lines += [headline(alert, event),
+                  f"  app: {alert['app']}, kind: {alert['kind']}, alert id: {alert['id']}"]
+    return EmailMessage(subject=subject, body="\n".join(lines) + "\n")
 
 
 def email_message(alert: Mapping[str, Any], event: str) -> EmailMessage:

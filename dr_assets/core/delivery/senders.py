@@ -11,6 +11,7 @@ import ssl
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage as MimeMessage
@@ -18,6 +19,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from dr_assets.core.delivery.payloads import (
+    EmailMessage,
+    email_digest,
     email_message,
     pagerduty_body,
     slack_body,
@@ -67,22 +70,42 @@ def body_for(channel: ChannelConfig, alert: dict[str, Any], event: str,
 
 
 def send(channel: ChannelConfig, alert: dict[str, Any], event: str, at: datetime) -> SendResult:
+    def post() -> int | None:
+        if channel.kind == "email":
+            assert channel.smtp is not None  # the loader gives every email channel its smtp
+            _send_mail(channel.smtp, email_message(alert, event), channel.timeout_seconds)
+            return None
+        data = json.dumps(body_for(channel, alert, event, at)).encode()
+        req = urllib.request.Request(channel.url, data=data, method="POST",  # noqa: S310
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=channel.timeout_seconds) as resp:  # noqa: S310
+            resp.read()
+            return int(resp.status)
+
+    return _attempt(channel, post)
+
+
+def send_digest(channel: ChannelConfig, events: Sequence[tuple[dict[str, Any], str]]
+                ) -> SendResult:
+    """One email of every event an email channel with digest_minutes gathered."""
+    assert channel.smtp is not None
+
+    def post() -> None:
+        assert channel.smtp is not None
+        _send_mail(channel.smtp, email_digest(events), channel.timeout_seconds)
+
+    return _attempt(channel, post)
+
+
+def _attempt(channel: ChannelConfig, post: Callable[[], int | None]) -> SendResult:
+    """POST's outcome as a SendResult: what it answered, or the failure in words."""
     start = time.monotonic()
 
     def took() -> float:
         return round((time.monotonic() - start) * 1000, 1)
 
     try:
-        if channel.kind == "email":
-            assert channel.smtp is not None  # the loader gives every email channel its smtp
-            _send_mail(channel.smtp, alert, event, channel.timeout_seconds)
-            return SendResult(True, None, None, took())
-        data = json.dumps(body_for(channel, alert, event, at)).encode()
-        req = urllib.request.Request(channel.url, data=data, method="POST",  # noqa: S310
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=channel.timeout_seconds) as resp:  # noqa: S310
-            resp.read()
-            return SendResult(True, int(resp.status), None, took())
+        return SendResult(True, post(), None, took())
     except urllib.error.HTTPError as exc:
         return SendResult(False, exc.code, f"{safe_url(channel.url)}: HTTP {exc.code}", took())
     except MissingSecret as exc:
@@ -94,8 +117,7 @@ def send(channel: ChannelConfig, alert: dict[str, Any], event: str, at: datetime
         return SendResult(False, None, f"{where}: {type(reason).__name__}: {reason}", took())
 
 
-def _send_mail(smtp: SmtpSettings, alert: dict[str, Any], event: str, timeout: float) -> None:
-    text = email_message(alert, event)
+def _send_mail(smtp: SmtpSettings, text: EmailMessage, timeout: float) -> None:
     msg = MimeMessage()
     msg["Subject"], msg["From"], msg["To"] = text.subject, smtp.sender, ", ".join(smtp.to)
     msg.set_content(text.body)

@@ -14,6 +14,7 @@ import pytest
 
 from dr_assets.core.catalog import Catalog
 from dr_assets.core.delivery.dispatch import MAX_ATTEMPTS, dispatch_due, failing_kind, retry_delay
+from dr_assets.core.errors import ConfigError
 from dr_assets.core.policy import ChannelConfig, DRConfig, SmtpSettings, load_config
 from tests.core.test_policy import GOOD
 from tests.support.pg import PG_URL
@@ -200,3 +201,45 @@ def test_email_over_starttls_with_login(catalog: Catalog, base: DRConfig, tmp_pa
         # a refused login is a failure recorded with the relay named (aiosmtpd, after the
         # refused PLAIN, stalls smtplib's LOGIN fallback: the bounded timeout ends it)
         assert (attempts[1].error or "").startswith(f"127.0.0.1:{port}: SMTP")
+
+
+def test_an_email_digest_gathers_every_event_into_one_message(
+        catalog: Catalog, base: DRConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """digest_minutes: the events wait until the oldest has waited that long, then go as one
+    message (an attempt recorded for each); nothing is sent before."""
+    with smtp_server(tmp_path, "dr", "s3cret") as (port, cert, messages):
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        monkeypatch.setenv("DR_SMTP_PASSWORD", "s3cret")
+        smtp = SmtpSettings(host="127.0.0.1", port=port, starttls=True, username="dr",
+                            password_env="DR_SMTP_PASSWORD", sender="dr@example.com",
+                            to=("oncall@example.com",), digest_minutes=15)
+        cfg = replace(base, channels=(ChannelConfig("digest", "email", smtp=smtp,
+                                                    timeout_seconds=3),))
+        now = datetime.now(UTC)
+        ids = [catalog.open_alert(app, "rpo_violated", "critical", f"{app}: RPO")
+               for app in ("billing", "ledger", "search")]
+        assert all(i is not None for i in ids)
+        catalog.resolve_alert(ids[0])  # type: ignore[arg-type]
+        early = dispatch_due(cfg, catalog, now + timedelta(minutes=5))
+        assert early.delivered == 0 and not messages
+        assert dispatch_due(cfg, catalog, now + timedelta(minutes=10)).delivered == 0
+        done = dispatch_due(cfg, catalog, now + timedelta(minutes=16))
+        assert done.delivered == 4 and len(messages) == 1
+        assert messages[0]["Subject"] == "[DR digest] 4 alert events: 3 opened, 1 resolved"
+        body = messages[0].get_payload()
+        assert all(f"{app}: RPO" in body for app in ("billing", "ledger", "search"))
+        assert body.index("(opened)") < body.index("(resolved)")
+        assert [a.ok for a in catalog.alert_deliveries(ids[0])] == [True, True]  # type: ignore[arg-type]
+        assert dispatch_due(cfg, catalog, now + timedelta(hours=2)).delivered == 0
+
+
+@pytest.mark.parametrize("value", [-1, 1441])
+def test_digest_minutes_are_checked_at_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            value: int) -> None:
+    monkeypatch.setenv("SCHOLARSHIP_URL", "postgresql://x@127.0.0.1/x")
+    path = tmp_path / "dr.toml"
+    path.write_text(GOOD + f'[[alerts.channels]]\nname = "mail"\nkind = "email"\n'
+                           f'host = "smtp.example.com"\nfrom = "dr@example.com"\n'
+                           f'to = ["oncall@example.com"]\ndigest_minutes = {value}\n')
+    with pytest.raises(ConfigError, match="digest_minutes"):
+        load_config(path)
