@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 from dr_assets.cli.output import copies_lines, emit, human, progress_printer, table
@@ -14,6 +15,7 @@ from dr_assets.core.backup.take import run_backup
 from dr_assets.core.copies.locate import find_manifest, newest_at_or_before, scan_stores
 from dr_assets.core.copies.sync import sync_catalog
 from dr_assets.core.copies.verify import verify_backup
+from dr_assets.core.delivery.dispatch import dispatch_due
 from dr_assets.core.errors import DRError
 from dr_assets.core.format.manifest import BackupManifest, parse_time
 from dr_assets.core.pg.conninfo import ConnInfo
@@ -81,10 +83,13 @@ def cmd_release(rt: DRRuntime, args: argparse.Namespace) -> int:
         _audit(rt, "releaseBackupHold", arguments, AuditResult.REFUSED, str(exc))
         raise
     _audit(rt, "releaseBackupHold", arguments, AuditResult.OK, done.message)
+    # The resolution goes out now (as it did before the outbox), not at the sensor's tick;
+    # what failed stays in the outbox and is retried there.
+    sent = dispatch_due(rt.config, rt.catalog, datetime.now(UTC))
     doc = {"backup_id": args.backup_id, "app": done.release.hold.app, "released": True,
            "holds_left": done.release.holds_left,
            "alert_resolved": done.release.resolved_alert is not None,
-           "message": done.message}
+           "delivery_error": "; ".join(sent.failed) or None, "message": done.message}
     emit(args, doc, lambda: done.message)
     return 0
 
