@@ -33,6 +33,17 @@ def forecast_line(metric: str, series: Sequence[tuple[datetime, float]], now: da
         crosses_on=crossing(now_value, fit.slope, limit, now, horizon_days))
 
 
+def since_first_held(series: Sequence[tuple[datetime, float]]
+                     ) -> list[tuple[datetime, float]]:
+    """Storage held over time from the first moment anything was held: the empty bins of an
+    estate (or app) younger than the window are not history, and would pull the fit to
+    zero."""
+    for i, (_, value) in enumerate(series):
+        if value > 0:
+            return list(series[i:])
+    return []
+
+
 def crossing(now_value: float, slope_per_day: float, limit: float | None, now: datetime,
              horizon_days: float) -> date | None:
     """The day a line at `now_value` rising `slope_per_day` reaches `limit`: today when it

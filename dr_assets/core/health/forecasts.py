@@ -10,7 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from dr_assets.core.catalog import Catalog
-from dr_assets.core.forecasting.forecast import days_until, forecast_line, stored_over_time
+from dr_assets.core.forecasting.forecast import (
+    days_until,
+    forecast_line,
+    since_first_held,
+    stored_over_time,
+)
 from dr_assets.core.forecasting.line import ForecastLine
 from dr_assets.core.policy import DRConfig
 
@@ -67,10 +72,11 @@ def estate_forecast(config: DRConfig, catalog: Catalog, now: datetime) -> Estate
             restore=forecast_line("restore_seconds", h.restore.get(name, []), now, horizon,
                                   policy.rto_hours * 3600),
             dump_size=forecast_line("dump_bytes", h.dump.get(name, []), now, horizon),
-            storage=forecast_line("stored_bytes", held, now, horizon)
+            storage=forecast_line("stored_bytes", since_first_held(held), now, horizon)
             if name in h.stored_now or name in h.added else None)
     quota = float(config.storage_quota_bytes) if config.storage_quota_bytes else None
-    storage = forecast_line("stored_bytes", sorted(totals.items()), now, horizon, quota)
+    storage = forecast_line("stored_bytes", since_first_held(sorted(totals.items())), now,
+                            horizon, quota)
     slots = {name: forecast_line("slot_retained_bytes", h.slots.get(name, []), now, horizon,
                                  slot_limit(h.slot_keep.get(name), server.slot_alert_gb))
              for name, server in config.servers.items()}

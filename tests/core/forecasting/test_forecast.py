@@ -13,6 +13,7 @@ from dr_assets.core.forecasting.forecast import (
     crossing,
     days_until,
     forecast_line,
+    since_first_held,
     stored_over_time,
 )
 from dr_assets.core.forecasting.line import ForecastLine
@@ -96,3 +97,10 @@ def test_a_line_drawn_from_a_later_moment_keeps_its_slope() -> None:
     assert later.start == start + timedelta(days=30) and later.start_value == 250.0
     assert (later.end, later.end_value, later.slope_per_day) == (line.end, 600.0, 5.0)
     assert line.from_moment(start - timedelta(days=1)) is line
+
+
+def test_storage_history_starts_where_something_was_first_held() -> None:
+    t = datetime(2026, 12, 1, tzinfo=UTC)
+    series = [(t + timedelta(days=d), v) for d, v in enumerate([0.0, 0.0, 5.0, 0.0, 7.0])]
+    assert since_first_held(series) == series[2:]
+    assert since_first_held(series[:2]) == []
