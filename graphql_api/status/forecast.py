@@ -3,6 +3,7 @@ the estate's storage and slots, from one estate forecast per ApiState.FORECAST_T
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import date, datetime
 
 import strawberry
@@ -27,12 +28,7 @@ class ForecastLineType:
 
     @classmethod
     def from_line(cls, line: ForecastLine | None) -> ForecastLineType | None:
-        if line is None:
-            return None
-        return cls(metric=line.metric, start=line.start, start_value=line.start_value,
-                   end=line.end, end_value=line.end_value, now_value=line.now_value,
-                   slope_per_day=line.slope_per_day, points=line.points, limit=line.limit,
-                   crosses_on=line.crosses_on)
+        return None if line is None else cls(**asdict(line))  # the same fields, by name
 
 
 @strawberry.type(description="An app's trends; a figure is null while its history is too "
